@@ -1,0 +1,80 @@
+"""Conventions shared by every walletops component: name prefix, standard tags, protect in prod.
+
+Each component is a ``pulumi.ComponentResource`` of type ``walletops:<area>:<Name>`` taking a
+``<Name>Args`` dataclass, creating its children with :meth:`WalletComponent.child_opts` and ending
+with ``register_outputs`` (the pattern of Pulumi's own examples and Thunderbird's ``tb_pulumi``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+from infra.config import EnvironmentConfig
+
+STANDARD_TAG_KEYS: tuple[str, ...] = (
+    "environment",
+    "service",
+    "component",
+    "owner",
+    "cost-center",
+    "data-classification",
+)
+
+
+def standard_tags(
+    env: EnvironmentConfig, component: str, service: str = "platform", data_classification: str | None = None
+) -> dict[str, str]:
+    """The six tags every taggable resource carries (policy and cost group by them)."""
+    return {
+        "environment": env.name,
+        "service": service,
+        "component": component,
+        "owner": env.tags.owner,
+        "cost-center": env.tags.cost_center,
+        "data-classification": data_classification or env.data_classification.value,
+    }
+
+
+def policy_json(statements: list[dict[str, Any]]) -> str:
+    """An IAM/KMS policy document as the compact JSON string AWS stores."""
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"), sort_keys=True)
+
+
+class WalletComponent(pulumi.ComponentResource):
+    """Base of the walletops components: knows its environment, tags and child options."""
+
+    component: str = "platform"
+
+    def __init__(
+        self, type_name: str, name: str, env: EnvironmentConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"walletops:{type_name}", name, None, opts)
+        self.env = env
+        self.prefix = env.prefix
+
+    def tags(self, service: str = "platform", data_classification: str | None = None) -> dict[str, str]:
+        return standard_tags(self.env, self.component, service, data_classification)
+
+    def name(self, *parts: str) -> str:
+        """``wallet-<env>-<parts>``: the physical and logical name of a child."""
+        return "-".join((self.prefix, *parts))
+
+    def child_opts(
+        self,
+        *,
+        stateful: bool = False,
+        depends_on: list[pulumi.Resource] | None = None,
+        provider: pulumi.ProviderResource | None = None,
+        ignore_changes: list[str] | None = None,
+    ) -> pulumi.ResourceOptions:
+        """Options for a child: parented here, and protected when it holds state in prod."""
+        return pulumi.ResourceOptions(
+            parent=self,
+            protect=stateful and self.env.is_production,
+            depends_on=depends_on,
+            provider=provider,
+            ignore_changes=ignore_changes,
+        )

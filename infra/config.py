@@ -1,0 +1,483 @@
+"""The environment model: ``Pulumi.<env>.yaml`` parsed into one strict, typed, validated object.
+
+Every difference between dev, qa, stage and prod lives in those four files. This module is the
+only reader of raw config: the Pulumi program, the planner, cost, policy and the load tests all
+take an :class:`EnvironmentConfig`. A bad value is reported as one line per problem naming the
+file, the key, the value and what is allowed (:class:`ConfigError`), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from walletops.project import ENVIRONMENTS, UsageProblem
+
+NAMESPACE = "walletops"
+SLUG = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class ConfigError(UsageProblem):
+    """One or more problems in an environment file; each line names file, key, value, allowed."""
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NatLayout(StrEnum):
+    """``single``: one NAT gateway for the VPC (cheap, dev/qa); ``per-az``: one per AZ (HA)."""
+
+    single = "single"
+    per_az = "per-az"
+
+
+class ComputeEngine(StrEnum):
+    eks = "eks"
+    ecs = "ecs"
+
+
+class CapacityType(StrEnum):
+    on_demand = "ON_DEMAND"
+    spot = "SPOT"
+
+
+class DataClassification(StrEnum):
+    public = "public"
+    internal = "internal"
+    confidential = "confidential"
+    restricted = "restricted"
+
+
+class ElasticMode(StrEnum):
+    """Where logs go: ECK on the cluster, or an external Elastic endpoint."""
+
+    eck = "eck"
+    external = "external"
+
+
+class TagsConfig(Strict):
+    """Values of the standard tags put on every taggable resource."""
+
+    owner: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$")]
+    cost_center: Annotated[str, Field(pattern=r"^CC-[0-9]{3,6}$")]
+
+
+class NetworkConfig(Strict):
+    """VPC layout. Subnets are carved from ``cidr``: public, private-app and isolated-data per AZ."""
+
+    cidr: str
+    az_count: Annotated[int, Field(ge=2, le=3)]
+    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")]] | None = None
+    nat: NatLayout
+    flow_log_retention_days: Annotated[int, Field(ge=90, le=3653)] = 365
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 CIDR ({exc}); allowed: a private /16 to /20, e.g. 10.20.0.0/16") from exc
+        if not net.is_private or not 16 <= net.prefixlen <= 20:
+            raise ValueError("allowed: a private (RFC 1918) block from /16 to /20")
+        return value
+
+    @model_validator(mode="after")
+    def _zones(self) -> NetworkConfig:
+        if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
+            raise ValueError(
+                f"availability_zones lists {len(self.availability_zones)} zones but az_count is {self.az_count}"
+            )
+        return self
+
+
+class NodeGroupConfig(Strict):
+    """An EKS managed node group in the private app subnets."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    instance_types: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")]], Field(min_length=1)
+    ]
+    capacity_type: CapacityType = CapacityType.on_demand
+    min_size: Annotated[int, Field(ge=1, le=100)]
+    desired_size: Annotated[int, Field(ge=1, le=100)]
+    max_size: Annotated[int, Field(ge=1, le=200)]
+    disk_gb: Annotated[int, Field(ge=20, le=1000)] = 50
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodeGroupConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"sizes must satisfy min_size <= desired_size <= max_size, got "
+                f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
+            )
+        return self
+
+
+class KubernetesConfig(Strict):
+    """EKS control plane and node groups (ignored fields are rejected when the engine is ECS)."""
+
+    version: Annotated[str, Field(pattern=r"^1\.(3[0-9])$")]
+    endpoint_public_access: bool
+    public_access_cidrs: list[str] = Field(default_factory=list)
+    node_groups: Annotated[list[NodeGroupConfig], Field(min_length=1)]
+    namespace: Annotated[str, Field(pattern=SLUG)] = "wallet"
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                net = ipaddress.IPv4Network(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not an IPv4 CIDR; allowed: e.g. 203.0.113.0/24") from exc
+            if net.prefixlen == 0:
+                raise ValueError("0.0.0.0/0 is not allowed; list your office or VPN ranges")
+        return values
+
+    @model_validator(mode="after")
+    def _public(self) -> KubernetesConfig:
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError("endpoint_public_access needs public_access_cidrs (the ranges allowed to reach it)")
+        names = [group.name for group in self.node_groups]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node group names must be unique, got {names}")
+        return self
+
+
+class DatabaseConfig(Strict):
+    """RDS PostgreSQL for the ledger."""
+
+    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[0-9]*[a-z]+$")]
+    engine_version: Annotated[str, Field(pattern=r"^1[4-7](\.[0-9]+)?$")]
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)]
+    max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)]
+    multi_az: bool
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)]
+    deletion_protection: bool
+    performance_insights: bool = True
+
+    @model_validator(mode="after")
+    def _storage(self) -> DatabaseConfig:
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(
+                f"max_allocated_storage_gb ({self.max_allocated_storage_gb}) must be >= "
+                f"allocated_storage_gb ({self.allocated_storage_gb})"
+            )
+        return self
+
+
+class CacheConfig(Strict):
+    """ElastiCache Redis (replication group) for API caching."""
+
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[0-9]*[a-z]+$")]
+    engine_version: Annotated[str, Field(pattern=r"^7\.[0-9]+$")] = "7.1"
+    num_nodes: Annotated[int, Field(ge=1, le=6)]
+    snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 1
+
+
+class ServiceConfig(Strict):
+    """One workload's container size and autoscaling bounds."""
+
+    image: Annotated[str, Field(pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$")]
+    cpu_millicores: Annotated[int, Field(ge=100, le=4000)]
+    memory_mib: Annotated[int, Field(ge=128, le=16384)]
+    min_replicas: Annotated[int, Field(ge=1, le=100)]
+    max_replicas: Annotated[int, Field(ge=1, le=500)]
+    target_cpu_percent: Annotated[int, Field(ge=20, le=90)] = 65
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ServiceConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})")
+        return self
+
+
+class ServicesConfig(Strict):
+    """The two core services; exchange adapters are listed under ``exchanges``."""
+
+    wallet: ServiceConfig
+    roundups: ServiceConfig
+
+
+class ExchangeConfig(ServiceConfig):
+    """One exchange integration: its own adapter service, role, secret, policy, route and scaling."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    kind: Literal["crypto", "stock"]
+    base_url: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(/.*)?$")]
+    egress_hosts: Annotated[list[Annotated[str, Field(pattern=HOSTNAME)]], Field(min_length=1)]
+    secrets: Annotated[list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")]], Field(min_length=1)]
+    fee_bps: Annotated[int, Field(ge=0, le=500)] = 10
+    timeout_ms: Annotated[int, Field(ge=100, le=30000)] = 2000
+
+
+class LoggingConfig(Strict):
+    """Retention of application logs and of financial/audit logs (kept at least a year)."""
+
+    app_retention_days: Annotated[int, Field(ge=1, le=3653)]
+    audit_retention_days: Annotated[int, Field(ge=365, le=3653)]
+    elastic: ElasticMode = ElasticMode.eck
+    elastic_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> LoggingConfig:
+        if (self.elastic is ElasticMode.external) != (self.elastic_endpoint is not None):
+            raise ValueError("elastic_endpoint is required when elastic is 'external' and allowed only then")
+        return self
+
+
+class CiConfig(Strict):
+    """GitHub Actions deploys through OIDC: only this repository's environment may assume the role."""
+
+    github_repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    github_environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+
+
+class BudgetConfig(Strict):
+    """The monthly AWS budget is the cost estimate times ``headroom``; alerts go to these addresses."""
+
+    headroom: Annotated[float, Field(ge=1.0, le=3.0)] = 1.2
+    alert_emails: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]], Field(min_length=1)]
+
+
+class GatewayConfig(Strict):
+    """Per-environment knobs of the API gateway; routes, consumers and limits live in the gateway spec."""
+
+    waf_rate_limit_per_5min: Annotated[int, Field(ge=100, le=2_000_000_000)] = 2000
+    stage_throttle_rps: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    stage_throttle_burst: Annotated[int, Field(ge=1, le=100_000)] = 2000
+
+
+class UsageConfig(Strict):
+    """Monthly usage assumptions for usage-priced items (requests, logs, traffic)."""
+
+    api_requests_millions: Annotated[float, Field(ge=0)] = 1.0
+    log_ingest_gb: Annotated[float, Field(ge=0)] = 10.0
+    nat_processed_gb: Annotated[float, Field(ge=0)] = 50.0
+    data_transfer_out_gb: Annotated[float, Field(ge=0)] = 50.0
+    kms_requests_thousands: Annotated[float, Field(ge=0)] = 100.0
+    s3_storage_gb: Annotated[float, Field(ge=0)] = 20.0
+
+
+class LoadtestConfig(Strict):
+    """A Locust master and autoscaled workers deployed into this environment's cluster."""
+
+    in_cluster: bool = False
+    min_workers: Annotated[int, Field(ge=1, le=50)] = 2
+    max_workers: Annotated[int, Field(ge=1, le=200)] = 10
+
+    @model_validator(mode="after")
+    def _workers(self) -> LoadtestConfig:
+        if self.min_workers > self.max_workers:
+            raise ValueError(f"min_workers ({self.min_workers}) must be <= max_workers ({self.max_workers})")
+        return self
+
+
+class EnvironmentConfig(Strict):
+    """Everything that differs between environments, validated; ``name`` comes from the file name."""
+
+    name: Literal["dev", "qa", "stage", "prod"]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
+    data_classification: DataClassification = DataClassification.confidential
+    tags: TagsConfig
+    compute_engine: ComputeEngine
+    network: NetworkConfig
+    kubernetes: KubernetesConfig | None = None
+    database: DatabaseConfig
+    cache: CacheConfig
+    services: ServicesConfig
+    exchanges: Annotated[list[ExchangeConfig], Field(min_length=2)]
+    logging: LoggingConfig
+    ci: CiConfig
+    budget: BudgetConfig
+    gateway: GatewayConfig = GatewayConfig()
+    usage: UsageConfig = UsageConfig()
+    loadtest: LoadtestConfig = LoadtestConfig()
+
+    @model_validator(mode="after")
+    def _cross(self) -> EnvironmentConfig:
+        if self.compute_engine is ComputeEngine.eks and self.kubernetes is None:
+            raise ValueError("compute_engine 'eks' needs a 'kubernetes' section")
+        if self.compute_engine is ComputeEngine.ecs and self.kubernetes is not None:
+            raise ValueError("compute_engine 'ecs' takes no 'kubernetes' section; remove it or use 'eks'")
+        if self.loadtest.in_cluster and self.compute_engine is not ComputeEngine.eks:
+            raise ValueError("loadtest.in_cluster needs compute_engine 'eks'")
+        names = [exchange.name for exchange in self.exchanges]
+        if len(set(names)) != len(names):
+            raise ValueError(f"exchange names must be unique, got {names}")
+        if {exchange.kind for exchange in self.exchanges} != {"crypto", "stock"}:
+            raise ValueError("exchanges must include at least one 'crypto' and one 'stock' exchange")
+        if self.database.multi_az and self.network.az_count < 2:
+            raise ValueError("database.multi_az needs network.az_count >= 2")
+        if self.cache.num_nodes > 1 and self.network.az_count < 2:
+            raise ValueError("cache.num_nodes > 1 needs network.az_count >= 2")
+        if self.network.availability_zones and any(
+            not zone.startswith(self.region) for zone in self.network.availability_zones
+        ):
+            raise ValueError(f"network.availability_zones must all be in region {self.region}")
+        return self
+
+    @property
+    def zones(self) -> list[str]:
+        """The AZs used: explicit in config, else the region's first ``az_count`` zones (a, b, c)."""
+        if self.network.availability_zones:
+            return list(self.network.availability_zones)
+        return [f"{self.region}{letter}" for letter in "abc"[: self.network.az_count]]
+
+    @property
+    def is_production(self) -> bool:
+        return self.name == "prod"
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix of every resource of this environment."""
+        return f"wallet-{self.name}"
+
+
+SECTIONS: tuple[str, ...] = tuple(name for name in EnvironmentConfig.model_fields if name not in ("name", "region"))
+
+
+def stack_file(project_dir: Path, env: str) -> Path:
+    """Path of the stack file of ``env``; an unknown environment is a usage error."""
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"--env {env!r}: unknown environment; allowed: {', '.join(ENVIRONMENTS)}")
+    return project_dir / f"Pulumi.{env}.yaml"
+
+
+def load_environment(env: str, project_dir: Path) -> EnvironmentConfig:
+    """Read and validate ``Pulumi.<env>.yaml``; raise :class:`ConfigError` listing every problem."""
+    path = stack_file(project_dir, env)
+    raw = _read_yaml(path)
+    data = _to_model_input(raw, env, path)
+    try:
+        return EnvironmentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def load_all(project_dir: Path, envs: list[str] | None = None) -> dict[str, EnvironmentConfig]:
+    """Validate several environments, reporting the problems of all of them together."""
+    models: dict[str, EnvironmentConfig] = {}
+    problems: list[str] = []
+    for env in envs or list(ENVIRONMENTS):
+        try:
+            models[env] = load_environment(env, project_dir)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return models
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path.name}: file not found in {path.parent}")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path.name}{where}: malformed YAML: {reason}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise ConfigError(f"{path.name}: expected a mapping with a 'config:' section, as Pulumi stack files have")
+    return document["config"]
+
+
+def _to_model_input(raw: dict[str, Any], env: str, path: Path) -> dict[str, Any]:
+    """Map Pulumi config keys (``aws:region``, ``walletops:<section>``) onto the model's fields."""
+    data: dict[str, Any] = {"name": env}
+    problems: list[str] = []
+    for key, value in raw.items():
+        namespace, _, section = str(key).partition(":")
+        if key == "aws:region":
+            data["region"] = value
+        elif namespace == NAMESPACE and section in SECTIONS:
+            data[section] = value
+        elif namespace == NAMESPACE:
+            allowed = ", ".join(f"{NAMESPACE}:{name}" for name in SECTIONS)
+            problems.append(f"{path.name}: {key} = {_short(value)}: unknown key; allowed: {allowed}")
+        elif namespace == "aws":
+            problems.append(f"{path.name}: {key} = {_short(value)}: unknown key; allowed: aws:region")
+        else:
+            problems.append(
+                f"{path.name}: {key} = {_short(value)}: unknown key; allowed: aws:region and {NAMESPACE}:<section>"
+            )
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def _describe(exc: ValidationError, path: Path) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if part not in ("function-after", "function-before")]
+        key = _key(loc)
+        value = _short(error.get("input"))
+        if error["type"] == "extra_forbidden":
+            allowed = ", ".join(_fields_at(loc[:-1]))
+            message = f"unknown key; allowed: {allowed}"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+            value = "(missing)"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "string_pattern_mismatch":
+                message = f"does not match {error['ctx']['pattern']}"
+        lines.append(f"{path.name}: {key} = {value}: {message}")
+    return lines
+
+
+def _key(loc: list[Any]) -> str:
+    if not loc:
+        return f"{NAMESPACE} (whole stack)"
+    head, *rest = loc
+    if head == "region":
+        name = "aws:region"
+    elif head == "name":
+        name = "stack name"
+    else:
+        name = f"{NAMESPACE}:{head}"
+    for part in rest:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return name
+
+
+def _fields_at(loc: list[Any]) -> list[str]:
+    """Names of the keys allowed at ``loc`` (for 'unknown key' messages)."""
+    model: Any = EnvironmentConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

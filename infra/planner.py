@@ -1,0 +1,185 @@
+"""The offline planner: run the real Pulumi program under ``pulumi.runtime.set_mocks`` and record it.
+
+The result is the *plan graph*, the contract between the infra program and everything that
+analyses it (policy, cost, manifests). Its JSON shape (``PLAN_FORMAT`` 1)::
+
+    {"format": 1,
+     "environments": {"<env>": {
+         "region": "eu-west-1",
+         "resources": [{"urn", "type", "name", "custom", "parent", "dependencies", "provider",
+                        "protect", "inputs"}],   # sorted by URN
+         "outputs": {...}}}}                      # the stack outputs
+
+``inputs`` are the properties as the provider receives them (camelCase). Mocked ids and ARNs are
+derived from the URN, so the same config always gives byte-identical JSON.
+
+Mocks and Pulumi settings are process-global, so every environment is planned in its own forked
+child process (started after the heavy SDK imports are done once in the parent): nothing leaks
+from one environment into another, and two cores plan two environments at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import EnvironmentConfig
+from infra.program import build_environment
+
+PLAN_FORMAT = 1
+ACCOUNT_ID = "123456789012"
+
+
+def _digest(text: str, length: int = 17) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+class PlanMocks(pulumi_mocks.Mocks):
+    """Deterministic, realistic provider answers: ids, ARNs, endpoints derived from the URN."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        seed = f"{args.typ}::{args.name}"
+        rid = _resource_id(args.typ, seed)
+        outputs = dict(args.inputs)
+        service = args.typ.split(":")[1].split("/")[0] if args.typ.count(":") >= 2 else "pulumi"
+        outputs.setdefault("name", f"{args.name}-{_digest(seed, 7)}")
+        outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{rid}")
+        outputs.update(_computed(args.typ, args.name, rid, self.region, outputs))
+        return rid, outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = f"arn:aws:iam::{ACCOUNT_ID}:user/planner"
+            return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDAPLANNER", "id": ACCOUNT_ID}, None
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, None
+        return {}, None
+
+
+def _resource_id(typ: str, seed: str) -> str:
+    prefixes = {
+        "aws:ec2/vpc:Vpc": "vpc-",
+        "aws:ec2/subnet:Subnet": "subnet-",
+        "aws:ec2/securityGroup:SecurityGroup": "sg-",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-",
+        "aws:ec2/natGateway:NatGateway": "nat-",
+        "aws:ec2/internetGateway:InternetGateway": "igw-",
+        "aws:ec2/routeTable:RouteTable": "rtb-",
+        "aws:ec2/eip:Eip": "eipalloc-",
+        "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+        "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    }
+    return prefixes.get(typ, "") + _digest(seed)
+
+
+def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """Output properties a provider computes and the program reads back."""
+    if typ == "aws:eks/cluster:Cluster":
+        issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{_digest(rid, 32).upper()}"
+        return {
+            "endpoint": f"https://{_digest(rid, 32).upper()}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
+            "identities": [{"oidcs": [{"issuer": issuer}]}],
+            "vpcConfig": {**outputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_digest(rid + 'csg')}"},
+        }
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        return {"resources": [{"autoscalingGroups": [{"name": f"eks-{name}-{_digest(rid, 12)}"}]}]}
+    if typ == "aws:rds/instance:Instance":
+        return {"address": f"{name}.{_digest(rid, 12)}.{region}.rds.amazonaws.com", "port": 5432,
+                "resourceId": f"db-{_digest(rid, 26).upper()}",
+                "masterUserSecrets": [{"secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:rds!{rid}"}]}
+    if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        return {"primaryEndpointAddress": f"master.{name}.{_digest(rid, 6)}.euw1.cache.amazonaws.com"}
+    if typ == "aws:lb/loadBalancer:LoadBalancer":
+        return {"dnsName": f"{name}-{_digest(rid, 16)}.elb.{region}.amazonaws.com"}
+    if typ == "aws:apigateway/restApi:RestApi":
+        return {"rootResourceId": _digest(rid + "root", 10), "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{rid[:10]}"}
+    if typ == "aws:apigateway/stage:Stage":
+        return {"invokeUrl": f"https://{rid[:10]}.execute-api.{region}.amazonaws.com/{outputs.get('stageName', 'v1')}"}
+    if typ == "random:index/randomPassword:RandomPassword":
+        return {"result": _digest(rid, 32)}
+    if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        url = str(outputs.get("url", "")).removeprefix("https://")
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}"}
+    if typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{outputs.get('name')}"}
+    if typ == "aws:kms/key:Key":
+        return {"keyId": rid, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}"}
+    return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping what the engine would receive: parent, dependencies, protect."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[dict[str, Any]] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.records.append(
+                {
+                    "urn": response.urn,
+                    "type": request.type,
+                    "name": request.name,
+                    "custom": bool(request.custom),
+                    "parent": request.parent or None,
+                    "dependencies": sorted(set(request.dependencies)),
+                    "provider": request.provider.split("::")[3] if request.provider else None,
+                    "protect": bool(request.protect),
+                    "inputs": rpc.deserialize_properties(request.object),
+                }
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.stack_outputs = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+def plan_in_process(model: EnvironmentConfig) -> dict[str, Any]:
+    """Plan one environment in this process. Use :func:`plan_environments` unless already isolated."""
+    monitor = RecordingMonitor(PlanMocks(model.region))
+    pulumi.runtime.set_mocks(monitor.mocks, project="walletops", stack=model.name, preview=False, monitor=monitor)
+    stack = pulumi.runtime.get_root_resource()
+
+    def program() -> None:
+        build_environment(model)
+
+    _sync_await(run_pulumi_func(program))
+    if stack is not None:
+        stack._finish()  # registers the stack outputs the program exported
+        _sync_await(run_pulumi_func(lambda: None))
+    return {
+        "region": model.region,
+        "resources": sorted(monitor.records, key=lambda record: record["urn"]),
+        "outputs": monitor.stack_outputs,
+    }
+
+
+def _child(model: EnvironmentConfig) -> dict[str, Any]:
+    return plan_in_process(model)
+
+
+def plan_environments(models: list[EnvironmentConfig], processes: int = 2) -> dict[str, Any]:
+    """Plan each environment in a fresh forked process; return the whole plan document."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes=max(1, min(processes, len(models))), maxtasksperchild=1) as pool:
+        plans = pool.map(_child, models, chunksize=1)
+    return {"format": PLAN_FORMAT, "environments": {m.name: p for m, p in zip(models, plans, strict=True)}}
