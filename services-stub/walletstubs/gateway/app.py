@@ -1,0 +1,347 @@
+"""The in-process gateway of the embedded stack: an ASGI reverse proxy enforcing the effective rules.
+
+Same checks, order and refusal bodies as the nginx rendering (:mod:`walletstubs.gateway.nginx`):
+blocked patterns (403), route (404), declared body size (413), API key (401), scope (403), method
+(405), rate limit (429 + ``Retry-After``), daily quota (429 + ``Retry-After``), then the body is read
+(413 if a chunked body outgrows the limit) and the request is proxied with ``httpx.AsyncClient``.
+
+Rate limits use the ``limits`` library. nginx's ``limit_req rate=r burst=B nodelay`` is a leaky
+bucket: at most ``B + 1`` requests at once, then ``r`` per second. ``limits`` has no leaky bucket, so
+each consumer gets two windows that bound the same envelope:
+
+* a moving window of ``B + 1`` requests per second -- the same instantaneous burst as nginx;
+* a sliding-window counter of ``60·r + B + 1`` requests per minute -- the most a leaky bucket admits
+  in any minute, so the sustained rate is ``r`` plus at most ``(B + 1)/60`` per second.
+
+Within one second after a full burst nginx may admit up to ``r`` more than the moving window does;
+over a minute both admit the same at most. Daily quotas are a per-consumer counter that resets at
+00:00 UTC, like an API Gateway usage plan with period ``DAY``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+
+from infra.gateway_rules import API_KEY_HEADER, ConsumerRule, EffectiveRules, RouteRule
+from walletstubs.gateway import problems
+from walletstubs.gateway.problems import PROBLEM_CONTENT_TYPE, Refusal
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+    }
+)
+_STRIPPED = _HOP_BY_HOP | {API_KEY_HEADER.lower().encode(), b"x-consumer", b"x-request-id"}
+access_log = logging.getLogger("gateway.access")
+
+
+@dataclass
+class _ConsumerLimits:
+    burst: RateLimitItem
+    sustained: RateLimitItem
+
+
+@dataclass
+class DailyQuota:
+    """Requests per consumer per UTC day; ``today`` is injectable so tests can cross midnight."""
+
+    today: Callable[[], date] = field(default=lambda: datetime.now(UTC).date())
+    _counts: dict[str, tuple[date, int]] = field(default_factory=dict)
+
+    def take(self, consumer: ConsumerRule) -> bool:
+        """Count one request; False (and not counted) when the consumer's quota for today is used up."""
+        day = self.today()
+        counted_day, used = self._counts.get(consumer.name, (day, 0))
+        if counted_day != day:
+            used = 0
+        if used >= consumer.quota_per_day:
+            return False
+        self._counts[consumer.name] = (day, used + 1)
+        return True
+
+    def seconds_to_reset(self) -> int:
+        now = datetime.now(UTC)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        return max(1, math.ceil((midnight - now).total_seconds()))
+
+
+class Gateway:
+    """ASGI app: ``upstreams`` maps each routed service to its base URL (``http://127.0.0.1:PORT``)."""
+
+    def __init__(
+        self,
+        rules: EffectiveRules,
+        *,
+        keys: Mapping[str, str],
+        upstreams: Mapping[str, str],
+        quota: DailyQuota | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        missing = [c.name for c in rules.consumers if c.name not in keys]
+        missing += [s for s in rules.routed_services() if s not in upstreams]
+        if missing:
+            raise ValueError(f"gateway needs an API key or upstream for: {', '.join(missing)}")
+        self.rules = rules
+        self._keys = [(key.encode(), rules.consumer(name)) for name, key in keys.items()]
+        self._upstreams = dict(upstreams)
+        self._quota = quota or DailyQuota()
+        self._storage = MemoryStorage()
+        self._burst_window = MovingWindowRateLimiter(self._storage)
+        self._sustained_window = SlidingWindowCounterRateLimiter(self._storage)
+        self._limits = {
+            c.name: _ConsumerLimits(
+                burst=RateLimitItemPerSecond(c.burst + 1),
+                sustained=RateLimitItemPerMinute(60 * c.rate_per_second + c.burst + 1),
+            )
+            for c in rules.consumers
+        }
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(30.0, connect=2.0),
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=64),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _consumer(self, presented: bytes | None) -> ConsumerRule | None:
+        if not presented:
+            return None
+        found = None
+        for key, consumer in self._keys:
+            if hmac.compare_digest(key, presented):
+                found = consumer
+        return found
+
+    def _rate_limited(self, consumer: ConsumerRule) -> int | None:
+        """None when admitted (and counted); otherwise the Retry-After in seconds."""
+        limits = self._limits[consumer.name]
+        windows = ((self._burst_window, limits.burst), (self._sustained_window, limits.sustained))
+        for limiter, item in windows:
+            if not limiter.test(item, consumer.name):
+                reset = limiter.get_window_stats(item, consumer.name).reset_time
+                return max(problems.RATE_LIMIT_RETRY_AFTER_SECONDS, math.ceil(reset - time.time()))
+        for limiter, item in windows:
+            limiter.hit(item, consumer.name)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        status, consumer, route = await self._handle(scope, receive, send, request_id)
+        access_log.info(
+            "%s %s %s",
+            scope["method"],
+            scope["path"],
+            status,
+            extra={
+                "http.request.method": scope["method"],
+                "http.request.id": request_id,
+                "http.response.status_code": status,
+                "url.path": scope["path"],
+                "client.ip": (scope.get("client") or ("", 0))[0],
+                "event.dataset": "gateway.access",
+                "labels": {
+                    "consumer": consumer.name if consumer else "",
+                    "route": route.name if route else "",
+                    "request_time_s": round(time.perf_counter() - started, 6),
+                },
+            },
+        )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> tuple[int, ConsumerRule | None, RouteRule | None]:
+        headers = dict(scope["headers"])
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = raw_path.decode("latin-1")
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        if self.rules.blocked(target):
+            return await _refuse(send, problems.BLOCKED), None, None
+        if scope["path"] == "/healthz":
+            await _respond(send, 200, b'{"status":"ok"}', "application/json")
+            return 200, None, None
+        route = self.rules.route_for(scope["path"])
+        if route is None:
+            return await _refuse(send, problems.NOT_FOUND), None, None
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.rules.max_body_bytes:
+            return await _refuse(send, problems.TOO_LARGE), None, route
+        consumer = self._consumer(headers.get(API_KEY_HEADER.lower().encode()))
+        if consumer is None:
+            return await _refuse(send, problems.UNAUTHORIZED), None, route
+        if route.scope not in consumer.scopes:
+            return await _refuse(send, problems.FORBIDDEN), consumer, route
+        if scope["method"] not in route.methods:
+            return await _refuse(send, problems.METHOD_NOT_ALLOWED), consumer, route
+        retry_after = self._rate_limited(consumer)
+        if retry_after is not None:
+            return await _refuse(send, problems.RATE_LIMITED, retry_after), consumer, route
+        if not self._quota.take(consumer):
+            return (
+                await _refuse(send, problems.QUOTA_EXCEEDED, self._quota.seconds_to_reset()),
+                consumer,
+                route,
+            )
+        body = await _read_body(receive, self.rules.max_body_bytes)
+        if body is None:
+            return await _refuse(send, problems.TOO_LARGE), consumer, route
+        return (
+            await self._proxy(scope, send, route, consumer, body=body, request_id=request_id),
+            consumer,
+            route,
+        )
+
+    async def _proxy(
+        self,
+        scope: Scope,
+        send: Send,
+        route: RouteRule,
+        consumer: ConsumerRule,
+        *,
+        body: bytes,
+        request_id: str,
+    ) -> int:
+        url = self._upstreams[route.service] + scope["raw_path"].decode("latin-1")
+        if scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _STRIPPED]
+        headers += [
+            (b"x-consumer", consumer.name.encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"x-forwarded-for", (scope.get("client") or ("", 0))[0].encode()),
+        ]
+        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError:
+            return await _refuse(send, problems.BAD_GATEWAY)
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+        return response.status_code
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: str, extra: list[Any] | None = None
+) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(send: Send, refusal: Refusal, retry_after: int | None = None) -> int:
+    extra = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
+    await _respond(send, refusal.status, refusal.body(), PROBLEM_CONTENT_TYPE, extra)
+    return refusal.status
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """What the gateway process needs, stored as JSON (0600: it holds the API keys) by the stack."""
+
+    rules: EffectiveRules
+    keys: dict[str, str]
+    upstreams: dict[str, str]
+    port: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "rules": self.rules.as_dict(),
+                "keys": self.keys,
+                "upstreams": self.upstreams,
+                "port": self.port,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> GatewaySettings:
+        data = json.loads(text)
+        return cls(
+            rules=EffectiveRules.from_dict(data["rules"]),
+            keys=dict(data["keys"]),
+            upstreams=dict(data["upstreams"]),
+            port=int(data["port"]),
+        )

@@ -1,0 +1,201 @@
+"""Render the effective gateway rules to an nginx configuration, and read the limits back from one.
+
+The rendering enforces, per request and in this order: blocked patterns (403), route lookup (404),
+body size (413, ``client_max_body_size``), API key (401, ``map $http_x_api_key $consumer``), route
+scope (403), method (405), then the consumer's leaky bucket (``limit_req ... burst=N nodelay`` →
+429 with ``Retry-After``) -- the same order the in-process gateway uses.
+
+Daily quotas are not enforced by nginx: it has no persistent counters without extra modules (njs
+keyvals or a Lua module, neither in Debian's base nginx package). On the real local stack the quotas
+(millions of requests per day) cannot be reached by a loopback run in any case; in AWS the usage plan
+enforces them and on the embedded stack the in-process gateway does. :func:`limits_from_config`
+reports quotas as not enforced so the consistency test states the gap instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from infra.gateway_rules import EffectiveRules
+from walletstubs.gateway import problems
+from walletstubs.gateway.problems import RATE_LIMIT_RETRY_AFTER_SECONDS
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+@dataclass(frozen=True)
+class NginxPaths:
+    """Where an nginx instance keeps its pid, logs and temporary files (all under the state folder)."""
+
+    root: Path
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "nginx.conf"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "nginx.pid"
+
+    @property
+    def temp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def error_log(self) -> Path:
+        return self.root / "logs" / "error.log"
+
+    @property
+    def access_log(self) -> Path:
+        return self.root / "logs" / "access.log"
+
+
+def _ident(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _pcre(pattern: str) -> str:
+    return pattern.replace("\\\\", "\\\\\\\\").replace('"', '\\"')
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("walletstubs.gateway", "."),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,  # noqa: S701 - renders an nginx config, not HTML
+    keep_trailing_newline=True,
+)
+_ENV.filters["ident"] = _ident
+_ENV.filters["pcre"] = _pcre
+
+
+def render_nginx(
+    rules: EffectiveRules,
+    *,
+    keys: Mapping[str, str],
+    upstreams: Mapping[str, int],
+    listen_port: int,
+    paths: NginxPaths,
+) -> str:
+    """The nginx.conf for ``rules``: ``keys`` maps consumer → API key, ``upstreams`` service → port.
+
+    Raises ``ValueError`` when a consumer has no key, a key is not a plain token, or a routed service
+    has no upstream port.
+    """
+    problems_found = [f"consumer {c.name!r} has no API key" for c in rules.consumers if c.name not in keys]
+    problems_found += [
+        f"API key of consumer {name!r} must be 16-128 characters of [A-Za-z0-9_-]"
+        for name, key in keys.items()
+        if not _KEY.match(key)
+    ]
+    problems_found += [
+        f"routed service {service!r} has no upstream port"
+        for service in rules.routed_services()
+        if service not in upstreams
+    ]
+    if problems_found:
+        raise ValueError("; ".join(problems_found))
+    routes = sorted(rules.routes, key=lambda route: len(route.path_prefix), reverse=True)
+    scopes = sorted({route.scope for route in rules.routes})
+    return _ENV.get_template("nginx.conf.j2").render(
+        rules=rules,
+        routes=routes,
+        scopes=scopes,
+        keys=keys,
+        upstreams=sorted((s, upstreams[s]) for s in rules.routed_services()),
+        listen_port=listen_port,
+        paths=paths,
+        problems=problems,
+        retry_after=RATE_LIMIT_RETRY_AFTER_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class RenderedLimits:
+    """What an nginx config enforces, read back from its text (see :func:`limits_from_config`)."""
+
+    consumers: dict[str, dict[str, int | None]]
+    """consumer → ``rate_per_second``, ``burst``, and ``quota_per_day`` (None: nginx does not enforce it)."""
+    routes: dict[str, str]
+    """path prefix → upstream service."""
+    route_methods: dict[str, tuple[str, ...]]
+    route_scopes: dict[str, str]
+    scope_members: dict[str, tuple[str, ...]]
+    max_body_bytes: int
+    blocked_patterns: tuple[str, ...]
+    listen: tuple[str, ...]
+
+
+def limits_from_config(text: str) -> RenderedLimits:
+    """Parse a config rendered by :func:`render_nginx` back into the rules it enforces.
+
+    Used by the consistency test and by ``walletops verify`` to prove the running nginx enforces the
+    gateway spec; it reads exactly the directives the renderer writes, not arbitrary nginx syntax.
+    """
+    zone_rates = {
+        m["zone"]: int(m["rate"])
+        for m in re.finditer(
+            r"limit_req_zone \$limit_\w+ zone=(?P<zone>\w+):\w+ rate=(?P<rate>\d+)r/s;", text
+        )
+    }
+    zone_consumer = {
+        m["var"]: m["name"]
+        for m in re.finditer(
+            r'map \$consumer \$limit_(?P<var>\w+) \{\s*default "";\s*"(?P<name>[\w-]+)"', text
+        )
+    }
+    bursts: dict[str, set[int]] = {}
+    for m in re.finditer(r"limit_req zone=consumer_(?P<var>\w+) burst=(?P<burst>\d+) nodelay;", text):
+        bursts.setdefault(m["var"], set()).add(int(m["burst"]))
+    consumers: dict[str, dict[str, int | None]] = {}
+    for var, name in zone_consumer.items():
+        burst = bursts.get(var, set())
+        if len(burst) != 1:
+            raise ValueError(f"consumer {name!r}: expected one burst in every route, found {sorted(burst)}")
+        consumers[name] = {
+            "rate_per_second": zone_rates[f"consumer_{var}"],
+            "burst": burst.pop(),
+            "quota_per_day": None,
+        }
+    upstream_ports = {
+        m["svc"]: m["port"]
+        for m in re.finditer(r"upstream svc_(?P<svc>\w+) \{\s*server 127\.0\.0\.1:(?P<port>\d+);", text)
+    }
+    routes: dict[str, str] = {}
+    methods: dict[str, tuple[str, ...]] = {}
+    scopes: dict[str, str] = {}
+    location = re.compile(
+        r"location ~ \^(?P<prefix>/v1/[^(]+)\(\?:/\|\$\) \{(?P<body>.*?)proxy_pass http://svc_(?P<svc>\w+);",
+        re.S,
+    )
+    for m in location.finditer(text):
+        if m["svc"] not in upstream_ports:
+            raise ValueError(f"location {m['prefix']} proxies to undefined upstream svc_{m['svc']}")
+        routes[m["prefix"]] = m["svc"].replace("_", "-")
+        method_match = re.search(r"\$request_method !~ \^\((?P<m>[A-Z|]+)\)\$", m["body"])
+        scope_match = re.search(r"if \(\$scope_(?P<s>\w+) = 0\)", m["body"])
+        methods[m["prefix"]] = tuple(method_match["m"].split("|")) if method_match else ()
+        scopes[m["prefix"]] = scope_match["s"] if scope_match else ""
+    members = {
+        m["scope"]: tuple(re.findall(r'"([\w-]+)" 1;', m["body"]))
+        for m in re.finditer(r"map \$consumer \$scope_(?P<scope>\w+) \{(?P<body>[^}]*)\}", text)
+    }
+    body = re.search(r"client_max_body_size (\d+);", text)
+    blocked = tuple(
+        m.replace('\\"', '"').replace("\\\\\\\\", "\\\\")
+        for m in re.findall(r'if \(\$request_uri ~ "((?:[^"\\]|\\.)*)"\)', text)
+    )
+    return RenderedLimits(
+        consumers=consumers,
+        routes=routes,
+        route_methods=methods,
+        route_scopes=scopes,
+        scope_members=members,
+        max_body_bytes=int(body.group(1)) if body else 0,
+        blocked_patterns=blocked,
+        listen=tuple(re.findall(r"listen ([^;]+);", text)),
+    )
