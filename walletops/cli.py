@@ -28,6 +28,9 @@ def _register() -> None:
 
     app.add_typer(cli_config.app, name="config")
     app.command("plan")(cli_plan.plan)
+    from walletops import cli_loadtest
+
+    app.command("loadtest")(cli_loadtest.loadtest)
 
 
 def main() -> None:

@@ -1,0 +1,241 @@
+"""The wallet's user journeys as a Locust ``FastHttpUser``, weighted like a wallet's real traffic.
+
+Weights (of 100 task picks): balance checks 40 (the cached hot path), card purchases that feed
+round-ups 18, P2P transfers 15, top-ups 10, sign-ups 5 and exchange orders 12, split evenly over
+one generated ``TaskSet`` per exchange of the environment config — a new exchange in
+``Pulumi.<env>.yaml`` is load-tested without a code change.
+
+Data is realistic: each user creates and funds a pool of accounts in ``on_start``, amounts are
+drawn from plausible ranges, every money-moving POST carries a fresh ``Idempotency-Key``, and a
+fraction of them is deliberately sent twice with the same key; the second send is recorded
+under its own name (``... (replay)``) and fails unless the API answers ``Idempotent-Replayed:
+true`` with the same resource id, so the error-rate gate also guards idempotency under load.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from locust import FastHttpUser, TaskSet, between
+from locust.contrib.fasthttp import FastResponse, ResponseContextManager
+
+from loadtests.settings import RunSettings
+
+CURRENCY = "EUR"
+POOL_SIZE = 3
+BASE_WEIGHTS: dict[str, int] = {
+    "check_balance": 40,
+    "card_purchase": 18,
+    "p2p_transfer": 15,
+    "top_up": 10,
+    "sign_up": 5,
+}
+EXCHANGE_WEIGHT_TOTAL = 12
+SYMBOLS: dict[str, tuple[str, ...]] = {
+    "crypto": ("BTC-EUR", "ETH-EUR", "SOL-EUR"),
+    "stock": ("AAPL", "MSFT", "SAP"),
+}
+MERCHANTS = ("grocer", "cafe", "transit", "bookshop", "pharmacy", "cinema")
+
+# Accounts other users opened, so P2P transfers cross users like real ones (per process, bounded).
+RECIPIENTS: deque[str] = deque(maxlen=2000)
+
+
+def money(low: str, high: str) -> Decimal:
+    """A random amount between ``low`` and ``high`` with cent precision."""
+    cents = random.randint(int(Decimal(low) * 100), int(Decimal(high) * 100))
+    return Decimal(cents) / 100
+
+
+class WalletUser(FastHttpUser):
+    """One app user: a pool of funded accounts, then a weighted mix of journeys through the gateway."""
+
+    abstract = True
+    wait_time = between(0.5, 2.0)
+    settings: ClassVar[RunSettings] = RunSettings()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accounts: list[str] = []
+        self.funds: dict[str, Decimal] = {}
+
+    def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {"X-Api-Key": self.settings.api_key, "Accept": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def on_start(self) -> None:
+        for _ in range(POOL_SIZE):
+            account = self.open_account()
+            if account:
+                self.accounts.append(account)
+                self.deposit(account, money("200", "500"))
+
+    def open_account(self) -> str | None:
+        """``POST /v1/accounts``; the new id, or None when the request failed."""
+        body = {"owner": f"lt-{uuid.uuid4().hex[:12]}", "currency": CURRENCY}
+        created = self.post("/v1/accounts", body, "/v1/accounts", idempotent=False)
+        if created is None:
+            return None
+        self.funds[created["id"]] = Decimal(0)
+        return str(created["id"])
+
+    def deposit(self, account: str, amount: Decimal) -> None:
+        body = {"account": account, "amount": str(amount), "currency": CURRENCY}
+        if self.post("/v1/topups", body, "/v1/topups") is not None:
+            self.funds[account] = self.funds.get(account, Decimal(0)) + amount
+
+    def post(
+        self, path: str, body: dict[str, Any], name: str, *, idempotent: bool = True
+    ) -> dict[str, Any] | None:
+        """POST ``body``; money-moving calls get an Idempotency-Key and, sometimes, a deliberate replay."""
+        key = str(uuid.uuid4()) if idempotent else None
+        with self.client.post(
+            path, json=body, headers=self.headers(key), name=name, catch_response=True
+        ) as response:
+            created = self.expect_created(response)
+        if created is not None and key is not None and random.random() < self.settings.retry_fraction:
+            self.replay(path, body, name, key, created)
+        return created
+
+    def expect_created(self, response: ResponseContextManager | FastResponse) -> dict[str, Any] | None:
+        if response.status_code not in (200, 201):
+            response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
+            return None
+        try:
+            document = response.json()
+        except ValueError:
+            response.failure("response is not JSON")
+            return None
+        if not isinstance(document, dict) or "id" not in document:
+            response.failure("response has no 'id'")
+            return None
+        return document
+
+    def replay(self, path: str, body: dict[str, Any], name: str, key: str, first: dict[str, Any]) -> None:
+        """Send the same request with the same key: it must be answered from the idempotency store."""
+        with self.client.post(
+            path, json=body, headers=self.headers(key), name=f"{name} (replay)", catch_response=True
+        ) as response:
+            again = self.expect_created(response)
+            if again is None:
+                return
+            if (response.headers.get("Idempotent-Replayed") or "").lower() != "true":
+                response.failure("replay not flagged with Idempotent-Replayed: true")
+            elif again.get("id") != first.get("id"):
+                response.failure(f"replay created a new resource ({again.get('id')} != {first.get('id')})")
+
+    def pick_account(self) -> str | None:
+        return random.choice(self.accounts) if self.accounts else None
+
+    def check_balance(self) -> None:
+        """``GET /v1/accounts/{id}``: the hot path served from the cache."""
+        account = self.pick_account()
+        if account is None:
+            return
+        with self.client.get(
+            f"/v1/accounts/{account}", headers=self.headers(), name="/v1/accounts/{id}", catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}")
+                return
+            try:
+                Decimal(str(response.json()["balance"]))
+            except (ValueError, KeyError, TypeError, ArithmeticError):
+                response.failure("balance is not a decimal string")
+
+    def top_up(self) -> None:
+        account = self.pick_account()
+        if account is not None:
+            self.deposit(account, money("10", "250"))
+
+    def p2p_transfer(self) -> None:
+        """Send a small amount to another user's account (or between own accounts early in a run)."""
+        source = self.pick_account()
+        if source is None:
+            return
+        amount = money("1", "50")
+        if self.funds.get(source, Decimal(0)) < amount:
+            self.deposit(source, money("100", "250"))
+            return
+        others = [a for a in RECIPIENTS if a not in self.accounts] if RECIPIENTS else []
+        target = (
+            random.choice(others)
+            if others
+            else random.choice([a for a in self.accounts if a != source] or [source])
+        )
+        if target == source:
+            return
+        body = {"from_account": source, "to_account": target, "amount": str(amount), "currency": CURRENCY}
+        if self.post("/v1/transfers", body, "/v1/transfers") is not None:
+            self.funds[source] -= amount
+
+    def card_purchase(self) -> None:
+        """A card purchase; the round-up service rounds it to the next euro into savings."""
+        account = self.pick_account()
+        if account is None:
+            return
+        body = {
+            "account": account,
+            "amount": str(money("0.50", "120")),
+            "currency": CURRENCY,
+            "merchant": random.choice(MERCHANTS),
+        }
+        self.post("/v1/roundups/purchases", body, "/v1/roundups/purchases")
+
+    def sign_up(self) -> None:
+        """A new customer opens an account and funds it; it becomes a P2P recipient for others."""
+        account = self.open_account()
+        if account is not None:
+            self.deposit(account, money("20", "100"))
+            RECIPIENTS.append(account)
+
+    def place_order(self, exchange: str, kind: str) -> None:
+        account = self.pick_account()
+        if account is None:
+            return
+        body = {
+            "account": account,
+            "side": random.choice(("buy", "buy", "sell")),
+            "symbol": random.choice(SYMBOLS[kind]),
+            "amount": str(money("5", "100")),
+            "currency": CURRENCY,
+        }
+        self.post(f"/v1/exchanges/{exchange}/orders", body, f"/v1/exchanges/{exchange}/orders")
+
+
+def _journey(method: str) -> Callable[[WalletUser], None]:
+    def run(user: WalletUser) -> None:
+        getattr(user, method)()
+
+    run.__name__ = method
+    return run
+
+
+def exchange_task_set(exchange: str, kind: str) -> type[TaskSet]:
+    """A ``TaskSet`` placing one order on ``exchange`` per pick (then handing back to the user)."""
+
+    def order(task_set: TaskSet) -> None:
+        user = task_set.user
+        assert isinstance(user, WalletUser)
+        user.place_order(exchange, kind)
+        task_set.interrupt(reschedule=False)
+
+    order.__name__ = f"order_{exchange.replace('-', '_')}"
+    class_name = "".join(part.capitalize() for part in exchange.split("-")) + "Orders"
+    return type(class_name, (TaskSet,), {"tasks": [order], "exchange": exchange, "kind": kind})
+
+
+def build_user_class(exchanges: list[tuple[str, str]], settings: RunSettings) -> type[WalletUser]:
+    """The concrete user class for these ``(name, kind)`` exchanges and run settings."""
+    tasks: dict[Any, int] = {_journey(name): weight for name, weight in BASE_WEIGHTS.items()}
+    share = max(1, round(EXCHANGE_WEIGHT_TOTAL / max(len(exchanges), 1)))
+    for name, kind in exchanges:
+        tasks[exchange_task_set(name, kind)] = share
+    return type("WalletAppUser", (WalletUser,), {"tasks": tasks, "abstract": False, "settings": settings})

@@ -1,0 +1,110 @@
+"""The walletops locustfile: journeys, the scenario's shape, and the end-of-run verdict.
+
+Started by ``walletops loadtest`` (locally, alone or as master + workers) or by the in-cluster
+Deployment, with its settings in ``WALLETOPS_LT_*`` variables (:mod:`loadtests.settings`). At the
+end of the run the master (or the single local process) judges the SLO gates, verifies the
+ledger through ``GET /v1/ledger/verify``, prints the gate table, writes the JSON summary and sets
+``environment.process_exit_code``: 0 when every gate held, 1 on any breach.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+from rich.console import Console
+
+from infra.config import load_environment
+from infra.gateway_spec import load_gateway_spec
+from loadtests import shapes
+from loadtests.journeys import build_user_class
+from loadtests.reports import build_summary, print_gates
+from loadtests.settings import RunSettings
+from loadtests.slo import GateResult, evaluate, load_slo, snapshot
+from walletops.output import to_json
+
+SETTINGS = RunSettings.from_environ()
+
+
+def configured_exchanges(settings: RunSettings) -> list[tuple[str, str]]:
+    """``(name, kind)`` of each exchange: from ``WALLETOPS_LT_EXCHANGES`` (name:kind,...) or the config."""
+    if settings.exchanges:
+        return [tuple(item.split(":", 1)) for item in settings.exchanges]  # type: ignore[misc]
+    model = load_environment(settings.env, settings.resolved_project_dir())
+    return [(exchange.name, exchange.kind) for exchange in model.exchanges]
+
+
+EXCHANGES = configured_exchanges(SETTINGS)
+WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
+Shape = shapes.SHAPES[SETTINGS.scenario]
+
+
+def verify_ledger(host: str, settings: RunSettings) -> dict[str, Any]:
+    """The wallet's own double-entry check, asked with the operator key after the load has stopped."""
+    try:
+        response = httpx.get(
+            f"{host.rstrip('/')}/v1/ledger/verify",
+            headers={"X-Api-Key": settings.operator_key or settings.api_key},
+            timeout=30.0,
+        )
+        response.raise_for_status()
+        document = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"error": f"ledger verification failed: {exc}"}
+    return {key: document.get(key) for key in ("balanced", "transfers", "accounts")}
+
+
+def ledger_gate(ledger: dict[str, Any]) -> GateResult:
+    if "error" in ledger:
+        return GateResult("ledger balanced", "balanced", str(ledger["error"])[:80], False)
+    measured = f"{'balanced' if ledger['balanced'] else 'UNBALANCED'} ({ledger['transfers']} transfers)"
+    return GateResult("ledger balanced", "balanced", measured, ledger["balanced"] is True)
+
+
+def replay_gate(window_endpoints: dict[str, Any]) -> GateResult:
+    """Every deliberate same-key retry was answered as a replay of the first request."""
+    replays = [e for key, e in window_endpoints.items() if key.endswith("(replay)")]
+    sent = sum(e.requests for e in replays)
+    failed = sum(e.failures for e in replays)
+    if sent == 0:
+        return GateResult("idempotent replays", "all flagged, same id", "no replays sent", None)
+    return GateResult("idempotent replays", "all flagged, same id", f"{sent - failed}/{sent}", failed == 0)
+
+
+@events.quitting.add_listener
+def judge_run(environment: Environment, **_: Any) -> None:
+    """Judge the gates and the ledger, print the table, write the summary, set the exit code."""
+    if isinstance(environment.runner, WorkerRunner) or environment.runner is None:
+        return
+    shape = environment.shape_class
+    window = snapshot(environment.runner.stats)
+    if isinstance(shape, shapes.StressShape):
+        window = shape.verdict_window() or window
+    spec = load_slo(SETTINGS.resolved_slo_file())
+    gates = evaluate(spec, window, SETTINGS.scenario)
+    gates.append(replay_gate(window.endpoints))
+    ledger = verify_ledger(environment.host or SETTINGS.target, SETTINGS)
+    gates.append(ledger_gate(ledger))
+    routes = load_gateway_spec(SETTINGS.resolved_project_dir()).expanded_routes(
+        [name for name, _ in EXCHANGES]
+    )
+    summary = build_summary(
+        window,
+        gates,
+        routes=routes,
+        scenario=SETTINGS.scenario,
+        env=SETTINGS.env,
+        target=environment.host or SETTINGS.target,
+        workers=SETTINGS.workers,
+        ledger=ledger,
+        shape=shape.report() if isinstance(shape, shapes.ScenarioShape) else {},
+    )
+    Console().print()
+    print_gates(gates)
+    if SETTINGS.summary_file is not None:
+        SETTINGS.summary_file.parent.mkdir(parents=True, exist_ok=True)
+        SETTINGS.summary_file.write_text(to_json(summary), encoding="utf-8")
+    environment.process_exit_code = summary["exit_code"]

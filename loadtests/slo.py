@@ -1,0 +1,231 @@
+"""SLO gates: a declarative file per environment, evaluated over a window of Locust statistics.
+
+``loadtests/slo/<env>.yaml`` holds the objectives::
+
+    error_rate_max: 0.01                 # failed / all requests over the window
+    min_throughput_rps: {smoke: 2, load: 20}   # or one number for every scenario
+    endpoints:                           # "<METHOD> <request name>"; * matches any exchange
+      "GET /v1/accounts/{id}": {p95_ms: 300, p99_ms: 800}
+      "POST /v1/exchanges/*/orders": {p95_ms: 800, p99_ms: 2000}
+
+Statistics are reduced to :class:`StatsWindow` (per-endpoint latency histograms and counts)
+so a gate can be judged over the whole run or over one step of a stress run (the difference of
+two cumulative snapshots), and so the rules are testable without running Locust.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from locust.stats import RequestStats, calculate_response_time_percentile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from walletops.project import UsageProblem
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EndpointObjective(_Strict):
+    """Latency objectives of one endpoint (or glob of endpoints); at least one is required."""
+
+    p95_ms: Annotated[float, Field(gt=0)] | None = None
+    p99_ms: Annotated[float, Field(gt=0)] | None = None
+
+
+class SloSpec(_Strict):
+    """The objectives of one environment's load tests."""
+
+    description: str = ""
+    error_rate_max: Annotated[float, Field(ge=0, le=1)]
+    min_throughput_rps: Annotated[float, Field(ge=0)] | dict[str, Annotated[float, Field(ge=0)]] = 0.0
+    endpoints: dict[str, EndpointObjective] = Field(default_factory=dict)
+
+    def throughput_floor(self, scenario: str) -> float:
+        """The minimum aggregate rps for ``scenario`` (0 when the file sets none for it)."""
+        if isinstance(self.min_throughput_rps, dict):
+            return self.min_throughput_rps.get(scenario, 0.0)
+        return self.min_throughput_rps
+
+
+def load_slo(path: Path) -> SloSpec:
+    """Read and validate an SLO file; every problem is reported as a usage problem naming the file."""
+    if not path.is_file():
+        raise UsageProblem(f"--slo {path}: file not found")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UsageProblem(f"--slo {path}: malformed YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        return SloSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            key = ".".join(str(part) for part in error["loc"]) or "(document)"
+            problems.append(f"--slo {path}: {key}: {error['msg']}")
+        raise UsageProblem(problems) from None
+
+
+@dataclass
+class EndpointWindow:
+    """Counts and the latency histogram (ms bucket → count) of one endpoint over a window."""
+
+    method: str
+    name: str
+    requests: int = 0
+    failures: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    response_times: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.method} {self.name}"
+
+    def percentile(self, fraction: float) -> float:
+        """Latency at ``fraction`` (0.95 → p95) in ms, from Locust's rounded histogram."""
+        if self.requests == 0:
+            return 0.0
+        return float(calculate_response_time_percentile(self.response_times, self.requests, fraction))
+
+    @property
+    def avg_ms(self) -> float:
+        return self.total_ms / self.requests if self.requests else 0.0
+
+
+@dataclass
+class StatsWindow:
+    """Per-endpoint statistics between two instants."""
+
+    started: float
+    ended: float
+    endpoints: dict[str, EndpointWindow]
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.ended - self.started, 1e-9)
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.endpoints.values())
+
+    @property
+    def failures(self) -> int:
+        return sum(e.failures for e in self.endpoints.values())
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+    def since(self, earlier: StatsWindow) -> StatsWindow:
+        """The window from ``earlier``'s end to this one's end (both cumulative snapshots)."""
+        endpoints: dict[str, EndpointWindow] = {}
+        for key, now in self.endpoints.items():
+            before = earlier.endpoints.get(key)
+            if before is None:
+                endpoints[key] = now
+                continue
+            times = Counter(now.response_times)
+            times.subtract(before.response_times)
+            endpoints[key] = EndpointWindow(
+                method=now.method,
+                name=now.name,
+                requests=now.requests - before.requests,
+                failures=now.failures - before.failures,
+                total_ms=now.total_ms - before.total_ms,
+                max_ms=now.max_ms,
+                response_times=+times,
+            )
+        return StatsWindow(started=earlier.ended, ended=self.ended, endpoints=endpoints)
+
+
+def snapshot(stats: RequestStats, now: float | None = None) -> StatsWindow:
+    """Cumulative statistics of a Locust run from its start until ``now``."""
+    endpoints: dict[str, EndpointWindow] = {}
+    for entry in stats.entries.values():
+        window = EndpointWindow(
+            method=str(entry.method),
+            name=entry.name,
+            requests=entry.num_requests,
+            failures=entry.num_failures,
+            total_ms=float(entry.total_response_time),
+            max_ms=float(entry.max_response_time or 0.0),
+            response_times=Counter(entry.response_times),
+        )
+        endpoints[window.endpoint] = window
+    return StatsWindow(started=stats.total.start_time, ended=now or time.time(), endpoints=endpoints)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict; ``passed`` is None when there was nothing to measure."""
+
+    gate: str
+    threshold: str
+    measured: str
+    passed: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "threshold": self.threshold,
+            "measured": self.measured,
+            "passed": self.passed,
+        }
+
+
+def evaluate(
+    spec: SloSpec, window: StatsWindow, scenario: str, *, throughput: bool = True
+) -> list[GateResult]:
+    """Judge every objective of ``spec`` over ``window``.
+
+    Endpoint patterns are matched with shell globs, so one objective covers every exchange; a
+    pattern no request matched is reported with ``passed=None`` (visible, but not a breach).
+    """
+    results = [
+        GateResult(
+            "error rate",
+            f"<= {spec.error_rate_max:.2%}",
+            f"{window.error_rate:.2%} ({window.failures}/{window.requests})",
+            window.error_rate <= spec.error_rate_max,
+        )
+    ]
+    floor = spec.throughput_floor(scenario)
+    if throughput and floor > 0:
+        results.append(
+            GateResult("throughput", f">= {floor:g} rps", f"{window.rps:.1f} rps", window.rps >= floor)
+        )
+    for pattern, objective in spec.endpoints.items():
+        matched = [w for key, w in sorted(window.endpoints.items()) if fnmatch.fnmatchcase(key, pattern)]
+        for label, fraction, limit in (("p95", 0.95, objective.p95_ms), ("p99", 0.99, objective.p99_ms)):
+            if limit is None:
+                continue
+            if not any(w.requests for w in matched):
+                results.append(GateResult(f"{label} {pattern}", f"<= {limit:g} ms", "no requests", None))
+                continue
+            for endpoint in matched:
+                if endpoint.requests == 0:
+                    continue
+                value = endpoint.percentile(fraction)
+                results.append(
+                    GateResult(
+                        f"{label} {endpoint.endpoint}", f"<= {limit:g} ms", f"{value:g} ms", value <= limit
+                    )
+                )
+    return results
+
+
+def breached(results: list[GateResult]) -> list[GateResult]:
+    """The gates that failed (a gate without data is not a breach)."""
+    return [result for result in results if result.passed is False]

@@ -1,0 +1,230 @@
+"""``walletops loadtest`` (Locust run with SLO gates and reports) and ``walletops capacity``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from infra.config import load_environment
+from loadtests.reports import print_gates, write_chart
+from loadtests.runner import ReportPaths, run_locust
+from loadtests.settings import DEFAULT_DURATION_S, DEFAULT_USERS, RunSettings, check_scenario, parse_duration
+from loadtests.slo import GateResult, load_slo
+from loadtests.target import StackFailure, Target, check_url, local_stack, url_target
+from walletops.options import Output, ProjectDir
+from walletops.output import Format, console, err_console, to_json, write_text
+from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
+
+MAX_WORKERS = 16
+
+
+def _env(env: str) -> str:
+    if env not in ENVIRONMENTS:
+        raise UsageProblem(f"--env {env!r}: unknown environment; allowed: {', '.join(ENVIRONMENTS)}")
+    return env
+
+
+def _check_ranges(users: int | None, spawn_rate: float | None, workers: int, retry_fraction: float) -> None:
+    problems = []
+    if users is not None and not 1 <= users <= 100_000:
+        problems.append(f"--users {users}: allowed: 1 to 100000")
+    if spawn_rate is not None and not 0 < spawn_rate <= 10_000:
+        problems.append(f"--spawn-rate {spawn_rate}: allowed: more than 0, at most 10000 users/s")
+    if not 0 <= workers <= MAX_WORKERS:
+        problems.append(f"--workers {workers}: allowed: 0 (one process) to {MAX_WORKERS}")
+    if not 0 <= retry_fraction <= 1:
+        problems.append(f"--retry-fraction {retry_fraction}: allowed: 0 to 1")
+    if problems:
+        raise UsageProblem(problems)
+
+
+def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
+    scenario: Annotated[
+        str, typer.Option("--scenario", "-s", help="smoke, load, stress, spike or soak.")
+    ] = "smoke",
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="'local' (start the local stack) or the gateway URL.")
+    ] = "local",
+    users: Annotated[
+        int | None, typer.Option("--users", "-u", help="Peak users (default per scenario).")
+    ] = None,
+    spawn_rate: Annotated[
+        float | None, typer.Option("--spawn-rate", "-r", help="Users started per second.")
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", "-d", help="Run length, e.g. 20s, 5m, 1h (default per scenario)."),
+    ] = None,
+    slo: Annotated[
+        Path | None,
+        typer.Option("--slo", help="SLO file (default loadtests/slo/<env>.yaml).", dir_okay=False),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Local Locust worker processes (0: one).")
+    ] = 0,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report-dir", help="Report folder (default reports/loadtest).", file_okay=False),
+    ] = None,
+    env: Annotated[
+        str, typer.Option("--env", "-e", help="Environment whose exchanges and SLO apply.")
+    ] = "dev",
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a target outside loopback (a deliberate choice).")
+    ] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Local stack backend: embedded or real.")
+    ] = "embedded",
+    retry_fraction: Annotated[
+        float, typer.Option("--retry-fraction", help="Share of money-moving POSTs re-sent with the same key.")
+    ] = 0.05,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="table or json (the summary).")
+    ] = Format.table,
+    output: Output = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Run a Locust scenario against the local stack or a URL; gate on the SLO; write reports.
+
+    Exit 0 when every SLO gate held and the ledger balanced, 1 on any breach, 2 on bad input.
+    """
+    if fmt not in (Format.table, Format.json):
+        raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
+    scenario = check_scenario(scenario)
+    seconds = parse_duration(duration) if duration is not None else DEFAULT_DURATION_S[scenario]
+    _check_ranges(users, spawn_rate, workers, retry_fraction)
+    if backend not in ("embedded", "real"):
+        raise UsageProblem(f"--backend {backend!r}: allowed: embedded, real")
+    root = resolve_project_dir(project_dir)
+    model = load_environment(_env(env), root)
+    slo_file = (slo or root / "loadtests" / "slo" / f"{env}.yaml").resolve()
+    if target != "local":
+        check_url(target, allow_remote=allow_remote)
+    load_slo(slo_file)
+    reports = ReportPaths((report_dir or root / "reports" / "loadtest").resolve())
+    peak = users or DEFAULT_USERS[scenario]
+    settings = RunSettings(
+        scenario=scenario,
+        users=peak,
+        spawn_rate=spawn_rate or max(1.0, peak / 5),
+        duration_s=seconds,
+        env=env,
+        project_dir=root,
+        slo_file=slo_file,
+        summary_file=reports.summary,
+        retry_fraction=retry_fraction,
+        exchanges=tuple(f"{exchange.name}:{exchange.kind}" for exchange in model.exchanges),
+        workers=workers,
+    )
+    started = time.monotonic()
+    try:
+        if target == "local":
+            err_console.print(f"starting the local stack ({backend}) ...")
+            with local_stack(root, backend) as local:
+                code = _run(settings, local, reports)
+        else:
+            code = _run(settings, url_target(target, allow_remote=allow_remote), reports)
+    except StackFailure as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    summary = _report(reports, settings, code, fmt=fmt, output=output, elapsed=time.monotonic() - started)
+    raise typer.Exit(summary.get("exit_code", 1) if code in (0, 1) else 1)
+
+
+def _run(settings: RunSettings, target: Target, reports: ReportPaths) -> int:
+    settings = RunSettings(
+        **{
+            **settings.__dict__,
+            "api_key": target.api_key,
+            "operator_key": target.operator_key,
+            "target": target.url,
+        }
+    )
+    label = f"{settings.workers} workers" if settings.workers else "1 process"
+    with console.status(
+        f"{settings.scenario}: up to {settings.users} users for {settings.duration_s:g}s "
+        f"against {target.url} ({label})",
+        spinner="dots",
+    ):
+        return run_locust(settings, target.url, reports)
+
+
+def _report(
+    reports: ReportPaths,
+    settings: RunSettings,
+    code: int,
+    *,
+    fmt: Format,
+    output: Path | None,
+    elapsed: float,
+) -> dict[str, Any]:
+    if not reports.summary.is_file():
+        tail = (
+            reports.log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+            if reports.log.is_file()
+            else []
+        )
+        err_console.print(
+            f"error: Locust exited {code} without a summary; last lines of {reports.log}:", markup=False
+        )
+        for line in tail:
+            err_console.print(f"  {line}", markup=False, highlight=False)
+        return {"exit_code": 1}
+    summary: dict[str, Any] = json.loads(reports.summary.read_text(encoding="utf-8"))
+    if reports.history_csv.is_file():
+        write_chart(
+            reports.history_csv, reports.chart, f"walletops loadtest {settings.scenario} ({settings.env})"
+        )
+    if fmt is Format.json:
+        write_text(to_json(summary), output)
+        return summary
+    endpoints = Table(
+        title=f"{settings.scenario} against {summary['target']}: {summary['window']['duration_s']:.0f}s"
+    )
+    for column in ("endpoint", "service", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms"):
+        endpoints.add_column(column, justify="left" if column in ("endpoint", "service") else "right")
+    for row in [*summary["endpoints"], {"endpoint": "total", "service": "", **summary["total"]}]:
+        endpoints.add_row(
+            row["endpoint"],
+            row["service"],
+            str(row["requests"]),
+            str(row["failures"]),
+            f"{row['rps']:.1f}",
+            f"{row['p50_ms']:g}",
+            f"{row['p95_ms']:g}",
+            f"{row['p99_ms']:g}",
+        )
+    console.print(endpoints)
+    print_gates([GateResult(**gate) for gate in summary["gates"]], console)
+    shape = summary.get("shape", {})
+    if settings.scenario == "stress":
+        broken = shape.get("broken_at")
+        console.print(
+            f"stress: held {shape.get('held_users', 0)} users at {shape.get('held_rps', 0)} rps"
+            + (
+                f"; broke at {broken['users']} users ({', '.join(broken['gates'])})"
+                if broken
+                else "; never broke"
+            )
+        )
+    verdict = "[green]PASSED[/]" if summary["passed"] else "[bold red]FAILED[/]"
+    console.print(f"{verdict} in {elapsed:.0f}s (exit {summary['exit_code']})")
+    for label, path in reports.all().items():
+        if path.is_file():
+            console.print(f"  {label:<13} {_relative(path)}", highlight=False)
+    if output is not None:
+        write_text(to_json(summary), output)
+    return summary
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path(os.getcwd())))
+    except ValueError:
+        return str(path)
