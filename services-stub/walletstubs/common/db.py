@@ -1,0 +1,81 @@
+"""Async SQLAlchemy engines for both backends, and schema set-up (alembic on PostgreSQL).
+
+SQLite (embedded backend): WAL journal, foreign keys on, a generous busy timeout and ``BEGIN
+IMMEDIATE`` for every transaction, so concurrent writers queue instead of failing with "database is
+locked" half-way. PostgreSQL (real backend): asyncpg over TLS, schema from the service's alembic
+migrations. Services only ever see an :class:`AsyncEngine` and ``async_sessionmaker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, pool_size=5, max_overflow=5, connect_args={"timeout": 60})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=60000"):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}; use sqlite+aiosqlite or postgresql+asyncpg"
+    )
+
+
+def _alembic_upgrade(connection: Connection, script_location: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def prepare_schema(engine: AsyncEngine, metadata: MetaData, script_location: str) -> None:
+    """Create the schema: ``metadata.create_all`` on SQLite (DDL hooks add triggers), alembic
+    ``upgrade head`` from ``script_location`` (``package:folder``) on PostgreSQL."""
+    async with engine.begin() as connection:
+        if is_sqlite(engine):
+            await connection.run_sync(metadata.create_all)
+        else:
+            await connection.run_sync(_alembic_upgrade, script_location)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+def run_alembic_env() -> None:
+    """Body of each service's alembic ``env.py``: migrate on the connection handed over by
+    :func:`prepare_schema` (online mode only; the services never emit offline SQL)."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through walletstubs.common.db.prepare_schema")
+    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,69 @@
+"""Money as decimal strings on the wire and integer minor units in storage (never floats).
+
+Amounts are JSON strings such as ``"12.34"``: positive, at most the currency's number of decimal
+places, at most one billion units. Storage uses integer minor units so SQLite and PostgreSQL agree
+to the cent.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+CURRENCY_EXPONENTS: dict[str, int] = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "JPY": 0}
+MAX_UNITS = 1_000_000_000
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,8})?$")
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCY_EXPONENTS:
+        raise ValueError(f"unsupported currency; allowed: {', '.join(sorted(CURRENCY_EXPONENTS))}")
+    return value
+
+
+def _amount(value: str) -> str:
+    if not _AMOUNT.match(value):
+        raise ValueError('must be a positive decimal string such as "12.34" (no sign, exponent or spaces)')
+    amount = Decimal(value)
+    if amount <= 0:
+        raise ValueError("must be greater than zero")
+    if amount > MAX_UNITS:
+        raise ValueError(f"must be at most {MAX_UNITS}")
+    return value
+
+
+Currency = Annotated[
+    str,
+    Field(
+        description="ISO 4217 code", examples=["EUR"], json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)}
+    ),
+    AfterValidator(_currency),
+]
+Amount = Annotated[
+    str,
+    StringConstraints(strict=True),
+    Field(
+        description="Positive decimal string with at most the currency's decimal places (2 for EUR)",
+        examples=["12.34"],
+        pattern=r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,8})?$",
+    ),
+    AfterValidator(_amount),
+]
+
+
+def to_minor(amount: str, currency: str) -> int:
+    """``"12.34"`` EUR -> 1234; raises ValueError when more precise than the currency allows."""
+    exponent = CURRENCY_EXPONENTS[currency]
+    scaled = Decimal(amount).scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"has more than {exponent} decimal places, the precision of {currency}")
+    return int(scaled)
+
+
+def to_decimal_string(minor: int, currency: str) -> str:
+    """1234 EUR -> ``"12.34"``; -5 EUR -> ``"-0.05"``."""
+    exponent = CURRENCY_EXPONENTS[currency]
+    return str(Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))

@@ -1,0 +1,65 @@
+"""Service configuration from ``WALLETSTUB_*`` environment variables (written by :mod:`walletstubs.topology`).
+
+A missing or malformed variable stops the service at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+PREFIX = "WALLETSTUB_"
+
+
+class SettingsError(RuntimeError):
+    """A required ``WALLETSTUB_*`` variable is missing or malformed."""
+
+
+def env(name: str, default: str | None = None) -> str:
+    """The value of ``WALLETSTUB_<name>``; raises :class:`SettingsError` when unset and no default."""
+    value = os.environ.get(PREFIX + name, default)
+    if value is None or value == "":
+        raise SettingsError(f"environment variable {PREFIX}{name} is required")
+    return value
+
+
+def env_int(name: str, default: int | None = None) -> int:
+    raw = env(name, None if default is None else str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name}={raw!r} is not an integer") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    raw = env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name}={raw!r} is not a number") from exc
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What every service needs: its name, where it listens, its database and its cache."""
+
+    service: str
+    host: str
+    port: int
+    database_url: str
+    cache_url: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, service: str) -> ServiceSettings:
+        host = env("HOST", "127.0.0.1")
+        if host not in {"127.0.0.1", "::1", "localhost"}:
+            raise SettingsError(f"{PREFIX}HOST={host!r}: stub services listen on loopback only (127.0.0.1)")
+        return cls(
+            service=env("SERVICE", service),
+            host=host,
+            port=env_int("PORT"),
+            database_url=env("DATABASE_URL"),
+            cache_url=env("CACHE_URL", "memory://"),
+            log_level=env("LOG_LEVEL", "INFO").upper(),
+        )
