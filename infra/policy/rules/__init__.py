@@ -1,0 +1,15 @@
+"""The guardrails, one module per area; importing this package registers every rule."""
+
+from infra.policy.rules import (
+    data,
+    eks,
+    gateway,
+    iam,
+    kms,
+    kubernetes,
+    logs,
+    network,
+    tags,
+)
+
+__all__ = ["data", "eks", "gateway", "iam", "kms", "kubernetes", "logs", "network", "tags"]

@@ -1,0 +1,115 @@
+"""Waivers: accepted findings, each with a reason and an expiry date, kept in ``policy-waivers.yaml``.
+
+A waiver names a rule id, the resources it covers (a glob over the URN or the logical name), the
+environment (or ``all``), why the risk is accepted, and until when. A waived finding is still
+reported — as ``waived`` — never hidden. An expired waiver waives nothing and fails the run, so an
+acceptance cannot silently outlive its review date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from walletops.project import ENVIRONMENTS, UsageProblem
+
+WAIVERS_FILE = "policy-waivers.yaml"
+MAX_WAIVER_DAYS = 366
+
+
+class Waiver(BaseModel):
+    """One accepted finding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: Annotated[str, Field(pattern=r"^WO-[A-Z0-9]+-[0-9]{3}$")]
+    resource: Annotated[str, Field(min_length=1)]
+    env: str = "all"
+    reason: Annotated[str, Field(min_length=15)]
+    expires: date
+    approved_by: Annotated[str, Field(min_length=2)]
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: str) -> str:
+        if value != "all" and value not in ENVIRONMENTS:
+            raise ValueError(f"allowed: {', '.join(ENVIRONMENTS)} or all")
+        return value
+
+    def covers(self, rule_id: str, env: str, urn: str | None, name: str | None) -> bool:
+        """Whether this waiver names this finding (expiry is judged separately)."""
+        if rule_id != self.rule or self.env not in ("all", env):
+            return False
+        return any(value is not None and fnmatchcase(value, self.resource) for value in (urn, name))
+
+    def expired(self, today: date) -> bool:
+        return self.expires < today
+
+
+class WaiverFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    waivers: list[Waiver] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Waivers:
+    """The waivers in force, where they came from, and the date they are judged on."""
+
+    items: tuple[Waiver, ...]
+    source: str
+
+    def match(self, rule_id: str, env: str, urn: str | None, name: str | None) -> Waiver | None:
+        """The first waiver covering this finding, expired or not."""
+        return next((w for w in self.items if w.covers(rule_id, env, urn, name)), None)
+
+    def expired(self, today: date) -> list[Waiver]:
+        return [w for w in self.items if w.expired(today)]
+
+
+NO_WAIVERS = Waivers((), "(none)")
+
+
+def load_waivers(path: Path, known_rules: set[str], today: date, *, required: bool = False) -> Waivers:
+    """Read and validate a waiver file; problems are :class:`UsageProblem` lines naming the entry.
+
+    A missing file means no waivers unless ``required`` (an explicit ``--waivers`` must exist).
+    """
+    if not path.is_file():
+        if required:
+            raise UsageProblem(f"--waivers {path}: file not found")
+        return NO_WAIVERS
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsageProblem(f"{path.name}: not valid YAML ({exc})") from None
+    try:
+        document = WaiverFile.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageProblem(
+            [
+                f"{path.name}: {'.'.join(str(p) for p in error['loc'])} = {error.get('input')!r}: "
+                f"{error['msg'].removeprefix('Value error, ')}"
+                for error in exc.errors(include_url=False)
+            ]
+        ) from None
+    problems = []
+    for index, waiver in enumerate(document.waivers):
+        if waiver.rule not in known_rules:
+            problems.append(
+                f"{path.name}: waivers[{index}].rule = {waiver.rule!r}: no such rule (see walletops policy)"
+            )
+        if (waiver.expires - today).days > MAX_WAIVER_DAYS:
+            problems.append(
+                f"{path.name}: waivers[{index}].expires = {waiver.expires}: more than {MAX_WAIVER_DAYS} days "
+                "ahead; waivers must be reviewed at least yearly"
+            )
+    if problems:
+        raise UsageProblem(problems)
+    return Waivers(tuple(document.waivers), str(path))
