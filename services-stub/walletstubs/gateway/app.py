@@ -1,9 +1,10 @@
 """The in-process gateway of the embedded stack: an ASGI reverse proxy enforcing the effective rules.
 
 Same checks, order and refusal bodies as the nginx rendering (:mod:`walletstubs.gateway.nginx`):
-blocked patterns (403), route (404), declared body size (413), API key (401), scope (403), method
-(405), rate limit (429 + ``Retry-After``), daily quota (429 + ``Retry-After``), then the body is read
-(413 if a chunked body outgrows the limit) and the request is proxied with ``httpx.AsyncClient``.
+blocked patterns on the raw target and the decoded path (403), route (404), declared body size (413),
+API key (401), scope (403), method (405), rate limit (429 + ``Retry-After``), daily quota (429 +
+``Retry-After``), then the body is read (413 if a chunked body outgrows the limit) and the request is
+proxied with ``httpx.AsyncClient``.
 
 Rate limits use the ``limits`` library. nginx's ``limit_req rate=r burst=B nodelay`` is a leaky
 bucket: at most ``B + 1`` requests at once, then ``r`` per second. ``limits`` has no leaky bucket, so
@@ -208,7 +209,7 @@ class Gateway:
         target = raw_path.decode("latin-1")
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        if self.rules.blocked(target):
+        if self.rules.blocked(target) or self.rules.blocked(scope["path"]):
             return await _refuse(send, problems.BLOCKED), None, None
         if scope["path"] == "/healthz":
             await _respond(send, 200, b'{"status":"ok"}', "application/json")

@@ -1,6 +1,7 @@
 """Render the effective gateway rules to an nginx configuration, and read the limits back from one.
 
-The rendering enforces, per request and in this order: blocked patterns (403), route lookup (404),
+The rendering enforces, per request and in this order: blocked patterns (403; matched on the raw
+request target and on the decoded path, so ``%3Cscript`` in a path is caught), route lookup (404),
 body size (413, ``client_max_body_size``), API key (401, ``map $http_x_api_key $consumer``), route
 scope (403), method (405), then the consumer's leaky bucket (``limit_req ... burst=N nodelay`` →
 429 with ``Retry-After``) -- the same order the in-process gateway uses.
@@ -187,7 +188,7 @@ def limits_from_config(text: str) -> RenderedLimits:
     body = re.search(r"client_max_body_size (\d+);", text)
     blocked = tuple(
         m.replace('\\"', '"').replace("\\\\\\\\", "\\\\")
-        for m in re.findall(r'if \(\$request_uri ~ "((?:[^"\\]|\\.)*)"\)', text)
+        for m in dict.fromkeys(re.findall(r'if \(\$(?:request_uri|uri) ~ "((?:[^"\\]|\\.)*)"\)', text))
     )
     return RenderedLimits(
         consumers=consumers,
