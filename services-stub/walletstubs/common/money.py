@@ -8,6 +8,7 @@ to the cent.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -52,6 +53,11 @@ Amount = Annotated[
     ),
     AfterValidator(_amount),
 ]
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def to_minor(amount: str, currency: str) -> int:

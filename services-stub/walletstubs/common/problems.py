@@ -68,6 +68,8 @@ def _message(error: dict[str, Any]) -> str:
         return "is not a known field"
     if kind == "missing":
         return "is required"
+    if kind == "string_type":
+        return 'must be a JSON string (amounts are decimal strings such as "12.34", never numbers)'
     message = str(error.get("msg", "is invalid"))
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 

@@ -57,10 +57,9 @@ class _ContextFilter(logging.Filter):
         if REQUEST_ID.get():
             setattr(record, "http.request.id", REQUEST_ID.get())
             setattr(record, "trace.id", TRACE_ID.get())
-        if isinstance(record.msg, str):
-            record.msg = mask_card_numbers(record.msg)
-        if record.args:
-            record.args = tuple(mask_card_numbers(str(arg)) for arg in record.args)
+        record.__dict__.pop("color_message", None)
+        record.msg = mask_card_numbers(record.getMessage())
+        record.args = None
         return True
 
 

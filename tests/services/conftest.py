@@ -1,0 +1,195 @@
+"""Fixtures for the stub-service tests: both backends, and services as real processes on loopback.
+
+``backend`` is parametrized: ``embedded`` (SQLite files, in-process cache) and ``real``
+(PostgreSQL 15 + Redis 7 started once per test session by ``walletstubs.localstack.servers`` on
+free ports; marked ``service``). Each test gets fresh databases. Services are started from
+``walletstubs.topology`` exactly as the local stack starts them, on free ports, and can be
+``kill -9``-ed and restarted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.config import ExchangeConfig
+from walletstubs.localstack.servers import PostgresServer, RedisServer, free_port
+from walletstubs.topology import ServiceProcess, database_names, service_names, service_processes
+
+pytestmark = pytest.mark.xdist_group("walletstubs")
+
+EXCHANGE = ExchangeConfig(
+    name="testex",
+    kind="crypto",
+    base_url="https://api.testex.example",
+    egress_hosts=["api.testex.example"],
+    secrets=["api_key", "api_secret"],
+    fee_bps=25,
+    timeout_ms=500,
+    image="ghcr.io/walletco/exchange-adapter:1.4.0",
+    cpu_millicores=250,
+    memory_mib=256,
+    min_replicas=1,
+    max_replicas=2,
+)
+
+
+@dataclass
+class RealServers:
+    postgres: PostgresServer
+    redis: RedisServer
+
+
+@pytest.fixture(scope="session")
+def real_servers() -> Iterator[RealServers]:
+    """PostgreSQL and Redis for the whole session; a start failure fails the tests loudly."""
+    root = Path(tempfile.mkdtemp(prefix="walletstubs-servers-"))
+    root.chmod(0o755)
+    postgres = PostgresServer(root / "postgres", free_port(), secrets.token_urlsafe(18))
+    redis = RedisServer(root / "redis", free_port(), secrets.token_urlsafe(18))
+    postgres.start()
+    try:
+        redis.start()
+    except Exception:
+        postgres.stop()
+        raise
+    yield RealServers(postgres, redis)
+    redis.stop()
+    postgres.stop()
+
+
+@dataclass
+class Backend:
+    """Where services keep state for one test: per-service database URLs (None = SQLite) and cache."""
+
+    name: str
+    database_urls: dict[str, str] | None
+    cache_url: str | None
+
+
+@pytest.fixture(params=["embedded", pytest.param("real", marks=pytest.mark.service)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "embedded":
+        return Backend("embedded", None, None)
+    servers: RealServers = request.getfixturevalue("real_servers")
+    suffix = uuid.uuid4().hex[:10]
+    urls = {}
+    for service, database in database_names([EXCHANGE]).items():
+        name = f"{database}_{suffix}"
+        servers.postgres.create_database(name)
+        urls[service] = servers.postgres.url(name)
+    return Backend("real", urls, servers.redis.url())
+
+
+@dataclass
+class RunningService:
+    """A service process we started; ``kill9`` and ``start`` let a test crash and revive it."""
+
+    spec: ServiceProcess
+    log_path: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    def start(self, timeout: float = 30) -> None:
+        env = {**self.spec.environ(), **self.env_overrides}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.spec.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited at start-up:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.spec.name} not ready within {timeout}s:\n{self.log_tail()}")
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 8) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Stack:
+    """The services of one test, wired by the topology; start only the ones a test needs."""
+
+    def __init__(self, backend: Backend, state_dir: Path) -> None:
+        names = service_names([EXCHANGE])
+        ports = {name: free_port() for name in names}
+        self.backend = backend
+        self.specs = {
+            spec.name: spec
+            for spec in service_processes(
+                [EXCHANGE],
+                ports=ports,
+                state_dir=state_dir,
+                database_urls=backend.database_urls,
+                cache_url=backend.cache_url,
+            )
+        }
+        self.state_dir = state_dir
+        self.running: dict[str, RunningService] = {}
+
+    def start(self, name: str, **env_overrides: str) -> RunningService:
+        service = RunningService(self.specs[name], self.state_dir / f"{name}.log", env_overrides)
+        service.start()
+        self.running[name] = service
+        return service
+
+    def stop_all(self) -> None:
+        for service in reversed(self.running.values()):
+            service.stop()
+
+
+@pytest.fixture
+def stack(backend: Backend, tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(backend, tmp_path)
+    yield stack
+    stack.stop_all()
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "instance"} <= body.keys()
+    assert body["status"] == status
+    return body
+
+
+@pytest.fixture
+def problem() -> Callable[[httpx.Response, int], dict[str, Any]]:
+    """Assert a response is an RFC 9457 problem with the given status; returns its body."""
+    return _problem

@@ -1,0 +1,238 @@
+"""The wallet service over HTTP, on both backends: idempotency, concurrency, crash safety, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
+Problem = Callable[[httpx.Response, int], dict[str, Any]]
+
+
+def _open(client: httpx.Client, owner: str = "user", currency: str = "EUR") -> str:
+    response = client.post("/v1/accounts", json={"owner": owner, "currency": currency})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _topup(client: httpx.Client, account: str, amount: str, currency: str = "EUR") -> httpx.Response:
+    return client.post(
+        "/v1/topups",
+        json={"account": account, "amount": amount, "currency": currency},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+
+
+def _balance(client: httpx.Client, account: str, *, fresh: bool = False) -> Decimal:
+    headers = {"Cache-Control": "no-cache"} if fresh else {}
+    response = client.get(f"/v1/accounts/{account}", headers=headers)
+    assert response.status_code == 200, response.text
+    return Decimal(response.json()["balance"])
+
+
+@pytest.fixture
+def wallet(stack: Any) -> httpx.Client:
+    service = stack.start("wallet")
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        yield client
+
+
+def test_account_round_trip_with_decimal_balance(wallet: httpx.Client) -> None:
+    account = _open(wallet, "user-1", "EUR")
+    assert _topup(wallet, account, "12.30").status_code == 201
+    body = wallet.get(f"/v1/accounts/{account}").json()
+    assert body["balance"] == "12.30"
+    assert body["currency"] == "EUR" and body["owner"] == "user-1"
+
+
+def test_fifty_concurrent_requests_with_one_key_make_one_transfer(wallet: httpx.Client, stack: Any) -> None:
+    source, target = _open(wallet), _open(wallet)
+    assert _topup(wallet, source, "100.00").status_code == 201
+    body = {"from_account": source, "to_account": target, "amount": "7.00", "currency": "EUR"}
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=stack.running["wallet"].url, timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post("/v1/transfers", json=body, headers={"Idempotency-Key": "one-key"})
+                    for _ in range(50)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.json()["id"] for response in responses}) == 1
+    replayed = [response for response in responses if response.headers.get("Idempotent-Replayed") == "true"]
+    assert len(replayed) == 49
+    assert _balance(wallet, source) == Decimal("93.00")
+    assert _balance(wallet, target) == Decimal("7.00")
+    assert wallet.get("/v1/ledger/verify").json()["transfers"] == 2
+
+
+def test_same_key_with_a_different_body_is_rejected(wallet: httpx.Client, problem: Problem) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "10.00")
+    headers = {"Idempotency-Key": "k-1"}
+    first = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+    assert wallet.post("/v1/transfers", json=first, headers=headers).status_code == 201
+    body = problem(wallet.post("/v1/transfers", json={**first, "amount": "2.00"}, headers=headers), 422)
+    assert "Idempotency-Key" in body["detail"]
+    assert _balance(wallet, source) == Decimal("9.00")
+
+
+def test_thousand_random_concurrent_transfers_keep_the_books(wallet: httpx.Client, stack: Any) -> None:
+    accounts = [_open(wallet, f"user-{index}") for index in range(20)]
+    for account in accounts:
+        assert _topup(wallet, account, "50.00").status_code == 201
+    rng = random.Random(20261125)
+    plan = []
+    for _ in range(1000):
+        source, target = rng.sample(accounts, 2)
+        plan.append(
+            {"from_account": source, "to_account": target, "amount": f"{rng.randint(1, 2500) / 100:.2f}"}
+        )
+
+    async def burst() -> list[int]:
+        limit = asyncio.Semaphore(40)
+        async with httpx.AsyncClient(base_url=stack.running["wallet"].url, timeout=120) as client:
+
+            async def one(item: dict[str, str]) -> int:
+                async with limit:
+                    response = await client.post(
+                        "/v1/transfers",
+                        json={**item, "currency": "EUR"},
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
+                    return response.status_code
+
+            return await asyncio.gather(*(one(item) for item in plan))
+
+    statuses = asyncio.run(burst())
+    assert set(statuses) <= {201, 422}, statuses
+    assert statuses.count(201) > 500
+    balances = [_balance(wallet, account) for account in accounts]
+    assert all(balance >= 0 for balance in balances)
+    assert sum(balances) == Decimal("1000.00")
+    assert balances == [_balance(wallet, account, fresh=True) for account in accounts]
+    verdict = wallet.get("/v1/ledger/verify").json()
+    assert verdict == {"balanced": True, "transfers": 20 + statuses.count(201), "accounts": 20, "issues": []}
+
+
+def test_cached_balance_is_never_older_than_the_last_transfer(wallet: httpx.Client) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "10.00")
+    first = wallet.get(f"/v1/accounts/{source}")
+    assert wallet.get(f"/v1/accounts/{source}").headers["X-Cache"] == "hit"
+    assert first.json()["balance"] == "10.00"
+    for step in range(1, 6):
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        body = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+        assert wallet.post("/v1/transfers", json=body, headers=headers).status_code == 201
+        assert _balance(wallet, source) == Decimal(10 - step)
+        assert _balance(wallet, target) == Decimal(step)
+
+
+def test_kill_9_mid_burst_loses_and_duplicates_nothing(wallet: httpx.Client, stack: Any) -> None:
+    accounts = [_open(wallet, f"user-{index}") for index in range(5)]
+    for account in accounts:
+        _topup(wallet, account, "1000.00")
+    rng = random.Random(7)
+    keys = [uuid.uuid4().hex for _ in range(300)]
+    bodies = {
+        key: {**dict(zip(("from_account", "to_account"), rng.sample(accounts, 2), strict=True)), "amount": "1.00",
+              "currency": "EUR"}
+        for key in keys
+    }  # fmt: skip
+    service = stack.running["wallet"]
+    sent = threading.Event()
+
+    def fire() -> None:
+        with httpx.Client(base_url=service.url, timeout=5) as client:
+            for index, key in enumerate(keys):
+                if index == 60:
+                    sent.set()
+                try:
+                    client.post("/v1/transfers", json=bodies[key], headers={"Idempotency-Key": key})
+                except httpx.TransportError:
+                    return
+
+    sender = threading.Thread(target=fire)
+    sender.start()
+    assert sent.wait(30)
+    service.kill9()
+    sender.join(30)
+    service.start()
+    ids = {}
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        for key in keys:
+            response = client.post("/v1/transfers", json=bodies[key], headers={"Idempotency-Key": key})
+            assert response.status_code == 201, response.text
+            ids[key] = response.json()["id"]
+    assert len(set(ids.values())) == len(keys)
+    verdict = wallet.get("/v1/ledger/verify").json()
+    assert verdict["balanced"] is True
+    assert verdict["transfers"] == len(accounts) + len(keys)
+    assert sum(_balance(wallet, account) for account in accounts) == Decimal("5000.00")
+
+
+def _bad_requests(source: str, target: str) -> list[tuple[str, dict[str, str], Any, int, str]]:
+    ok = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+    key = {"Idempotency-Key": "bad-input", "content-type": "application/json"}
+    return [
+        ("/v1/transfers", key, "{not json", 400, "not valid JSON"),
+        ("/v1/transfers", key, {**ok, "memo": "x"}, 422, "memo: is not a known field"),
+        ("/v1/transfers", key, {**ok, "amount": "0"}, 422, "greater than zero"),
+        ("/v1/transfers", key, {**ok, "amount": "-1.00"}, 422, "amount"),
+        ("/v1/transfers", key, {**ok, "amount": "1.001"}, 422, "more than 2 decimal places"),
+        ("/v1/transfers", key, {**ok, "amount": 1.5}, 422, "decimal strings"),
+        ("/v1/transfers", key, {**ok, "currency": "XXX"}, 422, "unsupported currency"),
+        ("/v1/transfers", key, {**ok, "to_account": str(uuid.uuid4())}, 422, "does not exist"),
+        ("/v1/transfers", key, {**ok, "amount": "999.00"}, 422, "less than 999.00"),
+        ("/v1/transfers", {"content-type": "application/json"}, ok, 400, "Idempotency-Key"),
+        ("/v1/transfers", key, {"x": "y" * 20000}, 413, "exceeds"),
+        ("/v1/topups", key, {"account": source, "amount": "1.00", "currency": "USD"}, 422, "holds EUR"),
+        ("/v1/accounts", key, {"owner": "", "currency": "EUR"}, 422, "owner"),
+    ]
+
+
+def test_bad_input_gets_a_problem_and_writes_nothing(wallet: httpx.Client, problem: Problem) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "5.00")
+    before = wallet.get("/v1/ledger/verify").json()
+    for path, headers, body, status, words in _bad_requests(source, target):
+        content = body if isinstance(body, str) else httpx.Request("POST", "/", json=body).content
+        answer = problem(wallet.post(path, content=content, headers=headers), status)
+        assert words in answer["detail"], (path, body, answer)
+    problem(wallet.get(f"/v1/accounts/{uuid.uuid4()}"), 404)
+    assert wallet.get("/v1/ledger/verify").json() == before
+    assert _balance(wallet, source, fresh=True) == Decimal("5.00")
+
+
+def test_operations_endpoints(wallet: httpx.Client) -> None:
+    assert wallet.get("/healthz").json()["status"] == "ok"
+    assert wallet.get("/readyz").json()["status"] == "ready"
+    wallet.get("/v1/ledger/verify")
+    metrics = wallet.get("/metrics").text
+    assert (
+        'http_requests_total{method="GET",route="/v1/ledger/verify",service="wallet",status="200"}' in metrics
+    )
+    assert "/v1/transfers" in wallet.get("/openapi.json").json()["paths"]
+
+
+def test_logs_are_ecs_json_with_request_ids(wallet: httpx.Client, stack: Any) -> None:
+    wallet.get("/healthz", headers={"X-Request-Id": "req-abc"})
+    time.sleep(0.2)
+    import json
+
+    lines = [json.loads(line) for line in stack.running["wallet"].log_path.read_text().splitlines() if line]
+    access = [line for line in lines if line.get("http", {}).get("request", {}).get("id") == "req-abc"]
+    assert access and access[0]["ecs.version"] and access[0]["trace"]["id"]

@@ -1,0 +1,208 @@
+"""``walletops stack up|status|down|demo``: the local stack of stub services behind the local gateway."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from walletops.options import Output, ProjectDir
+from walletops.output import Format, console, err_console, to_json, write_text
+from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
+
+app = typer.Typer(help="Run the stub services locally behind the gateway (embedded or real backend).")
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="State folder of the stack (default: <project>/.state/stack).", file_okay=False
+    ),
+]
+StackEnv = Annotated[
+    str, typer.Option("--env", "-e", help="Environment whose exchanges to run (default dev).")
+]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="embedded (SQLite, in-process) or real (PostgreSQL/Redis/nginx).")
+]
+PortOpt = Annotated[int, typer.Option("--port", help="Gateway port on 127.0.0.1 (1024-65535).")]
+
+
+def _stack(project_dir: Path | None, state_dir: Path | None, env: str = "dev") -> Any:
+    from walletstubs.localstack.stack import LocalStack
+
+    if env not in ENVIRONMENTS:
+        raise UsageProblem(f"--env {env!r}: unknown environment; allowed: {', '.join(ENVIRONMENTS)}")
+    return LocalStack(resolve_project_dir(project_dir), state_dir.resolve() if state_dir else None, env)
+
+
+def _check_port(port: int) -> None:
+    if not 1024 <= port <= 65535:
+        raise UsageProblem(f"--port {port}: allowed: 1024-65535 (the gateway runs unprivileged on loopback)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise UsageProblem(
+                f"--port {port}: 127.0.0.1:{port} is already in use; choose another port"
+            ) from None
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in ("embedded", "real"):
+        raise UsageProblem(f"--backend {backend!r}: allowed: embedded, real")
+    return backend
+
+
+def _progress(message: str) -> None:
+    err_console.print(f"  starting {message}", markup=False, highlight=False)
+
+
+@app.command("up")
+def up(
+    *,
+    backend: BackendOpt = "embedded",
+    port: PortOpt = 8080,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Return once healthy; stop with `stack down`.")
+    ] = False,
+    env: StackEnv = "dev",
+    state_dir: StateDir = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Start every service and the gateway on loopback; prints the gateway URL and a development API key."""
+    from walletstubs.localstack.stack import StackError
+
+    stack = _stack(project_dir, state_dir, env)
+    _check_backend(backend)
+    _check_port(port)
+    err_console.print(f"stack up ({backend}) in {stack.state_dir}", markup=False, highlight=False)
+    try:
+        record = stack.up(backend, port, progress=_progress)  # type: ignore[arg-type]
+    except StackError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    keys = stack.keys()
+    console.print(f"gateway:  {record.gateway_url}", markup=False, highlight=False)
+    console.print(
+        f"api key:  {keys['mobile-app']}  (header X-Api-Key; more: walletops stack status)", markup=False
+    )
+    if detach:
+        return
+    console.print("running in the foreground; Ctrl-C stops the stack", markup=False)
+    _wait_then_stop(stack)
+
+
+def _wait_then_stop(stack: Any) -> None:
+    """Block until Ctrl-C/SIGTERM or until a process of the stack dies, then stop everything."""
+
+    def _terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    failed = False
+    try:
+        while True:
+            time.sleep(1)
+            dead = stack.dead()
+            if dead:
+                err_console.print(f"error: exited: {', '.join(dead)}; stopping the stack", markup=False)
+                failed = True
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopped = stack.down()
+        err_console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    output: Output = None,
+    state_dir: StateDir = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """The gateway URL, API keys and the state of each service; exit 1 unless every part is healthy."""
+    if output_format not in (Format.table, Format.json):
+        raise UsageProblem(f"--format {output_format.value}: allowed: table, json")
+    report = _stack(project_dir, state_dir).status()
+    if output_format is Format.json:
+        write_text(to_json(report), output)
+    else:
+        table = Table(title=f"stack ({report['backend'] or 'not running'}) {report['gateway_url'] or ''}")
+        for column in ("service", "state", "url", "pid", "log"):
+            table.add_column(column)
+        for service in report["services"]:
+            table.add_row(
+                service["name"], service["state"], service["url"], str(service["pid"]), service["log"]
+            )
+        for server in report.get("servers", []):
+            table.add_row(server["name"], "-", server["url"], "-", "-")
+        if output is None:
+            console.print(table)
+            if report["api_key"]:
+                console.print(f"api key (mobile-app): {report['api_key']}", markup=False, highlight=False)
+        else:
+            with output.open("w", encoding="utf-8") as handle:
+                from rich.console import Console
+
+                Console(file=handle, width=160).print(table)
+    if not report["healthy"]:
+        raise typer.Exit(1)
+
+
+@app.command("down")
+def down(state_dir: StateDir = None, project_dir: ProjectDir = None) -> None:
+    """Stop every process of the stack (gateway, services, Redis, PostgreSQL); safe to repeat."""
+    stopped = _stack(project_dir, state_dir).down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running", markup=False)
+
+
+@app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option("--port", help="Gateway port (default: a free one).")] = 0,
+    state_dir: StateDir = None,
+    project_dir: ProjectDir = None,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    output: Output = None,
+) -> None:
+    """Start the embedded stack, move money through the gateway, check the ledger (exit 1 if unbalanced)."""
+    from walletstubs.localstack.demo import run_demo
+    from walletstubs.localstack.servers import free_port
+    from walletstubs.localstack.stack import StackError
+
+    if output_format not in (Format.table, Format.json):
+        raise UsageProblem(f"--format {output_format.value}: allowed: table, json")
+    folder = resolve_project_dir(project_dir)
+    stack = _stack(folder, state_dir or folder / ".state" / "stack-demo")
+    gateway_port = port or free_port()
+    _check_port(gateway_port)
+    try:
+        stack.up("embedded", gateway_port, progress=_progress)
+        result = run_demo(
+            stack.status(), log=lambda line: err_console.print(line, markup=False, highlight=False)
+        )
+    except StackError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        stack.down()
+    if output_format is Format.json:
+        write_text(to_json(result), output)
+    else:
+        table = Table(title="ledger verification (GET /v1/ledger/verify, operator key)")
+        for column in ("balanced", "transfers", "accounts"):
+            table.add_column(column)
+        verify = result["verify"]
+        table.add_row(str(verify["balanced"]), str(verify["transfers"]), str(verify["accounts"]))
+        console.print(table)
+    if not result["verify"]["balanced"]:
+        raise typer.Exit(1)
