@@ -17,16 +17,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-
-from infra.config import ExchangeConfig
 from walletstubs.localstack.servers import PostgresServer, RedisServer, free_port
 from walletstubs.topology import ServiceProcess, database_names, service_names, service_processes
+
+from infra.config import ExchangeConfig
 
 pytestmark = pytest.mark.xdist_group("walletstubs")
 

@@ -147,11 +147,10 @@ def test_kill_9_mid_burst_loses_and_duplicates_nothing(wallet: httpx.Client, sta
         _topup(wallet, account, "1000.00")
     rng = random.Random(7)
     keys = [uuid.uuid4().hex for _ in range(300)]
-    bodies = {
-        key: {**dict(zip(("from_account", "to_account"), rng.sample(accounts, 2), strict=True)), "amount": "1.00",
-              "currency": "EUR"}
-        for key in keys
-    }  # fmt: skip
+    bodies = {}
+    for key in keys:
+        source, target = rng.sample(accounts, 2)
+        bodies[key] = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
     service = stack.running["wallet"]
     sent = threading.Event()
 
