@@ -29,6 +29,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -130,8 +131,8 @@ class LocalStack:
     """The stack whose state lives in ``state_dir``; ``project_dir`` holds the spec and env config."""
 
     def __init__(self, project_dir: Path, state_dir: Path | None = None, environment: str = "dev") -> None:
-        self.project_dir = Path(project_dir)
-        self.state_dir = Path(state_dir) if state_dir else self.project_dir / DEFAULT_STATE
+        self.project_dir = Path(project_dir).resolve()
+        self.state_dir = Path(state_dir).resolve() if state_dir else self.project_dir / DEFAULT_STATE
         self.environment = environment
         self.record_file = self.state_dir / "stack.json"
         self.keys_file = self.state_dir / "keys.json"
@@ -322,6 +323,10 @@ class LocalStack:
         routed: bool,
         health_path: str = "/healthz",
     ) -> ProcessRecord:
+        argv, environ = self._runnable(argv, environ, account)
+        if account.user is not None:
+            home = str(self.state_dir / "services")
+            environ = environ | {"HOME": home, "USER": account.user, "LOGNAME": account.user}
         log = self.logs_dir / f"{name}.log"
         with log.open("ab") as out:
             log.chmod(0o600)
@@ -339,6 +344,31 @@ class LocalStack:
         return ProcessRecord(
             name=name, port=port, pid=proc.pid, log=str(log), routed=routed, health_path=health_path
         )
+
+    def _runnable(
+        self, argv: list[str], environ: dict[str, str], account: RunAs
+    ) -> tuple[list[str], dict[str, str]]:
+        """Swap our interpreter for the system one when the service account cannot execute ours.
+
+        A Python installed under root's home (pyenv) is out of reach for ``walletops``; the system
+        ``python3.X`` of the same version runs the same code with the venv's packages on its path.
+        """
+        if account.user is None or argv[0] != sys.executable or _reachable(Path(sys.executable)):
+            return argv, environ
+        system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+        if not _reachable(system):
+            raise StackError(
+                f"{sys.executable} is not executable by user {account.user!r} and {system} is missing; "
+                "install python3 from Debian or use a world-executable Python for the venv"
+            )
+        paths = sysconfig.get_paths()
+        python_path = [
+            paths["purelib"],
+            paths["platlib"],
+            str(self.project_dir),
+            str(self.project_dir / "services-stub"),
+        ]
+        return [str(system), *argv[1:]], environ | {"PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path))}
 
     def _start_gateway(
         self,
@@ -462,6 +492,15 @@ class LocalStack:
             "services": services,
             "servers": servers,
         }
+
+
+def _reachable(binary: Path) -> bool:
+    """True when any user may execute ``binary`` (every parent folder searchable by others)."""
+    try:
+        real = binary.resolve(strict=True)
+    except FileNotFoundError:
+        return False
+    return bool(real.stat().st_mode & 0o001) and all(p.stat().st_mode & 0o001 for p in real.parents)
 
 
 def _healthy(process: ProcessRecord) -> bool:
