@@ -1,0 +1,127 @@
+"""SARIF 2.1.0 for GitHub code scanning: one run, every rule in ``tool.driver.rules``, one result per finding.
+
+Each result points at the component module that declares the resource (``infra/<area>.py``), or at
+``Pulumi.<env>.yaml`` when the finding is about the stack as a whole or the module is unknown; the
+resource URN rides along as a logical location. Waived findings carry an external suppression with the
+waiver's reason, so code scanning shows them as dismissed rather than dropping them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.policy.engine import Finding, Report
+from infra.policy.model import Rule, Severity, all_rules
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/walletco/walletops/blob/main/infra/policy"
+LEVELS = {Severity.mandatory: "error", Severity.advisory: "warning"}
+SECURITY_SEVERITY = {Severity.mandatory: "8.0", Severity.advisory: "5.0"}
+
+
+def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": "".join(part.capitalize() for part in rule.id.split("-")),
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": f"{rule.title}. Controls: {', '.join(rule.controls)}."},
+        "help": {
+            "text": rule.remediation,
+            "markdown": f"**Remediation:** {rule.remediation}\n\n**Controls:** {', '.join(rule.controls)}",
+        },
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {
+            "tags": ["security", "walletops", rule.severity.value, *rule.controls],
+            "security-severity": SECURITY_SEVERITY[rule.severity],
+            "precision": "high",
+        },
+    }
+
+
+def module_of(
+    urn: str | None, by_urn: Mapping[str, Mapping[str, Any]], project_dir: Path | None
+) -> str | None:
+    """``infra/<area>.py`` of the outermost walletops component holding ``urn``, if that file exists."""
+    if urn is None or project_dir is None:
+        return None
+    node = by_urn.get(urn)
+    area = None
+    while node is not None:
+        if str(node["type"]).startswith("walletops:"):
+            area = str(node["type"]).split(":")[1]
+        parent = node.get("parent")
+        node = by_urn.get(parent) if parent else None
+    if area is None:
+        return None
+    candidate = Path("infra") / f"{area}.py"
+    return candidate.as_posix() if (project_dir / candidate).is_file() else None
+
+
+def _result(finding: Finding, index: int, uri: str) -> dict[str, Any]:
+    subject = finding.urn or f"stack {finding.env}"
+    fingerprint = hashlib.sha256(
+        f"{finding.rule_id}|{finding.env}|{subject}|{finding.message}".encode()
+    ).hexdigest()
+    location: dict[str, Any] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": 1},
+        },
+    }
+    if finding.urn:
+        location["logicalLocations"] = [
+            {"fullyQualifiedName": finding.urn, "name": finding.name, "kind": "resource"}
+        ]
+    result: dict[str, Any] = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": index,
+        "level": LEVELS[finding.severity],
+        "message": {"text": f"[{finding.env}] {finding.name or 'stack'}: {finding.message}"},
+        "locations": [location],
+        "partialFingerprints": {"walletopsFinding/v1": fingerprint},
+        "properties": {"environment": finding.env, "status": finding.status},
+    }
+    if finding.waiver is not None:
+        result["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": f"{finding.waiver.reason} (expires {finding.waiver.expires}, "
+                f"approved by {finding.waiver.approved_by})",
+            }
+        ]
+    return result
+
+
+def to_sarif(
+    report: Report, plan: Mapping[str, Any], project_dir: Path | None, version: str
+) -> dict[str, Any]:
+    """The SARIF log of a policy report over ``plan``."""
+    rules = all_rules()
+    index = {rule.id: position for position, rule in enumerate(rules)}
+    by_env = {env: {r["urn"]: r for r in plan["environments"][env]["resources"]} for env in report.envs}
+    results = []
+    for finding in report.findings:
+        uri = module_of(finding.urn, by_env[finding.env], project_dir) or f"Pulumi.{finding.env}.yaml"
+        results.append(_result(finding, index[finding.rule_id], uri))
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "walletops-policy",
+                        "semanticVersion": version,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [_rule_descriptor(rule) for rule in rules],
+                    }
+                },
+                "automationDetails": {"id": f"walletops-policy/{'+'.join(report.envs)}/"},
+                "results": results,
+            }
+        ],
+    }

@@ -1,0 +1,618 @@
+"""A small, hand-built, fully compliant prod environment in plan-graph form, and one breakage per rule.
+
+``compliant_world()`` must pass every rule; ``BREAKAGES[rule_id]`` turns it into a failing fixture
+for exactly that guardrail. A rule registered without a breakage makes the rule tests fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+TODAY = date(2026, 11, 25)
+ENV = "prod"
+REPO = "walletco/walletops"
+ACCOUNT = "123456789012"
+KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k1"
+OIDC_EKS = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+OIDC_GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+World = list[dict[str, Any]]
+
+
+def urn(typ: str, name: str, env: str = ENV) -> str:
+    return f"urn:pulumi:{env}::walletops::{typ}::{name}"
+
+
+def tags(**extra: str) -> dict[str, str]:
+    return {
+        "environment": ENV,
+        "service": "platform",
+        "component": "test",
+        "owner": "platform-team",
+        "cost-center": "CC-4100",
+        "data-classification": "confidential",
+        **extra,
+    }
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def res(
+    typ: str, name: str, inputs: dict[str, Any], deps: tuple[str, ...] = (), parent: str | None = None
+) -> dict[str, Any]:
+    return {
+        "urn": urn(typ, name),
+        "type": typ,
+        "name": name,
+        "custom": not typ.startswith("walletops:"),
+        "parent": parent,
+        "dependencies": [urn(*d.split("|", 1)) if "|" in d else d for d in deps],
+        "provider": None,
+        "protect": False,
+        "inputs": inputs,
+    }
+
+
+VPC = "aws:ec2/vpc:Vpc"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+KEY = "aws:kms/key:Key"
+SUBNET = "aws:ec2/subnet:Subnet"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+STAGE = "aws:apigateway/stage:Stage"
+ACL = "aws:wafv2/webAcl:WebAcl"
+BUCKET = "aws:s3/bucket:Bucket"
+PG = "aws:rds/parameterGroup:ParameterGroup"
+NETWORK = "walletops:network:Network"
+
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER = {
+    "name": "wallet",
+    "image": "ghcr.io/walletco/wallet:1.4.0",
+    "resources": {
+        "requests": {"cpu": "250m", "memory": "256Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+    },
+    "securityContext": {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    },
+    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}},
+}
+
+
+def compliant_world() -> World:
+    """Every resource type the rules look at, configured the way the guardrails want."""
+    net = urn(NETWORK, "wallet-prod-network")
+    vpc_dep = f"{VPC}|wallet-prod-vpc"
+    endpoints = [
+        res(
+            "aws:ec2/vpcEndpoint:VpcEndpoint",
+            f"vpce-{svc}",
+            {"serviceName": f"com.amazonaws.eu-west-1.{svc}", "tags": tags()},
+            (vpc_dep,),
+            net,
+        )
+        for svc in ("s3", "ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager")
+    ]
+    github_trust = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": OIDC_GITHUB},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                    "token.actions.githubusercontent.com:sub": f"repo:{REPO}:environment:prod",
+                }
+            },
+        }
+    )
+    irsa_trust = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": OIDC_EKS},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:wallet:wallet",
+                    "oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com",
+                }
+            },
+        }
+    )
+    return [
+        res(NETWORK, "wallet-prod-network", {}),
+        res(VPC, "wallet-prod-vpc", {"cidrBlock": "10.40.0.0/16", "tags": tags()}, parent=net),
+        res(
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+            "default-deny",
+            {"tags": tags()},
+            (vpc_dep,),
+            net,
+        ),
+        res(
+            SUBNET,
+            "wallet-prod-public-a",
+            {"mapPublicIpOnLaunch": False, "tags": tags(tier="public")},
+            (vpc_dep,),
+            net,
+        ),
+        res(
+            SUBNET,
+            "wallet-prod-app-a",
+            {"mapPublicIpOnLaunch": False, "tags": tags(tier="app")},
+            (vpc_dep,),
+            net,
+        ),
+        res("aws:ec2/flowLog:FlowLog", "flow-log", {"trafficType": "ALL", "tags": tags()}, (vpc_dep,), net),
+        *endpoints,
+        res(SG, "wallet-prod-sg-lb", {"description": "load balancer", "tags": tags()}, (vpc_dep,), net),
+        res(SG, "wallet-prod-sg-app", {"description": "workloads", "tags": tags()}, (vpc_dep,), net),
+        res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "in-lb-https",
+            {"cidrIpv4": "0.0.0.0/0", "fromPort": 443, "toPort": 443, "ipProtocol": "tcp", "tags": tags()},
+            (f"{SG}|wallet-prod-sg-lb",),
+            net,
+        ),
+        res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "in-app-from-vpc",
+            {
+                "cidrIpv4": "10.40.0.0/16",
+                "fromPort": 8080,
+                "toPort": 8080,
+                "ipProtocol": "tcp",
+                "tags": tags(),
+            },
+            (f"{SG}|wallet-prod-sg-app",),
+            net,
+        ),
+        res(
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+            "out-app-https",
+            {"cidrIpv4": "0.0.0.0/0", "fromPort": 443, "toPort": 443, "ipProtocol": "tcp", "tags": tags()},
+            (f"{SG}|wallet-prod-sg-app",),
+            net,
+        ),
+        res(
+            KEY,
+            "key-ebs",
+            {
+                "enableKeyRotation": True,
+                "deletionWindowInDays": 30,
+                "policy": doc(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "kms:*",
+                    },
+                    {
+                        "Sid": "Logs",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "kms:Decrypt",
+                        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+                    },
+                ),
+                "tags": tags(),
+            },
+        ),
+        res("aws:ebs/encryptionByDefault:EncryptionByDefault", "ebs-default", {"enabled": True}),
+        res(
+            "aws:ebs/defaultKmsKey:DefaultKmsKey", "ebs-default-key", {"keyArn": KEY_ARN}, (f"{KEY}|key-ebs",)
+        ),
+        res(
+            LT,
+            "lt-general",
+            {
+                "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 2},
+                "blockDeviceMappings": [
+                    {
+                        "deviceName": "/dev/xvda",
+                        "ebs": {"encrypted": "true", "volumeType": "gp3", "kmsKeyId": KEY_ARN},
+                    }
+                ],
+                "tags": tags(),
+            },
+        ),
+        res(
+            "aws:eks/cluster:Cluster",
+            "eks",
+            {
+                "version": "1.34",
+                "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False},
+                "encryptionConfig": {"provider": {"keyArn": KEY_ARN}, "resources": ["secrets"]},
+                "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                "upgradePolicy": {"supportType": "STANDARD"},
+                "tags": tags(),
+            },
+        ),
+        res(
+            "aws:eks/nodeGroup:NodeGroup",
+            "ng-general",
+            {"launchTemplate": {"id": "lt-1", "version": "1"}, "tags": tags()},
+            (f"{SUBNET}|wallet-prod-app-a", f"{LT}|lt-general"),
+        ),
+        res(PG, "pg", {"name": "wallet-prod-pg16", "parameters": [{"name": "rds.force_ssl", "value": "1"}]}),
+        res(
+            "aws:rds/instance:Instance",
+            "ledger",
+            {
+                "storageEncrypted": True,
+                "kmsKeyId": KEY_ARN,
+                "publiclyAccessible": False,
+                "backupRetentionPeriod": 35,
+                "multiAz": True,
+                "deletionProtection": True,
+                "iamDatabaseAuthenticationEnabled": True,
+                "parameterGroupName": "wallet-prod-pg16",
+                "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
+                "copyTagsToSnapshot": True,
+                "tags": tags(),
+            },
+            (f"{PG}|pg",),
+        ),
+        res(
+            "aws:elasticache/replicationGroup:ReplicationGroup",
+            "cache",
+            {
+                "atRestEncryptionEnabled": True,
+                "kmsKeyId": KEY_ARN,
+                "transitEncryptionEnabled": True,
+                "authToken": {
+                    "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                    "value": "s3cr3t-token-value-32-characters",
+                },
+                "snapshotRetentionLimit": 7,
+                "automaticFailoverEnabled": True,
+                "tags": tags(),
+            },
+        ),
+        res(BUCKET, "archive", {"bucket": "wallet-prod-archive", "tags": tags()}),
+        res(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            "archive-pab",
+            {
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
+            (f"{BUCKET}|archive",),
+        ),
+        res(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "archive-sse",
+            {
+                "rules": [
+                    {
+                        "applyServerSideEncryptionByDefault": {
+                            "sseAlgorithm": "aws:kms",
+                            "kmsMasterKeyId": KEY_ARN,
+                        }
+                    }
+                ]
+            },
+            (f"{BUCKET}|archive",),
+        ),
+        res(
+            "aws:s3/bucketVersioning:BucketVersioning",
+            "archive-versioning",
+            {"versioningConfiguration": {"status": "Enabled"}},
+            (f"{BUCKET}|archive",),
+        ),
+        res(
+            "aws:s3/bucketPolicy:BucketPolicy",
+            "archive-policy",
+            {
+                "policy": doc(
+                    {
+                        "Sid": "TlsOnly",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [
+                            "arn:aws:s3:::wallet-prod-archive",
+                            "arn:aws:s3:::wallet-prod-archive/*",
+                        ],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                )
+            },
+            (f"{BUCKET}|archive",),
+        ),
+        res(
+            "aws:secretsmanager/secret:Secret",
+            "cache-auth",
+            {"kmsKeyId": KEY_ARN, "recoveryWindowInDays": 30, "tags": tags()},
+        ),
+        res("aws:iam/role:Role", "deploy", {"assumeRolePolicy": github_trust, "tags": tags()}),
+        res("aws:iam/role:Role", "irsa-wallet", {"assumeRolePolicy": irsa_trust, "tags": tags()}),
+        res(
+            "aws:iam/rolePolicy:RolePolicy",
+            "deploy-policy",
+            {
+                "policy": doc(
+                    {"Effect": "Allow", "Action": ["ec2:*", "eks:*"], "Resource": "*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:PassRole",
+                        "Resource": f"arn:aws:iam::{ACCOUNT}:role/wallet-prod-*",
+                    },
+                )
+            },
+        ),
+        res(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "cluster-policy",
+            {"policyArn": "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"},
+        ),
+        res(
+            "aws:cloudwatch/logGroup:LogGroup",
+            "audit-logs",
+            {"retentionInDays": 2557, "kmsKeyId": KEY_ARN, "tags": tags(**{"log-class": "audit"})},
+        ),
+        res(
+            "aws:cloudwatch/logGroup:LogGroup",
+            "app-logs",
+            {"retentionInDays": 30, "tags": tags(**{"log-class": "app"})},
+        ),
+        res(
+            STAGE,
+            "stage",
+            {
+                "stageName": "v1",
+                "xrayTracingEnabled": True,
+                "accessLogSettings": {"destinationArn": "arn:aws:logs:::log-group:api", "format": "{}"},
+                "tags": tags(),
+            },
+        ),
+        res(
+            "aws:apigateway/methodSettings:MethodSettings",
+            "stage-settings",
+            {
+                "methodPath": "*/*",
+                "settings": {
+                    "throttlingRateLimit": 100,
+                    "throttlingBurstLimit": 200,
+                    "loggingLevel": "ERROR",
+                },
+            },
+            (f"{STAGE}|stage",),
+        ),
+        res(
+            "aws:apigateway/usagePlan:UsagePlan",
+            "plan-partner",
+            {
+                "throttleSettings": {"rateLimit": 10, "burstLimit": 20},
+                "quotaSettings": {"limit": 10000, "period": "DAY"},
+            },
+        ),
+        res(
+            ACL,
+            "waf",
+            {
+                "rules": [{"name": "rate", "statement": {"rateBasedStatement": {"limit": 2000}}}],
+                "tags": tags(),
+            },
+        ),
+        res(
+            "aws:wafv2/webAclAssociation:WebAclAssociation", "waf-assoc", {}, (f"{STAGE}|stage", f"{ACL}|waf")
+        ),
+        res(
+            "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+            "waf-logging",
+            {},
+            (f"{ACL}|waf",),
+        ),
+        res("kubernetes:core/v1:Namespace", "ns-wallet", {"metadata": {"name": "wallet"}}),
+        res(
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "wallet-default-deny",
+            {
+                "metadata": {"namespace": "wallet"},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            },
+        ),
+        res(
+            "kubernetes:apps/v1:Deployment",
+            "wallet",
+            {
+                "metadata": {"namespace": "wallet", "name": "wallet"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "wallet"}},
+                    "template": {
+                        "spec": {"securityContext": POD_SECURITY, "containers": [copy.deepcopy(CONTAINER)]},
+                    },
+                },
+            },
+        ),
+        res(
+            "kubernetes:policy/v1:PodDisruptionBudget",
+            "wallet-pdb",
+            {"metadata": {"namespace": "wallet"}, "spec": {"selector": {"matchLabels": {"app": "wallet"}}}},
+        ),
+    ]
+
+
+def find(world: World, name: str) -> dict[str, Any]:
+    return next(r for r in world if r["name"] == name)
+
+
+def setp(world: World, name: str, path: str, value: Any) -> None:
+    """Set the input at a dotted path of the resource called ``name``."""
+    node = find(world, name)["inputs"]
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def drop(world: World, name: str) -> None:
+    world.remove(find(world, name))
+
+
+def _container(world: World) -> dict[str, Any]:
+    container: dict[str, Any] = find(world, "wallet")["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _open_ingress(world: World, port: int) -> None:
+    setp(world, "in-app-from-vpc", "cidrIpv4", "0.0.0.0/0")
+    setp(world, "in-app-from-vpc", "fromPort", port)
+    setp(world, "in-app-from-vpc", "toPort", port)
+
+
+def _wildcard_kms(world: World) -> None:
+    setp(world, "key-ebs", "policy", doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*"}))
+
+
+def _wildcard_bucket(world: World) -> None:
+    setp(
+        world,
+        "archive-policy",
+        "policy",
+        json.loads(find(world, "archive-policy")["inputs"]["policy"])
+        | {
+            "Statement": [
+                *json.loads(find(world, "archive-policy")["inputs"]["policy"])["Statement"],
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"},
+            ]
+        },
+    )
+
+
+def _github_wildcard(world: World) -> None:
+    trust = json.loads(find(world, "deploy")["inputs"]["assumeRolePolicy"])
+    condition = trust["Statement"][0]["Condition"]
+    sub = condition["StringEquals"].pop("token.actions.githubusercontent.com:sub")
+    condition["StringLike"] = {
+        "token.actions.githubusercontent.com:sub": sub.replace("environment:prod", "*")
+    }
+    setp(world, "deploy", "assumeRolePolicy", json.dumps(trust))
+
+
+def _irsa_wildcard(world: World) -> None:
+    trust = json.loads(find(world, "irsa-wallet")["inputs"]["assumeRolePolicy"])
+    trust["Statement"][0]["Condition"]["StringEquals"]["oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"] = (
+        "system:serviceaccount:wallet:*"
+    )
+    setp(world, "irsa-wallet", "assumeRolePolicy", json.dumps(trust))
+
+
+def _public_eks(world: World) -> None:
+    setp(world, "eks", "vpcConfig.endpointPublicAccess", True)
+
+
+def _admin_policy(world: World) -> None:
+    setp(
+        world,
+        "deploy-policy",
+        "policy",
+        doc({"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}),
+    )
+
+
+BREAKAGES: dict[str, Callable[[World], None]] = {
+    "WO-KMS-001": lambda w: setp(w, "key-ebs", "enableKeyRotation", False),
+    "WO-KMS-002": _wildcard_kms,
+    "WO-KMS-003": lambda w: setp(w, "key-ebs", "deletionWindowInDays", 7),
+    "WO-EBS-001": lambda w: setp(w, "ebs-default", "enabled", False),
+    "WO-EBS-002": lambda w: drop(w, "ebs-default-key"),
+    "WO-EC2-001": lambda w: setp(w, "lt-general", "metadataOptions.httpTokens", "optional"),
+    "WO-EC2-002": lambda w: setp(w, "wallet-prod-app-a", "mapPublicIpOnLaunch", True),
+    "WO-EC2-003": lambda w: setp(w, "wallet-prod-public-a", "mapPublicIpOnLaunch", True),
+    "WO-EC2-004": lambda w: setp(w, "lt-general", "blockDeviceMappings.0.ebs.encrypted", "false"),
+    "WO-EC2-005": lambda w: setp(w, "default-deny", "ingress", [{"protocol": "-1", "self": True}]),
+    "WO-VPC-001": lambda w: drop(w, "default-deny"),
+    "WO-VPC-002": lambda w: drop(w, "flow-log"),
+    "WO-VPC-003": lambda w: _open_ingress(w, 8080),
+    "WO-VPC-004": lambda w: _open_ingress(w, 22),
+    "WO-VPC-005": lambda w: setp(w, "out-app-https", "ipProtocol", "-1"),
+    "WO-VPC-006": lambda w: drop(w, "vpce-kms"),
+    "WO-EKS-001": _public_eks,
+    "WO-EKS-002": lambda w: (_public_eks(w), setp(w, "eks", "vpcConfig.publicAccessCidrs", ["0.0.0.0/0"])),
+    "WO-EKS-003": lambda w: setp(w, "eks", "encryptionConfig", None),
+    "WO-EKS-004": lambda w: setp(w, "eks", "enabledClusterLogTypes", ["api"]),
+    "WO-EKS-005": lambda w: setp(w, "eks", "enabledClusterLogTypes", ["api", "audit", "authenticator"]),
+    "WO-EKS-006": lambda w: setp(w, "eks", "upgradePolicy.supportType", "EXTENDED"),
+    "WO-EKS-007": lambda w: setp(w, "eks", "version", "1.33"),
+    "WO-EKS-008": lambda w: find(w, "ng-general")["dependencies"].__setitem__(
+        0, urn(SUBNET, "wallet-prod-public-a")
+    ),
+    "WO-RDS-001": lambda w: setp(w, "ledger", "kmsKeyId", None),
+    "WO-RDS-002": lambda w: setp(w, "ledger", "publiclyAccessible", True),
+    "WO-RDS-003": lambda w: setp(w, "ledger", "backupRetentionPeriod", 1),
+    "WO-RDS-004": lambda w: setp(w, "ledger", "multiAz", False),
+    "WO-RDS-005": lambda w: setp(w, "ledger", "deletionProtection", False),
+    "WO-RDS-006": lambda w: setp(w, "ledger", "iamDatabaseAuthenticationEnabled", False),
+    "WO-RDS-007": lambda w: setp(w, "pg", "parameters.0.value", "0"),
+    "WO-RDS-008": lambda w: setp(w, "ledger", "autoMinorVersionUpgrade", False),
+    "WO-RDS-009": lambda w: setp(w, "ledger", "enabledCloudwatchLogsExports", []),
+    "WO-ECC-001": lambda w: setp(w, "cache", "atRestEncryptionEnabled", False),
+    "WO-ECC-002": lambda w: setp(w, "cache", "transitEncryptionEnabled", False),
+    "WO-ECC-003": lambda w: setp(w, "cache", "authToken", None),
+    "WO-ECC-004": lambda w: setp(w, "cache", "automaticFailoverEnabled", False),
+    "WO-S3-001": lambda w: setp(w, "archive-pab", "restrictPublicBuckets", False),
+    "WO-S3-002": lambda w: setp(
+        w, "archive-sse", "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm", "AES256"
+    ),
+    "WO-S3-003": lambda w: setp(w, "archive-versioning", "versioningConfiguration.status", "Suspended"),
+    "WO-S3-004": lambda w: drop(w, "archive-policy"),
+    "WO-S3-005": _wildcard_bucket,
+    "WO-SM-001": lambda w: setp(w, "cache-auth", "kmsKeyId", None),
+    "WO-SM-002": lambda w: setp(w, "cache-auth", "recoveryWindowInDays", 0),
+    "WO-IAM-001": _admin_policy,
+    "WO-IAM-002": lambda w: setp(
+        w, "cluster-policy", "policyArn", "arn:aws:iam::aws:policy/AdministratorAccess"
+    ),
+    "WO-IAM-003": lambda w: setp(
+        w,
+        "deploy",
+        "assumeRolePolicy",
+        doc({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}),
+    ),
+    "WO-IAM-004": _github_wildcard,
+    "WO-IAM-005": _irsa_wildcard,
+    "WO-IAM-006": lambda w: setp(
+        w, "deploy-policy", "policy", doc({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})
+    ),
+    "WO-LOG-001": lambda w: setp(w, "audit-logs", "retentionInDays", 90),
+    "WO-LOG-002": lambda w: setp(w, "audit-logs", "kmsKeyId", None),
+    "WO-LOG-003": lambda w: setp(w, "app-logs", "retentionInDays", None),
+    "WO-API-001": lambda w: setp(w, "stage", "accessLogSettings", None),
+    "WO-API-002": lambda w: drop(w, "waf-assoc"),
+    "WO-API-003": lambda w: setp(w, "stage-settings", "settings.throttlingRateLimit", 0),
+    "WO-API-004": lambda w: setp(w, "stage", "xrayTracingEnabled", False),
+    "WO-API-005": lambda w: setp(w, "plan-partner", "quotaSettings", None),
+    "WO-API-006": lambda w: drop(w, "waf-logging"),
+    "WO-K8S-001": lambda w: (
+        _container(w)["securityContext"].pop("runAsNonRoot"),
+        setp(w, "wallet", "spec.template.spec.securityContext", {}),
+    ),
+    "WO-K8S-002": lambda w: _container(w)["securityContext"].__setitem__("readOnlyRootFilesystem", False),
+    "WO-K8S-003": lambda w: _container(w)["resources"].pop("limits"),
+    "WO-K8S-004": lambda w: _container(w)["securityContext"].__setitem__("privileged", True),
+    "WO-K8S-005": lambda w: setp(w, "wallet", "spec.template.spec.hostNetwork", True),
+    "WO-K8S-006": lambda w: _container(w).pop("readinessProbe"),
+    "WO-K8S-007": lambda w: drop(w, "wallet-default-deny"),
+    "WO-K8S-008": lambda w: _container(w)["securityContext"].pop("capabilities"),
+    "WO-K8S-009": lambda w: _container(w).__setitem__("image", "ghcr.io/walletco/wallet:latest"),
+    "WO-K8S-010": lambda w: drop(w, "wallet-pdb"),
+    "WO-TAG-001": lambda w: find(w, "ledger")["inputs"]["tags"].pop("cost-center"),
+    "WO-TAG-002": lambda w: find(w, "ledger")["inputs"]["tags"].__setitem__("environment", "dev"),
+}

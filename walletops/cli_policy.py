@@ -1,0 +1,217 @@
+"""``walletops policy`` (guardrails over the plan graph) and ``walletops audit`` (posture of a live account).
+
+``policy`` exits 1 when a mandatory rule fails unwaived in any environment or a waiver has expired;
+``audit`` exits 1 when any check finds a non-compliant resource. Bad input exits 2.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from walletops.options import Env, Output, ProjectDir
+from walletops.output import Format, console, err_console, to_json, write_text
+from walletops.project import UsageProblem, expand_envs, find_project_dir, resolve_project_dir
+
+if TYPE_CHECKING:
+    from infra.policy.engine import Report
+
+STATUS_STYLE = {"failed": "bold red", "waived": "yellow", "passed": "green", "not-applicable": "dim"}
+
+
+def _select_plan(env: str, plan_file: Path | None, project_dir: Path | None) -> dict[str, Any]:
+    from walletops.cli_plan import build_plan, load_plan
+
+    if plan_file is None:
+        return build_plan(env, project_dir)
+    document = load_plan(plan_file)
+    wanted = expand_envs(env)
+    available = list(document["environments"])
+    missing = [name for name in wanted if name not in available]
+    if env != "all" and missing:
+        raise UsageProblem(f"--env {env}: not in {plan_file} (it holds {', '.join(available) or 'nothing'})")
+    return {**document, "environments": {n: p for n, p in document["environments"].items() if n in wanted}}
+
+
+def _project_root(project_dir: Path | None, plan_file: Path | None) -> Path | None:
+    """The project folder; with a saved plan it is optional (no configs or waivers file then)."""
+    if project_dir is not None or plan_file is None:
+        return resolve_project_dir(project_dir)
+    try:
+        return find_project_dir()
+    except UsageProblem:
+        return None
+
+
+def build_report(
+    env: str,
+    plan_file: Path | None,
+    project_dir: Path | None,
+    waivers_file: Path | None,
+    today: date | None = None,
+) -> tuple[Report, dict[str, Any], Path | None]:
+    """Plan (or load) the environments, load their configs and the waivers, evaluate every rule."""
+    from infra.config import load_all
+    from infra.policy.engine import evaluate_plan
+    from infra.policy.model import rules_by_id
+    from infra.policy.waivers import NO_WAIVERS, WAIVERS_FILE, load_waivers
+
+    day = today or date.today()
+    root = _project_root(project_dir, plan_file)
+    plan = _select_plan(env, plan_file, root)
+    configs = load_all(root, list(plan["environments"])) if root is not None else {}
+    known = set(rules_by_id())
+    if waivers_file is not None:
+        waivers = load_waivers(waivers_file, known, day, required=True)
+    elif root is not None:
+        waivers = load_waivers(root / WAIVERS_FILE, known, day)
+    else:
+        waivers = NO_WAIVERS
+    return evaluate_plan(plan, waivers=waivers, today=day, configs=configs), plan, root
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """Every rule evaluated, its verdict per environment, the findings and the waivers."""
+    from infra.policy.model import all_rules
+
+    environments: dict[str, Any] = {}
+    for env in report.envs:
+        results = [r for r in report.results if r.env == env]
+        environments[env] = {
+            "summary": report.summary()[env],
+            "rules": [
+                {
+                    "id": r.rule.id,
+                    "severity": r.rule.severity.value,
+                    "verdict": r.verdict,
+                    "checked": r.checked,
+                    "not_applicable_reason": r.not_applicable_reason
+                    if r.verdict == "not-applicable"
+                    else None,
+                    "findings": [f.to_dict() for f in r.findings],
+                }
+                for r in results
+            ],
+        }
+    return {
+        "format": 1,
+        "date": report.today.isoformat(),
+        "ok": report.ok,
+        "mandatory_failures": len(report.mandatory_failures),
+        "waivers": {
+            "source": report.waivers.source,
+            "expired": [w.model_dump(mode="json") for w in report.expired_waivers],
+            "unused": [w.model_dump(mode="json") for w in report.unused_waivers()],
+        },
+        "rules": [
+            {
+                "id": rule.id,
+                "title": rule.title,
+                "severity": rule.severity.value,
+                "controls": list(rule.controls),
+                "remediation": rule.remediation,
+                "scope": rule.scope,
+                "types": list(rule.types),
+            }
+            for rule in all_rules()
+        ],
+        "environments": environments,
+    }
+
+
+def print_report(report: Report, out: Console) -> None:
+    """Findings grouped by resource, then the per-environment summary and the waiver notes."""
+    grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for finding in report.findings:
+        grouped[(finding.env, finding.name or "(stack)")].append(finding)
+    if grouped:
+        table = Table(title="findings by resource", show_lines=True)
+        for column in ("env", "resource", "rule", "severity", "status", "finding"):
+            table.add_column(column, overflow="fold")
+        for (env, name), findings in sorted(grouped.items()):
+            for finding in sorted(findings, key=lambda f: f.rule_id):
+                status = finding.status
+                note = finding.message
+                if finding.waiver is not None:
+                    note += f"\n[waived until {finding.waiver.expires}: {finding.waiver.reason}]"
+                if finding.expired_waiver is not None:
+                    note += f"\n[waiver EXPIRED {finding.expired_waiver.expires}]"
+                table.add_row(
+                    env,
+                    name,
+                    finding.rule_id,
+                    finding.severity.value,
+                    f"[{STATUS_STYLE[status]}]{status}[/]",
+                    note,
+                )
+        out.print(table)
+    summary = Table(title=f"policy verdicts ({len({r.rule.id for r in report.results})} rules)")
+    for column in ("env", "passed", "failed mandatory", "failed advisory", "waived", "not applicable"):
+        summary.add_column(column, justify="right" if column != "env" else "left")
+    for env, counts in report.summary().items():
+        summary.add_row(
+            env,
+            str(counts["passed"]),
+            f"[bold red]{counts['failed-mandatory']}[/]" if counts["failed-mandatory"] else "0",
+            f"[yellow]{counts['failed-advisory']}[/]" if counts["failed-advisory"] else "0",
+            str(counts["waived"]),
+            str(counts["not-applicable"]),
+        )
+    out.print(summary)
+    for waiver in report.expired_waivers:
+        out.print(
+            f"[bold red]expired waiver[/] {waiver.rule} {waiver.resource} ({waiver.env}): {waiver.expires}"
+        )
+    for waiver in report.unused_waivers():
+        out.print(f"[yellow]unused waiver[/] {waiver.rule} {waiver.resource} ({waiver.env}): remove it")
+    verdict = "[green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
+    out.print(f"{verdict}: {len(report.mandatory_failures)} mandatory finding(s) unwaived")
+
+
+def _version() -> str:
+    try:
+        return version("walletops")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def policy(  # noqa: PLR0917 (typer maps each parameter to an option)
+    env: Env = "all",
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="A saved plan (walletops plan --format json) instead of planning."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or sarif.")] = Format.table,
+    output: Output = None,
+    waivers_file: Annotated[
+        Path | None,
+        typer.Option("--waivers", help="Waiver file (default: policy-waivers.yaml in the project)."),
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Evaluate the guardrails over the plan of one or all environments; exit 1 on a mandatory failure."""
+    if fmt not in (Format.table, Format.json, Format.sarif):
+        raise UsageProblem(f"--format {fmt.value}: allowed: table, json, sarif")
+    report, plan, root = build_report(env, plan_file, project_dir, waivers_file)
+    if fmt is Format.json:
+        write_text(to_json(report_json(report)), output)
+    elif fmt is Format.sarif:
+        from infra.policy.sarif import to_sarif
+
+        write_text(to_json(to_sarif(report, plan, root, _version())), output)
+    elif output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            print_report(report, Console(file=handle, width=160))
+        err_console.print(f"wrote {output}")
+    else:
+        print_report(report, console)
+    if not report.ok:
+        raise typer.Exit(1)
