@@ -31,6 +31,9 @@ def _register() -> None:
     from walletops import cli_loadtest
 
     app.command("loadtest")(cli_loadtest.loadtest)
+    from walletops import cli_policy
+
+    app.command("policy")(cli_policy.policy)
     from walletops import cli_stack, cli_verify
 
     app.add_typer(cli_stack.app, name="stack")
