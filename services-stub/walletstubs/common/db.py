@@ -54,11 +54,12 @@ def _alembic_upgrade(connection: Connection, script_location: str) -> None:
     command.upgrade(config, "head")
 
 
-async def prepare_schema(engine: AsyncEngine, metadata: MetaData, script_location: str) -> None:
+async def prepare_schema(engine: AsyncEngine, metadata: MetaData, script_location: str | None) -> None:
     """Create the schema: ``metadata.create_all`` on SQLite (DDL hooks add triggers), alembic
-    ``upgrade head`` from ``script_location`` (``package:folder``) on PostgreSQL."""
+    ``upgrade head`` from ``script_location`` (``package:folder``) on PostgreSQL. Without migrations
+    (``None``: throw-away state such as the simulated exchanges) ``create_all`` on either engine."""
     async with engine.begin() as connection:
-        if is_sqlite(engine):
+        if is_sqlite(engine) or script_location is None:
             await connection.run_sync(metadata.create_all)
         else:
             await connection.run_sync(_alembic_upgrade, script_location)

@@ -85,9 +85,12 @@ def validation_problem(request: Request, errors: Sequence[Any]) -> JSONResponse:
     if headers:
         names = ", ".join(sorted({_field(item["loc"]).removeprefix("header ") for item in headers}))
         return problem_response(
-            request, 400, "missing-header", "Required header missing or invalid",
+            request,
+            400,
+            "missing-header",
+            "Required header missing or invalid",
             f"header {names} is required: send a unique key (1-255 printable characters) per operation",
-        )  # fmt: skip
+        )
     fields = [{"field": _field(item.get("loc", ())), "message": _message(item)} for item in items]
     detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
     return problem_response(request, 422, "invalid-request", "Invalid request", detail, errors=fields)

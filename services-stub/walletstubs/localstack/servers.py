@@ -228,8 +228,9 @@ class PostgresServer:
                 timeout=timeout + 10,
             )
         except ServerError as exc:
-            raise ServerError(f"PostgreSQL did not start on 127.0.0.1:{self.port}: {exc}\n"
-                              f"{_log_tail(self.log_file)}") from exc  # fmt: skip
+            raise ServerError(
+                f"PostgreSQL did not start on 127.0.0.1:{self.port}: {exc}\n{_log_tail(self.log_file)}"
+            ) from exc
         self._wait_for_connections(timeout)
 
     def _psql(

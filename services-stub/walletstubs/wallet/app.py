@@ -286,9 +286,11 @@ class Ledger:
                 )
             if row.currency != currency:
                 raise Problem(
-                    422, "currency-mismatch", "Currency mismatch",
+                    422,
+                    "currency-mismatch",
+                    "Currency mismatch",
                     f"{field}: account {account_id} holds {row.currency}, not {currency}",
-                )  # fmt: skip
+                )
         debited = await conn.execute(
             update(accounts)
             .where(
@@ -300,9 +302,11 @@ class Ledger:
         )
         if debited.first() is None:
             raise Problem(
-                422, "insufficient-funds", "Insufficient funds",
+                422,
+                "insufficient-funds",
+                "Insufficient funds",
                 f"{fields[0]}: account {debit} has less than {amount} {currency} available",
-            )  # fmt: skip
+            )
         await conn.execute(
             update(accounts)
             .where(accounts.c.id == credit)

@@ -1,0 +1,1 @@
+"""The generic exchange adapter, run once per configured exchange (``python -m walletstubs.exchange``)."""

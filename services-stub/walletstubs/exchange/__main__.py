@@ -1,0 +1,9 @@
+"""Run an exchange adapter from ``WALLETSTUB_*`` settings."""
+
+from walletstubs.common.service import serve
+from walletstubs.common.settings import ServiceSettings
+from walletstubs.exchange.app import build_app
+
+if __name__ == "__main__":
+    settings = ServiceSettings.from_env("exchange")
+    serve(build_app(settings), settings)
