@@ -190,7 +190,7 @@ def build_snapshot(
         "currency": "USD",
         "term": "OnDemand",
         "snapshot_date": read_on,
-        "how_built": "cost/refresh_catalog.py from AWS's public price list bulk files (each price cites its file).",
+        "how_built": "cost/refresh_catalog.py from AWS's public price list bulk files (cited per price).",
         "sources": {},
         "prices": dict(sorted(prices.items())),
         "unavailable": dict(sorted(unavailable.items())),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from cost_fixtures import resource, small_plan
 
 from cost.catalog import load_catalog
 from cost.estimator import estimate
 from infra.config import UsageConfig
-from cost_fixtures import resource, small_plan
 
 
 def _lines(report, name, env="dev"):
