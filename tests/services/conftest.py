@@ -2,7 +2,7 @@
 
 ``backend`` is parametrized: ``embedded`` (SQLite files, in-process cache) and ``real``
 (PostgreSQL 15 + Redis 7 started once per test session by ``walletstubs.localstack.servers`` on
-free ports; marked ``service``). Each test gets fresh databases. Services are started from
+free ports; marked ``service``). Each test module gets fresh databases. Services are started from
 ``walletstubs.topology`` exactly as the local stack starts them, on free ports, and can be
 ``kill -9``-ed and restarted.
 """
@@ -79,7 +79,7 @@ class Backend:
     cache_url: str | None
 
 
-@pytest.fixture(params=["embedded", pytest.param("real", marks=pytest.mark.service)])
+@pytest.fixture(scope="module", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "embedded":
         return Backend("embedded", None, None)
@@ -173,9 +173,11 @@ class Stack:
             service.stop()
 
 
-@pytest.fixture
-def stack(backend: Backend, tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(backend, tmp_path)
+@pytest.fixture(scope="module")
+def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One set of services per test module and backend (starting processes is the slow part);
+    tests share it, so they use their own accounts and keys and compare before/after."""
+    stack = Stack(backend, tmp_path_factory.mktemp(f"stack-{backend.name}"))
     yield stack
     stack.stop_all()
 

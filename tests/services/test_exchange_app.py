@@ -44,9 +44,10 @@ class Clients:
         current = self.sim.get("/admin/knobs").json()
         assert self.sim.put("/admin/knobs", json={**current, **values}).status_code == 200
 
-    def sim_orders(self) -> list[dict[str, Any]]:
+    def sim_orders(self, account_keys: list[str]) -> list[dict[str, Any]]:
+        """The simulated exchange's orders among ``account_keys`` (tests share one exchange)."""
         orders: list[dict[str, Any]] = self.sim.get("/v1/orders").json()["orders"]
-        return orders
+        return [order for order in orders if order["client_order_id"] in account_keys]
 
     def wait_settled(self, keys: list[str], timeout: float = 30) -> dict[str, str]:
         deadline = time.monotonic() + timeout
@@ -59,12 +60,22 @@ class Clients:
             time.sleep(0.3)
 
 
-@pytest.fixture
-def clients(stack: Any) -> Iterator[Clients]:
+@pytest.fixture(scope="module")
+def services(stack: Any) -> Any:
     stack.start("wallet")
     stack.start("simexchange-testex")
     stack.start("exchange-testex", WALLETSTUB_RELAY_INTERVAL_MS="200")
-    yield Clients(stack)
+    return stack
+
+
+@pytest.fixture
+def clients(services: Any) -> Iterator[Clients]:
+    """Clients of the module's services; the simulated exchange's knobs are reset after each test."""
+    clients = Clients(services)
+    yield clients
+    clients.sim.put(
+        "/admin/knobs", json={"latency_ms": 0, "error_rate": 0, "timeout_rate": 0, "timeout_ms": 5000}
+    )
 
 
 def test_an_order_debits_the_wallet_once_and_places_once(clients: Clients, problem: Problem) -> None:
@@ -78,8 +89,9 @@ def test_an_order_debits_the_wallet_once_and_places_once(clients: Clients, probl
     assert again.json()["exchange_order_id"] == order["exchange_order_id"]
     problem(clients.order(account, "11.00", "order-1"), 422)
     assert clients.balance(account) == Decimal("90.00")
-    assert [o["client_order_id"] for o in clients.sim_orders()] == ["order-1"]
-    assert clients.sim_orders()[0]["notional"] == "9.97"
+    placed = clients.sim_orders(["order-1"])
+    assert [o["client_order_id"] for o in placed] == ["order-1"]
+    assert placed[0]["notional"] == "9.97"
 
 
 def test_refusals_write_nothing(clients: Clients, problem: Problem) -> None:
@@ -97,7 +109,7 @@ def test_refusals_write_nothing(clients: Clients, problem: Problem) -> None:
         clients.adapter.post(ORDERS, json={**body, "side": "short"}, headers={"Idempotency-Key": "y"}), 422
     )
     assert clients.balance(account) == Decimal("5.00")
-    assert clients.sim_orders() == []
+    assert clients.sim_orders(["too-much", "bad-symbol", "tiny", "x", "y"]) == []
 
 
 def test_exchange_errors_leave_the_order_pending_until_the_relay_places_it(clients: Clients) -> None:
@@ -109,7 +121,7 @@ def test_exchange_errors_leave_the_order_pending_until_the_relay_places_it(clien
     clients.knobs(error_rate=0.0)
     assert clients.wait_settled(["during-outage"]) == {"during-outage": "placed"}
     assert clients.balance(account) == Decimal("80.00")
-    assert len(clients.sim_orders()) == 1
+    assert len(clients.sim_orders(["during-outage"])) == 1
 
 
 def test_a_timed_out_order_is_not_placed_twice(clients: Clients) -> None:
@@ -119,7 +131,7 @@ def test_a_timed_out_order_is_not_placed_twice(clients: Clients) -> None:
     assert answer.status_code in (201, 202), answer.text
     clients.knobs(timeout_rate=0.0)
     assert clients.wait_settled(["slow-exchange"]) == {"slow-exchange": "placed"}
-    assert [o["client_order_id"] for o in clients.sim_orders()] == ["slow-exchange"]
+    assert [o["client_order_id"] for o in clients.sim_orders(["slow-exchange"])] == ["slow-exchange"]
     assert clients.balance(account) == Decimal("70.00")
 
 
@@ -157,7 +169,7 @@ def test_kill_9_of_the_adapter_mid_burst_loses_and_duplicates_nothing(clients: C
         assert clients.order(account, "5.00", key, symbol="ETH").status_code in (201, 202)
     states = clients.wait_settled(keys)
     assert set(states.values()) == {"placed"}, states
-    placed_at_exchange = [o["client_order_id"] for o in clients.sim_orders()]
+    placed_at_exchange = [o["client_order_id"] for o in clients.sim_orders(keys)]
     assert sorted(placed_at_exchange) == sorted(keys)
     assert clients.balance(account) == Decimal("1000.00") - 5 * len(keys)
     assert clients.wallet.get("/v1/ledger/verify").json()["balanced"] is True

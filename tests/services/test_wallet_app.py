@@ -7,7 +7,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -39,11 +39,16 @@ def _balance(client: httpx.Client, account: str, *, fresh: bool = False) -> Deci
     return Decimal(response.json()["balance"])
 
 
-@pytest.fixture
-def wallet(stack: Any) -> httpx.Client:
+@pytest.fixture(scope="module")
+def wallet(stack: Any) -> Iterator[httpx.Client]:
     service = stack.start("wallet")
     with httpx.Client(base_url=service.url, timeout=30) as client:
         yield client
+
+
+def _books(client: httpx.Client) -> dict[str, Any]:
+    verdict: dict[str, Any] = client.get("/v1/ledger/verify").json()
+    return verdict
 
 
 def test_account_round_trip_with_decimal_balance(wallet: httpx.Client) -> None:
@@ -57,6 +62,7 @@ def test_account_round_trip_with_decimal_balance(wallet: httpx.Client) -> None:
 def test_fifty_concurrent_requests_with_one_key_make_one_transfer(wallet: httpx.Client, stack: Any) -> None:
     source, target = _open(wallet), _open(wallet)
     assert _topup(wallet, source, "100.00").status_code == 201
+    before = _books(wallet)["transfers"]
     body = {"from_account": source, "to_account": target, "amount": "7.00", "currency": "EUR"}
 
     async def burst() -> list[httpx.Response]:
@@ -75,7 +81,7 @@ def test_fifty_concurrent_requests_with_one_key_make_one_transfer(wallet: httpx.
     assert len(replayed) == 49
     assert _balance(wallet, source) == Decimal("93.00")
     assert _balance(wallet, target) == Decimal("7.00")
-    assert wallet.get("/v1/ledger/verify").json()["transfers"] == 2
+    assert _books(wallet)["transfers"] == before + 1
 
 
 def test_same_key_with_a_different_body_is_rejected(wallet: httpx.Client, problem: Problem) -> None:
@@ -90,6 +96,7 @@ def test_same_key_with_a_different_body_is_rejected(wallet: httpx.Client, proble
 
 
 def test_thousand_random_concurrent_transfers_keep_the_books(wallet: httpx.Client, stack: Any) -> None:
+    before = _books(wallet)
     accounts = [_open(wallet, f"user-{index}") for index in range(20)]
     for account in accounts:
         assert _topup(wallet, account, "50.00").status_code == 201
@@ -123,8 +130,12 @@ def test_thousand_random_concurrent_transfers_keep_the_books(wallet: httpx.Clien
     assert all(balance >= 0 for balance in balances)
     assert sum(balances) == Decimal("1000.00")
     assert balances == [_balance(wallet, account, fresh=True) for account in accounts]
-    verdict = wallet.get("/v1/ledger/verify").json()
-    assert verdict == {"balanced": True, "transfers": 20 + statuses.count(201), "accounts": 20, "issues": []}
+    assert _books(wallet) == {
+        "balanced": True,
+        "transfers": before["transfers"] + 20 + statuses.count(201),
+        "accounts": before["accounts"] + 20,
+        "issues": [],
+    }
 
 
 def test_cached_balance_is_never_older_than_the_last_transfer(wallet: httpx.Client) -> None:
@@ -145,6 +156,7 @@ def test_kill_9_mid_burst_loses_and_duplicates_nothing(wallet: httpx.Client, sta
     accounts = [_open(wallet, f"user-{index}") for index in range(5)]
     for account in accounts:
         _topup(wallet, account, "1000.00")
+    before = _books(wallet)["transfers"]
     rng = random.Random(7)
     keys = [uuid.uuid4().hex for _ in range(300)]
     bodies = {}
@@ -177,9 +189,9 @@ def test_kill_9_mid_burst_loses_and_duplicates_nothing(wallet: httpx.Client, sta
             assert response.status_code == 201, response.text
             ids[key] = response.json()["id"]
     assert len(set(ids.values())) == len(keys)
-    verdict = wallet.get("/v1/ledger/verify").json()
+    verdict = _books(wallet)
     assert verdict["balanced"] is True
-    assert verdict["transfers"] == len(accounts) + len(keys)
+    assert verdict["transfers"] == before + len(keys)
     assert sum(_balance(wallet, account) for account in accounts) == Decimal("5000.00")
 
 
