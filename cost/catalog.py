@@ -40,6 +40,7 @@ class Price:
     tiers: tuple[Tier, ...]
     description: str
     source: str
+    derived: str = ""
 
     @property
     def usd(self) -> float:
@@ -117,6 +118,7 @@ def parse_catalog(document: dict[str, Any]) -> Catalog:
             tiers=tiers,
             description=entry.get("description", ""),
             source=source,
+            derived=entry.get("derived", ""),
         )
     return Catalog(
         region=document["region"],

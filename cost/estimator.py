@@ -173,6 +173,8 @@ class _Context:
             self.unpriced(resource, f"{key}: {self.catalog.missing_reason(key)}")
             return
         per_million = price.unit == "Requests"
+        if price.derived:
+            note = "; ".join(filter(None, (note, f"derived price: {price.derived}")))
         for index, (units, rate) in enumerate(price.split(quantity)):
             usage_type = (
                 price.usage_type if len(price.tiers) == 1 else f"{price.usage_type} (tier {index + 1})"
