@@ -1,0 +1,90 @@
+"""The four real environments, planned from the real program: every resource is priced or listed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cost.estimates import ESTIMATES_FILE, REFRESH_COMMAND, config_digest, load_estimates
+from cost.estimator import estimate
+from infra.config import load_all
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVS = ("dev", "qa", "stage", "prod")
+pytestmark = pytest.mark.slow
+
+PLAN_ONE = """
+import json, sys
+from pathlib import Path
+from infra.config import load_environment
+from infra.planner import plan_in_process
+print(json.dumps(plan_in_process(load_environment(sys.argv[1], Path(sys.argv[2]))), default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict:
+    """Each environment planned in its own interpreter (mocks are process-global), two at a time."""
+    environments: dict[str, dict] = {}
+    for pair in (ENVS[:2], ENVS[2:]):
+        running = {
+            env: subprocess.Popen(
+                [sys.executable, "-c", PLAN_ONE, env, str(ROOT)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            )
+            for env in pair
+        }
+        for env, process in running.items():
+            out, _ = process.communicate(timeout=240)
+            assert process.returncode == 0, f"planning {env} failed"
+            environments[env] = json.loads(out.splitlines()[-1])
+    return {"format": 1, "environments": environments}
+
+
+@pytest.fixture(scope="module")
+def report(plan: dict):
+    models = load_all(ROOT)
+    return estimate(plan, {name: model.usage for name, model in models.items()})
+
+
+def test_every_cloud_resource_is_priced_free_or_unpriced_with_a_reason(plan: dict, report):
+    for env in ENVS:
+        custom = {r["urn"] for r in plan["environments"][env]["resources"] if r["custom"]}
+        listed = {i.urn for i in report.environments[env].items} | {
+            u.urn for u in report.environments[env].unpriced
+        }
+        assert custom <= listed, f"{env}: silently dropped {sorted(custom - listed)[:5]}"
+        assert all(u.reason for u in report.environments[env].unpriced)
+
+
+def test_no_resource_type_is_unknown_to_the_cost_model(report):
+    unknown = {
+        u.type
+        for env in report.environments.values()
+        for u in env.unpriced
+        if "not in the cost model" in u.reason
+    }
+    assert not unknown
+
+
+def test_the_always_on_core_is_priced_in_every_environment(report):
+    for env in report.environments.values():
+        services = {i.usage_type for i in env.items if not i.free}
+        assert "EU-AmazonEKS-Hours:perCluster" in services
+        assert "EU-NatGateway-Hours" in services
+        assert env.monthly_usd > 0
+    environments = report.environments
+    assert (
+        environments["prod"].monthly_usd > environments["stage"].monthly_usd > environments["dev"].monthly_usd
+    )
+
+
+def test_recorded_estimates_match_the_config_and_the_estimate(report):
+    recorded = load_estimates()["environments"]
+    for env in ENVS:
+        hint = f"{ESTIMATES_FILE} is stale for {env}: run `{REFRESH_COMMAND}`"
+        assert recorded[env]["config_sha256"] == config_digest(ROOT, env), hint
+        assert recorded[env]["monthly_usd"] == report.environments[env].monthly_usd, hint
