@@ -1,0 +1,146 @@
+"""The roundups service end to end (wallet, exchange adapter, simulated exchange), on both backends."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
+Problem = Callable[[httpx.Response, int], dict[str, Any]]
+PAN = "4111 1111 1111 1111"
+
+
+class Clients:
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.wallet = httpx.Client(base_url=stack.running["wallet"].url, timeout=30)
+        self.adapter = httpx.Client(base_url=stack.running["exchange-testex"].url, timeout=30)
+        self.roundups = httpx.Client(base_url=stack.running["roundups"].url, timeout=30)
+
+    def account(self, funds: str = "100.00", threshold: str | None = "1.00") -> str:
+        account = str(
+            self.wallet.post("/v1/accounts", json={"owner": "saver", "currency": "EUR"}).json()["id"]
+        )
+        topup = {"account": account, "amount": funds, "currency": "EUR"}
+        assert self.wallet.post(
+            "/v1/topups", json=topup, headers={"Idempotency-Key": uuid.uuid4().hex}
+        ).is_success
+        if threshold is not None:
+            chosen = {"exchange": "testex", "symbol": "BTC", "currency": "EUR", "threshold": threshold}
+            answer = self.roundups.put(f"/v1/roundups/accounts/{account}/settings", json=chosen)
+            assert answer.status_code == 200, answer.text
+        return account
+
+    def purchase(self, account: str, amount: str, key: str | None = None, **extra: Any) -> httpx.Response:
+        body = {
+            "account": account,
+            "amount": amount,
+            "currency": "EUR",
+            "merchant": "Bakery",
+            "card_last4": "4242",
+        }
+        return self.roundups.post(
+            "/v1/roundups/purchases",
+            json={**body, **extra},
+            headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        )
+
+    def balance(self, account: str) -> Decimal:
+        return Decimal(self.wallet.get(f"/v1/accounts/{account}").json()["balance"])
+
+
+@pytest.fixture(scope="module")
+def services(stack: Any) -> Any:
+    stack.start("wallet")
+    stack.start("simexchange-testex")
+    stack.start("exchange-testex", WALLETSTUB_RELAY_INTERVAL_MS="200")
+    stack.start("roundups", WALLETSTUB_RELAY_INTERVAL_MS="200")
+    return stack
+
+
+@pytest.fixture
+def clients(services: Any) -> Iterator[Clients]:
+    yield Clients(services)
+
+
+def test_spare_change_is_swept_into_one_order_past_the_threshold(clients: Clients) -> None:
+    account = clients.account()
+    first = clients.purchase(account, "3.30").json()
+    assert (first["roundup"], first["pending"], first["sweep"]) == ("0.70", "0.70", None)
+    second = clients.purchase(account, "2.50").json()
+    assert second["roundup"] == "0.50" and second["pending"] == "0.00"
+    sweep = second["sweep"]
+    assert (sweep["amount"], sweep["status"], sweep["order_status"]) == ("1.20", "ordered", "placed")
+    order = clients.adapter.get(f"/v1/exchanges/testex/orders/roundup-{sweep['id']}").json()
+    assert (order["account"], order["amount"], order["status"]) == (account, "1.20", "placed")
+    assert clients.balance(account) == Decimal("98.80")
+    assert clients.purchase(account, "4.00").json()["roundup"] == "0.00"
+    view = clients.roundups.get(f"/v1/roundups/accounts/{account}").json()
+    assert [s["id"] for s in view["sweeps"]] == [sweep["id"]]
+    assert view["pending"] == [{"currency": "EUR", "amount": "0.00"}]
+
+
+def test_a_retried_purchase_counts_once(clients: Clients, problem: Problem) -> None:
+    account = clients.account(threshold="5.00")
+    first = clients.purchase(account, "1.25", key="purchase-1")
+    again = clients.purchase(account, "1.25", key="purchase-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    problem(clients.purchase(account, "9.99", key="purchase-1"), 422)
+    view = clients.roundups.get(f"/v1/roundups/accounts/{account}").json()
+    assert view["pending"] == [{"currency": "EUR", "amount": "0.75"}]
+
+
+def test_card_numbers_are_refused_and_never_echoed_or_logged(clients: Clients, problem: Problem) -> None:
+    account = clients.account()
+    for extra in ({"card_last4": None, "card_token": None, "card_number": PAN}, {"merchant": f"shop {PAN}"}):
+        answer = problem(clients.purchase(account, "2.00", **extra), 422)
+        assert "full card number" in answer["detail"]
+        assert "4111 1111" not in str(answer)
+    problem(clients.purchase(account, "2.00", card_last4="4111111111111111"), 422)
+    time.sleep(0.2)
+    log = clients.stack.running["roundups"].log_path.read_text()
+    assert "4111111111111111" not in log and "4111 1111" not in log
+
+
+def test_bad_purchases_and_settings_get_problems(clients: Clients, problem: Problem) -> None:
+    account = clients.account(threshold=None)
+    assert "does not exist" in problem(clients.purchase(str(uuid.uuid4()), "2.00"), 422)["detail"]
+    assert (
+        "card_last4 or card_token"
+        in problem(clients.purchase(account, "2.00", card_last4=None), 422)["detail"]
+    )
+    assert "decimal places" in problem(clients.purchase(account, "2.001"), 422)["detail"]
+    body = {"account": account, "amount": "2.00", "currency": "EUR", "merchant": "m", "card_last4": "4242"}
+    problem(clients.roundups.post("/v1/roundups/purchases", json=body), 400)
+    settings = {"exchange": "nasdaq", "symbol": "BTC", "currency": "EUR", "threshold": "1.00"}
+    answer = problem(clients.roundups.put(f"/v1/roundups/accounts/{account}/settings", json=settings), 422)
+    assert "allowed: testex" in answer["detail"]
+    usd = {**settings, "exchange": "testex", "currency": "USD"}
+    problem(clients.roundups.put(f"/v1/roundups/accounts/{account}/settings", json=usd), 422)
+
+
+def test_a_sweep_waits_out_an_adapter_crash(clients: Clients) -> None:
+    account = clients.account(threshold="1.00")
+    adapter = clients.stack.running["exchange-testex"]
+    adapter.kill9()
+    try:
+        assert clients.purchase(account, "0.10").json()["sweep"] is None
+        answer = clients.purchase(account, "0.10").json()
+        assert answer["sweep"]["status"] == "pending" and answer["sweep"]["amount"] == "1.80"
+    finally:
+        adapter.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        sweeps = clients.roundups.get(f"/v1/roundups/accounts/{account}").json()["sweeps"]
+        if sweeps[0]["status"] != "pending":
+            break
+        time.sleep(0.3)
+    assert sweeps[0]["status"] == "ordered"
+    assert clients.balance(account) == Decimal("98.20")
