@@ -344,6 +344,14 @@ def budget(
     console.print(table)
 
 
+def ecs_variant(model: EnvironmentConfig) -> EnvironmentConfig:
+    """``model`` switched to ECS Fargate, validated: no kubernetes section, load tests outside the cluster."""
+    data = model.model_dump()
+    data.update(compute_engine=ComputeEngine.ecs.value, kubernetes=None)
+    data["loadtest"] = {**data["loadtest"], "in_cluster": False}
+    return EnvironmentConfig.model_validate(data)
+
+
 @app.command("engines")
 def engines(
     *,
@@ -367,10 +375,7 @@ def engines(
         raise UsageProblem(
             f"--env {env}: runs on {model.compute_engine.value}; the comparison starts from eks"
         )
-    variants = {
-        "eks": model,
-        "ecs": model.model_copy(update={"compute_engine": ComputeEngine.ecs, "kubernetes": None}),
-    }
+    variants = {"eks": model, "ecs": ecs_variant(model)}
     overrides = load_usage_file(usage_file, [env]) if usage_file is not None else {}
     usage = usage_for({env: model}, overrides, str(usage_file))
     reports: dict[str, CostReport] = {}

@@ -161,3 +161,20 @@ def test_budget_bad_factors_exit_2(plan_file: Path):
     assert result.returncode == 2
     assert "'lots' is not a number" in result.stderr
     assert "'moon=1': expected ENV=FACTOR" in result.stderr
+
+
+def test_ecs_variant_of_an_eks_environment_is_a_valid_model():
+    from infra.config import ComputeEngine, load_environment
+    from walletops.cli_cost import ecs_variant
+
+    stage = load_environment("stage", ROOT)
+    variant = ecs_variant(stage)
+    assert variant.compute_engine is ComputeEngine.ecs
+    assert variant.kubernetes is None
+    assert variant.loadtest.in_cluster is False
+    assert variant.database == stage.database
+
+
+def test_engines_and_actuals_refuse_all_environments():
+    assert "compare one environment at a time" in run("cost", "engines", "--env", "all").stderr
+    assert run("cost", "actuals", "--env", "all").returncode == 2

@@ -105,3 +105,31 @@ def test_every_price_in_the_snapshot_cites_a_source_and_a_date():
     for price in catalog.prices.values():
         assert price.source in catalog.sources
         assert price.usd >= 0
+
+
+def test_ecs_service_is_priced_as_fargate_vcpu_and_memory_hours():
+    env = "prod"
+    task = resource(
+        env, "aws:ecs/taskDefinition:TaskDefinition", "wallet-task", {"cpu": "512", "memory": "1024"}
+    )
+    service = resource(
+        env, "aws:ecs/service:Service", "wallet", {"desiredCount": 3}, dependencies=[task["urn"]]
+    )
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": [task, service]}}}
+    vcpu, memory = _lines(estimate(plan), "wallet", env)
+    assert (vcpu.quantity, vcpu.unit_price, vcpu.monthly_usd) == (1095, 0.04048, 44.33)
+    assert (memory.quantity, memory.unit_price, memory.monthly_usd) == (2190, 0.004445, 9.73)
+
+
+def test_derived_prices_say_so_on_the_line():
+    env = "qa"
+    cache = resource(
+        env,
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "cache",
+        {"engine": "redis", "nodeType": "cache.t4g.medium", "numCacheClusters": 2},
+    )
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": [cache]}}}
+    (line,) = _lines(estimate(plan), "cache", env)
+    assert (line.quantity, line.unit_price, line.monthly_usd) == (1460, 0.068, 99.28)
+    assert "derived price: Valkey rate $0.0544 / 0.8" in line.note
