@@ -31,6 +31,9 @@ def _register() -> None:
     from walletops import cli_loadtest
 
     app.command("loadtest")(cli_loadtest.loadtest)
+    from walletops import cli_cost
+
+    app.add_typer(cli_cost.app, name="cost")
     from walletops import cli_policy
 
     app.command("policy")(cli_policy.policy)
