@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -195,3 +196,26 @@ def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
 def problem() -> Callable[[httpx.Response, int], dict[str, Any]]:
     """Assert a response is an RFC 9457 problem with the given status; returns its body."""
     return _problem
+
+
+def _fuzz(base_url: str, *extra: str) -> str:
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks=not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
+        "--phases=examples,coverage,fuzzing",
+        "--max-examples=10",
+        "--workers=1",
+        "--seed=20261125",
+        *extra,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture
+def fuzz() -> Callable[..., str]:
+    """Run schemathesis against a service's OpenAPI: no 5xx, responses match the schema (else fail)."""
+    return _fuzz

@@ -181,3 +181,8 @@ def test_quotes_are_cached_briefly(clients: Clients, problem: Problem) -> None:
     assert clients.adapter.get("/v1/exchanges/testex/quotes/BTC").json() == first
     time.sleep(2.2)
     problem(clients.adapter.get("/v1/exchanges/testex/quotes/BTC"), 503)
+
+
+def test_openapi_fuzzing_finds_no_server_error(clients: Clients, fuzz: Callable[..., str]) -> None:
+    assert "selected" in fuzz(str(clients.adapter.base_url).rstrip("/"))
+    assert "selected" in fuzz(str(clients.sim.base_url).rstrip("/"), "--exclude-path-regex=^/admin")

@@ -144,3 +144,7 @@ def test_a_sweep_waits_out_an_adapter_crash(clients: Clients) -> None:
         time.sleep(0.3)
     assert sweeps[0]["status"] == "ordered"
     assert clients.balance(account) == Decimal("98.20")
+
+
+def test_openapi_fuzzing_finds_no_server_error(clients: Clients, fuzz: Callable[..., str]) -> None:
+    assert "selected" in fuzz(str(clients.roundups.base_url).rstrip("/"))

@@ -247,3 +247,8 @@ def test_logs_are_ecs_json_with_request_ids(wallet: httpx.Client, stack: Any) ->
     lines = [json.loads(line) for line in stack.running["wallet"].log_path.read_text().splitlines() if line]
     access = [line for line in lines if line.get("http", {}).get("request", {}).get("id") == "req-abc"]
     assert access and access[0]["ecs.version"] and access[0]["trace"]["id"]
+
+
+def test_openapi_fuzzing_finds_no_server_error(wallet: httpx.Client, fuzz: Callable[..., str]) -> None:
+    output = fuzz(str(wallet.base_url).rstrip("/"))
+    assert "10 selected" in output
