@@ -318,7 +318,7 @@ def budget(
     if fmt is Format.json:
         write_text(to_json(rows_to_json(rows, source, tolerance)), output)
         return
-    header = ["environment", "factor", "rule of thumb", "estimate", "difference", "difference %", "verdict"]
+    header = ["env", "factor", "rule of thumb", "estimate", "diff", "diff %", "verdict"]
     body = [
         [
             row.env,
@@ -338,7 +338,7 @@ def budget(
         return
     table = Table(title=f"rule of thumb from {source} vs estimate (USD/month, tolerance {tolerance:g}%)")
     for column in header:
-        table.add_column(column, justify="left" if column in ("environment", "verdict") else "right")
+        table.add_column(column, justify="left" if column in ("env", "verdict") else "right", no_wrap=True)
     for cells in body:
         table.add_row(*cells)
     console.print(table)
