@@ -327,7 +327,7 @@ def budget(
             f"{row.estimate_usd:,.2f}",
             f"{row.difference_usd:+,.2f}",
             "n/a" if row.difference_percent is None else f"{row.difference_percent:+.1f}%",
-            "agrees" if row.agrees else ("over-budgets" if row.difference_usd > 0 else "UNDER-budgets"),
+            "agrees" if row.agrees else ("over" if row.difference_usd > 0 else "UNDER"),
         ]
         for row in rows
     ]
