@@ -1,6 +1,8 @@
 """Service configuration from ``WALLETSTUB_*`` environment variables (written by :mod:`walletstubs.topology`).
 
 A missing or malformed variable stops the service at start-up with a message naming the variable.
+Outside a container a service only ever binds to loopback; the images set ``WALLETSTUB_CONTAINER=1``
+so they can listen on the pod network (where network policies and the gateway front them).
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ class ServiceSettings:
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
         host = env("HOST", "127.0.0.1")
-        if host not in {"127.0.0.1", "::1", "localhost"}:
-            raise SettingsError(f"{PREFIX}HOST={host!r}: stub services listen on loopback only (127.0.0.1)")
+        in_container = env("CONTAINER", "0") == "1"
+        if host not in {"127.0.0.1", "::1", "localhost"} and not in_container:
+            raise SettingsError(
+                f"{PREFIX}HOST={host!r}: outside a container the services listen on loopback only (127.0.0.1)"
+            )
         return cls(
             service=env("SERVICE", service),
             host=host,
