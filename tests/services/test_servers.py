@@ -1,5 +1,5 @@
 """Local PostgreSQL and Redis: loopback only, password required, TLS on PostgreSQL, unprivileged users,
-restartable, and loud when they cannot start."""
+and loud when they cannot start."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from walletstubs.localstack.servers import PostgresServer, RedisServer, ServerError, free_port
 
+NO_RETRY = Retry(NoBackoff(), 0)
 pytestmark = [pytest.mark.service, pytest.mark.xdist_group("walletstubs")]
 
 
@@ -26,7 +29,7 @@ def _owner_of_listener(port: int) -> str:
     return Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
 
 
-def test_postgres_is_tls_password_only_and_survives_a_restart(real_servers: object) -> None:
+def test_postgres_is_tls_and_password_only_on_loopback(real_servers: object) -> None:
     postgres: PostgresServer = real_servers.postgres  # type: ignore[attr-defined]
     postgres.create_database("servers_check")
     postgres.create_database("servers_check")
@@ -62,9 +65,9 @@ def test_redis_requires_its_password_on_loopback(real_servers: object) -> None:
     client.set("servers-check", "1")
     assert client.get("servers-check") == b"1"
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=server.port, password="wrong-password-123").ping()
+        redis.Redis(host="127.0.0.1", port=server.port, password="wrong-password-123", retry=NO_RETRY).ping()
     with pytest.raises((redis.ResponseError, redis.AuthenticationError), match=r"(?i)auth"):
-        redis.Redis(host="127.0.0.1", port=server.port).get("servers-check")
+        redis.Redis(host="127.0.0.1", port=server.port, retry=NO_RETRY).get("servers-check")
     if os.geteuid() == 0:
         assert _owner_of_listener(server.port) != "0"
 

@@ -320,6 +320,7 @@ class RedisServer:
         self.pid_file = self.data_dir / "redis.pid"
         self.log_file = self.data_dir / "redis.log"
         self._as = _RunAs("redis")
+        self._process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> None:
         self.conf_file.write_text(
@@ -329,7 +330,7 @@ class RedisServer:
                     "protected-mode yes",
                     f"port {self.port}",
                     f'requirepass "{self.password}"',
-                    "daemonize yes",
+                    "daemonize no",
                     f"pidfile {self.pid_file}",
                     f"logfile {self.log_file}",
                     f"dir {self.data_dir}",
@@ -365,12 +366,25 @@ class RedisServer:
         self._as.check_reachable(self.data_dir)
         self._as.own(self.data_dir, 0o700)
         self._write_config()
-        try:
-            self._as.run([str(REDIS_SERVER), str(self.conf_file)], timeout=timeout)
-        except ServerError as exc:
-            raise ServerError(f"Redis did not start: {exc}\n{_log_tail(self.log_file)}") from exc
+        kwargs: dict[str, object] = {}
+        if self._as.user is not None:
+            kwargs = {"user": self._as.uid, "group": self._as.gid, "extra_groups": []}
+        self._process = subprocess.Popen(
+            [str(REDIS_SERVER), str(self.conf_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,
+            **kwargs,  # type: ignore[call-overload]
+        )
         deadline = time.monotonic() + timeout
         while not self._ping():
+            if self._process.poll() is not None:
+                raise ServerError(
+                    f"Redis exited (code {self._process.returncode}) starting on 127.0.0.1:{self.port}\n"
+                    f"{_log_tail(self.log_file)}"
+                )
             if time.monotonic() > deadline:
                 raise ServerError(
                     f"Redis on 127.0.0.1:{self.port} did not answer within {timeout:.0f}s\n"
@@ -379,7 +393,8 @@ class RedisServer:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop the server via its pid file and wait until it has exited; a no-op when not running."""
+        """Stop the server via its pid file (works from another process too) and wait until it has exited;
+        a no-op when not running."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
@@ -387,6 +402,15 @@ class RedisServer:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
+            self.pid_file.unlink(missing_ok=True)
+            return
+        if self._process is not None and self._process.pid == pid:
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired as exc:
+                raise ServerError(
+                    f"Redis (pid {pid}) did not stop within 15s\n{_log_tail(self.log_file)}"
+                ) from exc
             self.pid_file.unlink(missing_ok=True)
             return
         deadline = time.monotonic() + 15
