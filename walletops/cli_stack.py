@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from rich.table import Table
 from walletops.options import Output, ProjectDir
 from walletops.output import Format, console, err_console, to_json, write_text
 from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
+
+if TYPE_CHECKING:
+    from walletstubs.localstack.stack import LocalStack
 
 app = typer.Typer(help="Run the stub services locally behind the gateway (embedded or real backend).")
 
@@ -33,7 +36,7 @@ BackendOpt = Annotated[
 PortOpt = Annotated[int, typer.Option("--port", help="Gateway port on 127.0.0.1 (1024-65535).")]
 
 
-def _stack(project_dir: Path | None, state_dir: Path | None, env: str = "dev") -> Any:
+def _stack(project_dir: Path | None, state_dir: Path | None, env: str = "dev") -> LocalStack:
     from walletstubs.localstack.stack import LocalStack
 
     if env not in ENVIRONMENTS:
@@ -53,10 +56,10 @@ def _check_port(port: int) -> None:
             ) from None
 
 
-def _check_backend(backend: str) -> str:
+def _check_backend(backend: str) -> Literal["embedded", "real"]:
     if backend not in ("embedded", "real"):
         raise UsageProblem(f"--backend {backend!r}: allowed: embedded, real")
-    return backend
+    return cast(Literal["embedded", "real"], backend)
 
 
 def _progress(message: str) -> None:
@@ -79,11 +82,11 @@ def up(
     from walletstubs.localstack.stack import StackError
 
     stack = _stack(project_dir, state_dir, env)
-    _check_backend(backend)
+    chosen = _check_backend(backend)
     _check_port(port)
-    err_console.print(f"stack up ({backend}) in {stack.state_dir}", markup=False, highlight=False)
+    err_console.print(f"stack up ({chosen}) in {stack.state_dir}", markup=False, highlight=False)
     try:
-        record = stack.up(backend, port, progress=_progress)  # type: ignore[arg-type]
+        record = stack.up(chosen, port, progress=_progress)
     except StackError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
@@ -98,7 +101,7 @@ def up(
     _wait_then_stop(stack)
 
 
-def _wait_then_stop(stack: Any) -> None:
+def _wait_then_stop(stack: LocalStack) -> None:
     """Block until Ctrl-C/SIGTERM or until a process of the stack dies, then stop everything."""
 
     def _terminate(_signum: int, _frame: FrameType | None) -> None:

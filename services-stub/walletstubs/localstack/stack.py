@@ -404,7 +404,8 @@ class LocalStack:
         argv = [sys.executable, "-m", "walletstubs.gateway", str(settings_file)]
         return self._spawn("gateway", record.gateway_port, argv, env, account, routed=False)
 
-    def _wait_healthy(self, process: ProcessRecord, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+    def _wait_healthy(self, process: ProcessRecord, timeout: float | None = None) -> None:
+        timeout = HEALTH_TIMEOUT_SECONDS if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not alive(process.pid):
@@ -435,9 +436,15 @@ class LocalStack:
             if server.pid() is not None:
                 server.stop()
                 stopped.append("nginx")
-        if (self.state_dir / "redis" / "redis.pid").exists() and self.secrets_file.exists():
-            self._redis(record.redis_port if record and record.redis_port else 0).stop()
-            stopped.append("redis")
+        redis_pid = self.state_dir / "redis" / "redis.pid"
+        if redis_pid.exists():
+            try:
+                pid = int(redis_pid.read_text().strip())
+            except ValueError:
+                pid = 0
+            if pid and stop_group(pid):
+                stopped.append("redis")
+            redis_pid.unlink(missing_ok=True)
         if (
             self.state_dir / "postgres" / "pgdata" / "postmaster.pid"
         ).exists() and self.secrets_file.exists():

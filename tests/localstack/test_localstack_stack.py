@@ -1,0 +1,174 @@
+"""``walletops stack up|status|down`` on both backends: lifecycle, state folder, keys, gateway in front."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from walletstubs.localstack.processes import alive
+from walletstubs.localstack.servers import free_port
+from walletstubs.localstack.stack import LocalStack, StackError
+
+PROJECT = Path(__file__).resolve().parents[2]
+WALLETOPS = [sys.executable, "-m", "walletops.cli"]
+
+
+def _walletops(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    code = "from walletops.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A state folder under /tmp: reachable by the unprivileged service accounts when we are root."""
+    parent = Path(tempfile.mkdtemp(prefix="walletops-stack-", dir="/tmp"))
+    parent.chmod(0o711)
+    folder = parent / "stack"
+    yield folder
+    LocalStack(PROJECT, folder).down()
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _exercise(status: dict[str, Any]) -> None:
+    """Through the gateway: keys are enforced, money moves, the operator sees a balanced ledger."""
+    with httpx.Client(base_url=status["gateway_url"], timeout=30) as client:
+        assert client.get("/v1/accounts/x").status_code == 401
+        key = {"X-Api-Key": status["api_key"]}
+        account = client.post(
+            "/v1/accounts",
+            json={"owner": "stack-test", "currency": "EUR"},
+            headers=key | {"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert account.status_code == 201, account.text
+        topup = client.post(
+            "/v1/topups",
+            json={"account": account.json()["id"], "amount": "10.00", "currency": "EUR"},
+            headers=key | {"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert topup.status_code == 201, topup.text
+        assert client.get(f"/v1/accounts/{account.json()['id']}", headers=key).json()["balance"] == "10.00"
+        assert client.get("/v1/ledger/verify", headers=key).status_code == 403
+        verify = client.get("/v1/ledger/verify", headers={"X-Api-Key": status["operator_api_key"]})
+        assert verify.json()["balanced"] is True
+
+
+def _lifecycle(state_dir: Path, backend: str) -> None:
+    port = free_port()
+    up = _walletops(
+        "stack", "up", "--backend", backend, "--port", str(port), "--detach", "--state-dir", str(state_dir)
+    )
+    assert up.returncode == 0, up.stderr
+    assert f"http://127.0.0.1:{port}" in up.stdout
+
+    result = _walletops("stack", "status", "--format", "json", "--state-dir", str(state_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads(result.stdout)
+    assert status["backend"] == backend and status["healthy"] is True
+    assert status["gateway_url"] == f"http://127.0.0.1:{port}"
+    names = {service["name"] for service in status["services"]}
+    assert {"wallet", "roundups", "gateway"} <= names
+    assert any(name.startswith("exchange-") for name in names)
+    keys = json.loads((state_dir / "keys.json").read_text())
+    assert status["api_key"] == keys["mobile-app"]
+    assert status["operator_api_key"] == keys["operator"]
+    assert status["loadtest_api_key"] == keys["loadtest"]
+    assert _mode(state_dir / "keys.json") == 0o600
+    assert _mode(state_dir) & 0o004 == 0
+    assert all(_mode(child) & 0o077 == 0 for child in state_dir.iterdir() if child.is_dir())
+    _exercise(status)
+
+    pids = [service["pid"] for service in status["services"]]
+    down = _walletops("stack", "down", "--state-dir", str(state_dir))
+    assert down.returncode == 0, down.stderr
+    assert not any(alive(pid) for pid in pids)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # the gateway port is free again
+    again = _walletops("stack", "down", "--state-dir", str(state_dir))
+    assert again.returncode == 0 and "nothing was running" in again.stdout
+    after = _walletops("stack", "status", "--format", "json", "--state-dir", str(state_dir))
+    assert after.returncode == 1
+    assert json.loads(after.stdout)["running"] is False
+
+
+@pytest.mark.slow
+def test_embedded_stack_lifecycle(state_dir: Path) -> None:
+    _lifecycle(state_dir, "embedded")
+    assert list((state_dir / "services").glob("*.db")), (
+        "embedded backend keeps SQLite files in the state folder"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_real_stack_lifecycle(state_dir: Path) -> None:
+    _lifecycle(state_dir, "real")
+    conf = (state_dir / "nginx" / "nginx.conf").read_text()
+    assert "limit_req_zone" in conf
+    assert (state_dir / "postgres" / "pgdata" / "PG_VERSION").read_text().strip() == "15"
+
+
+def test_bad_input_exits_2_with_the_allowed_values(state_dir: Path) -> None:
+    bad_backend = _walletops("stack", "up", "--backend", "docker", "--state-dir", str(state_dir))
+    assert bad_backend.returncode == 2
+    assert "--backend 'docker': allowed: embedded, real" in bad_backend.stderr
+    low_port = _walletops("stack", "up", "--port", "80", "--state-dir", str(state_dir))
+    assert low_port.returncode == 2 and "allowed: 1024-65535" in low_port.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        in_use = _walletops("stack", "up", "--port", str(taken), "--state-dir", str(state_dir))
+    assert in_use.returncode == 2 and "already in use" in in_use.stderr
+    bad_format = _walletops("stack", "status", "--format", "csv", "--state-dir", str(state_dir))
+    assert bad_format.returncode == 2
+
+
+def test_down_without_a_stack_is_a_no_op(state_dir: Path) -> None:
+    assert LocalStack(PROJECT, state_dir).down() == []
+    status = LocalStack(PROJECT, state_dir).status()
+    assert status["running"] is False and status["services"] == []
+
+
+def test_a_failed_start_stops_what_it_started(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import walletstubs.localstack.stack as module
+
+    started: list[int] = []
+    real_spawn = LocalStack._spawn
+
+    def spawn_then_fail(self: LocalStack, name: str, *args: Any, **kwargs: Any) -> Any:
+        sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+        port, _argv, _environ, account = args
+        record = real_spawn(self, name, port, sleeper, dict(os.environ), account, **kwargs)
+        started.append(record.pid)
+        return record
+
+    monkeypatch.setattr(module.LocalStack, "_spawn", spawn_then_fail)
+    monkeypatch.setattr(module, "HEALTH_TIMEOUT_SECONDS", 1.0)
+    stack = LocalStack(PROJECT, state_dir)
+    with pytest.raises(StackError, match="not healthy"):
+        stack.up("embedded", free_port())
+    assert started and not any(alive(pid) for pid in started)
+    assert stack.record() is None
