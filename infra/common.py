@@ -40,7 +40,9 @@ def standard_tags(
 
 def policy_json(statements: list[dict[str, Any]]) -> str:
     """An IAM/KMS policy document as the compact JSON string AWS stores."""
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"), sort_keys=True)
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"), sort_keys=True
+    )
 
 
 class WalletComponent(pulumi.ComponentResource):

@@ -86,7 +86,9 @@ class NetworkConfig(Strict):
         try:
             net = ipaddress.IPv4Network(value)
         except ValueError as exc:
-            raise ValueError(f"not an IPv4 CIDR ({exc}); allowed: a private /16 to /20, e.g. 10.20.0.0/16") from exc
+            raise ValueError(
+                f"not an IPv4 CIDR ({exc}); allowed: a private /16 to /20, e.g. 10.20.0.0/16"
+            ) from exc
         if not net.is_private or not 16 <= net.prefixlen <= 20:
             raise ValueError("allowed: a private (RFC 1918) block from /16 to /20")
         return value
@@ -94,9 +96,8 @@ class NetworkConfig(Strict):
     @model_validator(mode="after")
     def _zones(self) -> NetworkConfig:
         if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
-            raise ValueError(
-                f"availability_zones lists {len(self.availability_zones)} zones but az_count is {self.az_count}"
-            )
+            listed = len(self.availability_zones)
+            raise ValueError(f"availability_zones lists {listed} zones but az_count is {self.az_count}")
         return self
 
 
@@ -147,7 +148,9 @@ class KubernetesConfig(Strict):
     @model_validator(mode="after")
     def _public(self) -> KubernetesConfig:
         if self.endpoint_public_access and not self.public_access_cidrs:
-            raise ValueError("endpoint_public_access needs public_access_cidrs (the ranges allowed to reach it)")
+            raise ValueError(
+                "endpoint_public_access needs public_access_cidrs (the ranges allowed to reach it)"
+            )
         names = [group.name for group in self.node_groups]
         if len(set(names)) != len(names):
             raise ValueError(f"node group names must be unique, got {names}")
@@ -198,7 +201,9 @@ class ServiceConfig(Strict):
     @model_validator(mode="after")
     def _bounds(self) -> ServiceConfig:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})")
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})"
+            )
         return self
 
 
@@ -247,7 +252,9 @@ class BudgetConfig(Strict):
     """The monthly AWS budget is the cost estimate times ``headroom``; alerts go to these addresses."""
 
     headroom: Annotated[float, Field(ge=1.0, le=3.0)] = 1.2
-    alert_emails: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]], Field(min_length=1)]
+    alert_emails: Annotated[
+        list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]], Field(min_length=1)
+    ]
 
 
 class GatewayConfig(Strict):
@@ -344,7 +351,9 @@ class EnvironmentConfig(Strict):
         return f"wallet-{self.name}"
 
 
-SECTIONS: tuple[str, ...] = tuple(name for name in EnvironmentConfig.model_fields if name not in ("name", "region"))
+SECTIONS: tuple[str, ...] = tuple(
+    name for name in EnvironmentConfig.model_fields if name not in ("name", "region")
+)
 
 
 def stack_file(project_dir: Path, env: str) -> Path:
@@ -390,7 +399,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path.name}{where}: malformed YAML: {reason}") from None
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
-        raise ConfigError(f"{path.name}: expected a mapping with a 'config:' section, as Pulumi stack files have")
+        raise ConfigError(
+            f"{path.name}: expected a mapping with a 'config:' section, as Pulumi stack files have"
+        )
     return document["config"]
 
 
@@ -411,7 +422,8 @@ def _to_model_input(raw: dict[str, Any], env: str, path: Path) -> dict[str, Any]
             problems.append(f"{path.name}: {key} = {_short(value)}: unknown key; allowed: aws:region")
         else:
             problems.append(
-                f"{path.name}: {key} = {_short(value)}: unknown key; allowed: aws:region and {NAMESPACE}:<section>"
+                f"{path.name}: {key} = {_short(value)}: unknown key; "
+                f"allowed: aws:region and {NAMESPACE}:<section>"
             )
     if problems:
         raise ConfigError(problems)

@@ -20,8 +20,11 @@ from one environment into another, and two cores plan two environments at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import multiprocessing
+from multiprocessing.connection import Connection
 from typing import Any
 
 import pulumi
@@ -53,20 +56,22 @@ class PlanMocks(pulumi_mocks.Mocks):
         outputs = dict(args.inputs)
         service = args.typ.split(":")[1].split("/")[0] if args.typ.count(":") >= 2 else "pulumi"
         outputs.setdefault("name", f"{args.name}-{_digest(seed, 7)}")
-        outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{rid}")
+        outputs.setdefault(
+            "arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{rid}"
+        )
         outputs.update(_computed(args.typ, args.name, rid, self.region, outputs))
         return rid, outputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":  # noqa: S105
             arn = f"arn:aws:iam::{ACCOUNT_ID}:user/planner"
-            return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDAPLANNER", "id": ACCOUNT_ID}, None
-        if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
-        if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
-        return {}, None
+            return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDAPLANNER", "id": ACCOUNT_ID}, []
+        if token == "aws:index/getPartition:getPartition":  # noqa: S105
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if token == "aws:index/getRegion:getRegion":  # noqa: S105
+            return {"name": self.region, "region": self.region, "id": self.region}, []
+        return {}, []
 
 
 def _resource_id(typ: str, seed: str) -> str:
@@ -93,22 +98,38 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
             "endpoint": f"https://{_digest(rid, 32).upper()}.gr7.{region}.eks.amazonaws.com",
             "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
             "identities": [{"oidcs": [{"issuer": issuer}]}],
-            "vpcConfig": {**outputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_digest(rid + 'csg')}"},
+            "vpcConfig": {
+                **outputs.get("vpcConfig", {}),
+                "clusterSecurityGroupId": f"sg-{_digest(rid + 'csg')}",
+            },
         }
     if typ == "aws:eks/nodeGroup:NodeGroup":
         return {"resources": [{"autoscalingGroups": [{"name": f"eks-{name}-{_digest(rid, 12)}"}]}]}
     if typ == "aws:rds/instance:Instance":
-        return {"address": f"{name}.{_digest(rid, 12)}.{region}.rds.amazonaws.com", "port": 5432,
-                "resourceId": f"db-{_digest(rid, 26).upper()}",
-                "masterUserSecrets": [{"secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:rds!{rid}"}]}
+        return {
+            "address": f"{name}.{_digest(rid, 12)}.{region}.rds.amazonaws.com",
+            "port": 5432,
+            "resourceId": f"db-{_digest(rid, 26).upper()}",
+            "masterUserSecrets": [
+                {"secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:rds!{rid}"}
+            ],
+        }
     if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
         return {"primaryEndpointAddress": f"master.{name}.{_digest(rid, 6)}.euw1.cache.amazonaws.com"}
     if typ == "aws:lb/loadBalancer:LoadBalancer":
         return {"dnsName": f"{name}-{_digest(rid, 16)}.elb.{region}.amazonaws.com"}
     if typ == "aws:apigateway/restApi:RestApi":
-        return {"rootResourceId": _digest(rid + "root", 10), "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{rid[:10]}"}
+        return {
+            "rootResourceId": _digest(rid + "root", 10),
+            "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{rid[:10]}",
+        }
     if typ == "aws:apigateway/stage:Stage":
-        return {"invokeUrl": f"https://{rid[:10]}.execute-api.{region}.amazonaws.com/{outputs.get('stageName', 'v1')}"}
+        return {
+            "invokeUrl": f"https://{rid[:10]}.execute-api.{region}.amazonaws.com/"
+            f"{outputs.get('stageName', 'v1')}"
+        }
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1, "defaultVersion": 1}
     if typ == "random:index/randomPassword:RandomPassword":
         return {"result": _digest(rid, 32)}
     if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
@@ -142,21 +163,34 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "dependencies": sorted(set(request.dependencies)),
                     "provider": request.provider.split("::")[3] if request.provider else None,
                     "protect": bool(request.protect),
-                    "inputs": rpc.deserialize_properties(request.object),
+                    "inputs": _plain(rpc.deserialize_properties(request.object)),
                 }
             )
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.stack_outputs = rpc.deserialize_properties(request.outputs)
+            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
+
+
+def _plain(value: Any) -> Any:
+    """Wire numbers are doubles: show whole numbers as integers (``desiredSize: 2``, not ``2.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def plan_in_process(model: EnvironmentConfig) -> dict[str, Any]:
     """Plan one environment in this process. Use :func:`plan_environments` unless already isolated."""
     monitor = RecordingMonitor(PlanMocks(model.region))
-    pulumi.runtime.set_mocks(monitor.mocks, project="walletops", stack=model.name, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project="walletops", stack=model.name, preview=False, monitor=monitor
+    )
     stack = pulumi.runtime.get_root_resource()
 
     def program() -> None:
@@ -164,7 +198,8 @@ def plan_in_process(model: EnvironmentConfig) -> dict[str, Any]:
 
     _sync_await(run_pulumi_func(program))
     if stack is not None:
-        stack._finish()  # registers the stack outputs the program exported
+        stack._outputs_registered = False  # set_mocks registered an empty stack before the program ran
+        stack._finish()
         _sync_await(run_pulumi_func(lambda: None))
     return {
         "region": model.region,
@@ -173,13 +208,42 @@ def plan_in_process(model: EnvironmentConfig) -> dict[str, Any]:
     }
 
 
-def _child(model: EnvironmentConfig) -> dict[str, Any]:
-    return plan_in_process(model)
+def _child(model: EnvironmentConfig, conn: Connection) -> None:
+    """Body of a planning process: send back the plan as JSON, or the error as text."""
+    asyncio.set_event_loop(asyncio.new_event_loop())  # never the parent's loop: its task state is not ours
+    try:
+        conn.send(("ok", json.dumps(plan_in_process(model), default=str)))
+    except BaseException as exc:  # reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+class PlanError(RuntimeError):
+    """The program failed while being planned (its message names the environment)."""
 
 
 def plan_environments(models: list[EnvironmentConfig], processes: int = 2) -> dict[str, Any]:
-    """Plan each environment in a fresh forked process; return the whole plan document."""
+    """Plan each environment in a fresh forked process (``processes`` at a time); return the document."""
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes=max(1, min(processes, len(models))), maxtasksperchild=1) as pool:
-        plans = pool.map(_child, models, chunksize=1)
-    return {"format": PLAN_FORMAT, "environments": {m.name: p for m, p in zip(models, plans, strict=True)}}
+    plans: dict[str, Any] = {}
+    pending = list(models)
+    running: list[tuple[EnvironmentConfig, Any, Connection]] = []
+    while pending or running:
+        while pending and len(running) < max(1, processes):
+            model = pending.pop(0)
+            parent_end, child_end = context.Pipe(duplex=False)
+            process = context.Process(target=_child, args=(model, child_end), name=f"plan-{model.name}")
+            process.start()
+            child_end.close()
+            running.append((model, process, parent_end))
+        model, process, conn = running.pop(0)
+        try:
+            status, payload = conn.recv()
+        except EOFError:
+            status, payload = "error", f"planning process exited with code {process.exitcode}"
+        process.join()
+        if status != "ok":
+            raise PlanError(f"planning {model.name} failed: {payload}")
+        plans[model.name] = json.loads(payload)
+    return {"format": PLAN_FORMAT, "environments": {m.name: plans[m.name] for m in models}}

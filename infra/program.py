@@ -1,10 +1,122 @@
-"""The walletops Pulumi program: one environment from its validated model (filled in below)."""
+"""The walletops Pulumi program: one environment, composed from its components.
+
+Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
+network, compute, data, the gateway (its load balancer fronts the workloads), the workloads, audit
+logging. The same function runs under ``pulumi up`` (``__main__.py``) and under the offline
+planner; nothing here knows which.
+"""
 
 from __future__ import annotations
 
-from infra.config import EnvironmentConfig
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.compute import Compute, ComputeArgs
+from infra.config import ComputeEngine, EnvironmentConfig
+from infra.data import Data, DataArgs
+from infra.gateway import Gateway, GatewayArgs
+from infra.gateway_spec import load_gateway_spec
+from infra.iam import Iam, IamArgs
+from infra.kms import Kms, KmsArgs
+from infra.logging import AuditLogging, AuditLoggingArgs
+from infra.network import Network, NetworkArgs, carve_subnets
+from infra.services import workloads_of
+from infra.workloads import Workloads, WorkloadsArgs
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def build_environment(env: EnvironmentConfig) -> None:
-    """Create every component of ``env``; the same code runs under ``pulumi up`` and the planner."""
-    raise NotImplementedError
+def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -> None:
+    """Create every component of ``env`` and export the endpoints operators and CI need."""
+    spec = load_gateway_spec(project_dir)
+    workloads = workloads_of(env)
+    provider = aws.Provider(f"{env.prefix}-aws", region=env.region)
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+
+    kms = Kms("kms", KmsArgs(account_id=account_id), env, opts)
+    iam = Iam("iam", IamArgs(account_id=account_id), env, opts)
+    network = Network(
+        "network",
+        NetworkArgs(logs_key_arn=kms.arn("logs"), service_ports=[workload.port for workload in workloads]),
+        env,
+        opts,
+    )
+    app_subnet_ids = [subnet.id for subnet in network.app_subnets]
+    compute = Compute(
+        "compute",
+        ComputeArgs(
+            app_subnet_ids=app_subnet_ids,
+            app_security_group_id=network.app_sg.id,
+            secrets_key_arn=kms.arn("secrets"),
+            ebs_key_arn=kms.arn("ebs"),
+            logs_key_arn=kms.arn("logs"),
+            cluster_role=iam.cluster_role,
+            node_role=iam.node_role,
+            deploy_role_arn=iam.deploy_role.arn,
+        ),
+        env,
+        opts,
+    )
+    data = Data(
+        "data",
+        DataArgs(
+            data_subnet_ids=[subnet.id for subnet in network.data_subnets],
+            db_security_group_id=network.db_sg.id,
+            cache_security_group_id=network.cache_sg.id,
+            database_key_arn=kms.arn("database"),
+            cache_key_arn=kms.arn("cache"),
+            secrets_key_arn=kms.arn("secrets"),
+            logs_key_arn=kms.arn("logs"),
+        ),
+        env,
+        opts,
+    )
+    gateway = Gateway(
+        "gateway",
+        GatewayArgs(
+            spec=spec,
+            workloads=workloads,
+            app_subnet_ids=app_subnet_ids,
+            lb_security_group_id=network.lb_sg.id,
+            logs_key_arn=kms.arn("logs"),
+        ),
+        env,
+        opts,
+    )
+    if env.compute_engine is ComputeEngine.eks:
+        gateway.attach_node_groups(compute.node_groups)
+    Workloads(
+        "workloads",
+        WorkloadsArgs(
+            account_id=account_id,
+            vpc_cidr=env.network.cidr,
+            data_subnet_cidrs=carve_subnets(env.network.cidr, env.network.az_count)["data"],
+            app_subnet_ids=app_subnet_ids,
+            app_security_group_id=network.app_sg.id,
+            secrets_key_arn=kms.arn("secrets"),
+            logs_key_arn=kms.arn("logs"),
+            db_resource_id=data.db.resource_id,
+            db_address=data.db.address,
+            cache_address=data.cache.primary_endpoint_address,
+            cache_auth_secret_arn=data.cache_auth_secret.arn,
+            target_group_arns={name: group.arn for name, group in gateway.target_groups.items()},
+            oidc_provider=compute.oidc_provider,
+            k8s_provider=compute.k8s_provider,
+            ecs_cluster=compute.ecs_cluster,
+        ),
+        env,
+        opts,
+    )
+    AuditLogging(
+        "logging", AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3")), env, opts
+    )
+
+    pulumi.export("environment", env.name)
+    pulumi.export("vpc_id", network.vpc.id)
+    pulumi.export("api_url", gateway.stage.invoke_url)
+    pulumi.export("ci_deploy_role_arn", iam.deploy_role.arn)
+    pulumi.export("ledger_endpoint", data.db.address)
+    pulumi.export("services", [workload.name for workload in workloads])

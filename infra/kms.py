@@ -1,0 +1,165 @@
+"""Customer-managed KMS keys, one per data class, and EBS encryption by default with the EBS key.
+
+Separate keys per data class keep blast radius small and let key policies name exactly the AWS
+services that may use each key (through ``kms:ViaService``), with rotation on for every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.common import WalletComponent, policy_json
+from infra.config import EnvironmentConfig
+
+DATA_CLASSES: dict[str, tuple[str, ...]] = {
+    "ebs": ("ec2",),
+    "database": ("rds",),
+    "cache": ("elasticache",),
+    "logs": (),
+    "secrets": ("secretsmanager",),
+    "s3": ("s3",),
+    "notifications": ("sns",),
+}
+"""Data class → AWS services allowed to use its key on behalf of principals of this account."""
+
+
+@dataclass
+class KmsArgs:
+    """``account_id`` is the account that owns the keys (its root administers them)."""
+
+    account_id: pulumi.Input[str]
+
+
+class Kms(WalletComponent):
+    """One rotating CMK per data class (``keys[name]``), with aliases and EBS default encryption."""
+
+    component = "kms"
+
+    def __init__(
+        self, name: str, args: KmsArgs, env: EnvironmentConfig, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("kms:Kms", name, env, opts)
+        self.keys: dict[str, aws.kms.Key] = {}
+        for data_class, services in DATA_CLASSES.items():
+            key = aws.kms.Key(
+                self.name("kms", data_class),
+                description=f"walletops {env.name}: encrypts {data_class} data",
+                enable_key_rotation=True,
+                rotation_period_in_days=365,
+                deletion_window_in_days=30,
+                key_usage="ENCRYPT_DECRYPT",
+                customer_master_key_spec="SYMMETRIC_DEFAULT",
+                policy=pulumi.Output.from_input(args.account_id).apply(
+                    lambda account, dc=data_class, svc=services: self._key_policy(account, dc, svc)
+                ),
+                tags=self.tags(data_classification="restricted"),
+                opts=self.child_opts(stateful=True),
+            )
+            aws.kms.Alias(
+                self.name("kms", data_class, "alias"),
+                name=f"alias/{self.prefix}-{data_class}",
+                target_key_id=key.key_id,
+                opts=self.child_opts(),
+            )
+            self.keys[data_class] = key
+
+        aws.ebs.EncryptionByDefault(self.name("ebs-encryption-default"), enabled=True, opts=self.child_opts())
+        aws.ebs.DefaultKmsKey(
+            self.name("ebs-default-key"), key_arn=self.keys["ebs"].arn, opts=self.child_opts()
+        )
+        self.register_outputs({name: key.arn for name, key in self.keys.items()})
+
+    def arn(self, data_class: str) -> pulumi.Output[str]:
+        return self.keys[data_class].arn
+
+    def _key_policy(self, account: str, data_class: str, services: tuple[str, ...]) -> str:
+        region = self.env.region
+        root = f"arn:aws:iam::{account}:root"
+        statements: list[dict[str, object]] = [
+            {
+                "Sid": "AccountAdministersKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+        if services:
+            statements.append(
+                {
+                    "Sid": "UseThroughAwsServicesOnly",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                        "kms:CreateGrant",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services],
+                            "kms:CallerAccount": account,
+                        }
+                    },
+                }
+            )
+        if data_class == "logs":
+            statements.append(
+                {
+                    "Sid": "CloudWatchLogsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:*"
+                        }
+                    },
+                }
+            )
+        if data_class == "ebs":
+            statements.append(
+                {
+                    "Sid": "AutoScalingLaunchesEncryptedNodes",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": f"arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
+                        "AWSServiceRoleForAutoScaling"
+                    },
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                        "kms:CreateGrant",
+                    ],
+                    "Resource": "*",
+                }
+            )
+        if data_class == "notifications":
+            statements.append(
+                {
+                    "Sid": "BudgetsPublishToEncryptedTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "budgets.amazonaws.com"},
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }
+            )
+        return policy_json(statements)
