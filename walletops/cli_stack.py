@@ -178,7 +178,7 @@ def demo(
     output: Output = None,
 ) -> None:
     """Start the embedded stack, move money through the gateway, check the ledger (exit 1 if unbalanced)."""
-    from walletstubs.localstack.demo import run_demo
+    from walletstubs.localstack.demo import DemoError, run_demo
     from walletstubs.localstack.servers import free_port
     from walletstubs.localstack.stack import StackError
 
@@ -193,7 +193,7 @@ def demo(
         result = run_demo(
             stack.status(), log=lambda line: err_console.print(line, markup=False, highlight=False)
         )
-    except StackError as exc:
+    except (StackError, DemoError) as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     finally:
@@ -202,10 +202,17 @@ def demo(
         write_text(to_json(result), output)
     else:
         table = Table(title="ledger verification (GET /v1/ledger/verify, operator key)")
-        for column in ("balanced", "transfers", "accounts"):
+        for column in ("balanced", "transfers", "accounts", "round-up sweeps", "exchange order", "balances"):
             table.add_column(column)
-        verify = result["verify"]
-        table.add_row(str(verify["balanced"]), str(verify["transfers"]), str(verify["accounts"]))
+        verify, order = result["verify"], result["order"]
+        table.add_row(
+            str(verify["balanced"]),
+            str(verify["transfers"]),
+            str(verify["accounts"]),
+            ", ".join(f"{s['amount']} {s['currency']} {s['status']}" for s in result["sweeps"]) or "none",
+            f"{order['amount']} on {order['exchange']}: {order['status']}",
+            ", ".join(f"{name} {balance}" for name, balance in result["balances"].items()),
+        )
         console.print(table)
     if not result["verify"]["balanced"]:
         raise typer.Exit(1)

@@ -4,10 +4,14 @@ Runs against a started stack (``stack status`` JSON): opens two accounts, tops o
 both ways, buys with round-ups until a sweep places an investment order, places one exchange order
 directly, and asks ``GET /v1/ledger/verify`` with the operator key. Every money-moving call carries
 an ``Idempotency-Key``; any unexpected answer stops the demo with the request and the problem body.
+
+The round-up settings call (``PUT /v1/roundups/accounts/{id}/settings``) goes to the roundups
+service directly: the gateway spec allows only GET and POST on ``/v1/roundups``.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +26,7 @@ class DemoError(RuntimeError):
 class _Client:
     def __init__(self, status: dict[str, Any], log: Callable[[str], None]) -> None:
         self.http = httpx.Client(base_url=status["gateway_url"], timeout=30.0)
+        self.services = {service["name"]: service["url"] for service in status["services"]}
         self.key = status["api_key"]
         self.operator_key = status["operator_api_key"]
         self.log = log
@@ -32,15 +37,17 @@ class _Client:
         path: str,
         body: dict[str, Any] | None = None,
         *,
-        expect: int,
+        expect: int | tuple[int, ...],
         operator: bool = False,
+        service: str | None = None,
     ) -> dict[str, Any]:
         headers = {"X-Api-Key": self.operator_key if operator else self.key}
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
-        response = self.http.request(method, path, json=body, headers=headers)
-        self.log(f"  {method} {path} -> {response.status_code}")
-        if response.status_code != expect:
+        url = self.services[service] + path if service else path
+        response = self.http.request(method, url, json=body, headers=headers)
+        self.log(f"  {method} {path}{f' (direct to {service})' if service else ''} -> {response.status_code}")
+        if response.status_code not in ((expect,) if isinstance(expect, int) else expect):
             raise DemoError(
                 f"{method} {path}: expected {expect}, got {response.status_code}: {response.text}"
             )
@@ -70,6 +77,37 @@ def run_demo(status: dict[str, Any], log: Callable[[str], None] = lambda _line: 
                 },
                 expect=201,
             )
+        exchange = _crypto_exchange(client)
+        client.call(
+            "PUT",
+            f"/v1/roundups/accounts/{alice['id']}/settings",
+            {"exchange": exchange, "symbol": "BTC", "currency": "EUR", "threshold": "1.00"},
+            expect=200,
+            service="roundups",
+        )
+        sweeps = []
+        for amount, merchant in (("3.30", "bakery"), ("7.45", "books"), ("12.10", "grocer")):
+            purchase = client.call(
+                "POST",
+                "/v1/roundups/purchases",
+                {
+                    "account": alice["id"],
+                    "amount": amount,
+                    "currency": "EUR",
+                    "merchant": merchant,
+                    "card_last4": "4242",
+                },
+                expect=201,
+            )
+            if purchase["sweep"]:
+                sweeps.append(purchase["sweep"])
+        order = client.call(
+            "POST",
+            f"/v1/exchanges/{exchange}/orders",
+            {"account": alice["id"], "symbol": "BTC", "side": "buy", "amount": "10.00", "currency": "EUR"},
+            expect=(201, 202),
+        )
+        settled = _settled_sweeps(client, alice["id"])
         verify = client.call("GET", "/v1/ledger/verify", expect=200, operator=True)
         balances = {
             name: client.call("GET", f"/v1/accounts/{account['id']}", expect=200)["balance"]
@@ -77,4 +115,32 @@ def run_demo(status: dict[str, Any], log: Callable[[str], None] = lambda _line: 
         }
     finally:
         client.http.close()
-    return {"gateway_url": status["gateway_url"], "balances": balances, "verify": verify}
+    return {
+        "gateway_url": status["gateway_url"],
+        "balances": balances,
+        "sweeps": settled or sweeps,
+        "order": {key: order.get(key) for key in ("client_order_id", "exchange", "status", "amount", "fee")},
+        "verify": verify,
+    }
+
+
+def _crypto_exchange(client: _Client) -> str:
+    """The first configured crypto exchange (round-ups invest in BTC)."""
+    for name in sorted(client.services):
+        if name.startswith("exchange-"):
+            exchange = name.removeprefix("exchange-")
+            if client.call("GET", f"/v1/exchanges/{exchange}", expect=200)["kind"] == "crypto":
+                return exchange
+    raise DemoError("no crypto exchange adapter runs in this stack")
+
+
+def _settled_sweeps(client: _Client, account: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+    """The account's sweeps once none is pending any more (the adapter's relay drives them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sweeps: list[dict[str, Any]] = client.call("GET", f"/v1/roundups/accounts/{account}", expect=200)[
+            "sweeps"
+        ]
+        if all(sweep["status"] != "pending" for sweep in sweeps) or time.monotonic() > deadline:
+            return sweeps
+        time.sleep(0.5)
