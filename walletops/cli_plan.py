@@ -22,8 +22,7 @@ def build_plan(env: str, project_dir: Path | None) -> dict[str, Any]:
 
     root = resolve_project_dir(project_dir)
     models = load_all(root, expand_envs(env))
-    err_console.print(f"planning {', '.join(models)} under mocks")
-    if True:
+    with err_console.status(f"planning {', '.join(models)} under mocks", spinner="dots"):
         return plan_environments(list(models.values()))
 
 

@@ -1,0 +1,91 @@
+"""``walletops demo``: the whole toolkit on the embedded defaults, as the README's first command.
+
+Plans all four environments, judges them with the guardrails, prices them, runs the local stack
+through a money-moving scenario, then a short smoke load test; prints where every report went.
+Each step runs as its own ``walletops`` process (as an engineer would type it), so the load
+test's gevent patching stays in its own process. Exit 0 only when every step passed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from walletops.options import ProjectDir
+from walletops.output import console
+from walletops.project import resolve_project_dir
+
+
+def _steps(reports: Path, smoke_seconds: int) -> list[tuple[str, list[str]]]:
+    plan = str(reports / "plan.json")
+    return [
+        ("plan all four environments", ["plan", "--env", "all", "--format", "table"]),
+        ("save the plan graph", ["plan", "--env", "all", "--format", "json", "--output", plan]),
+        ("guardrails (policy verdicts)", ["policy", "--plan", plan, "--format", "table"]),
+        (
+            "policy report (SARIF)",
+            ["policy", "--plan", plan, "--format", "sarif", "--output", str(reports / "policy.sarif")],
+        ),
+        ("monthly cost per environment", ["cost", "--plan", plan, "--format", "table"]),
+        (
+            "cost report (HTML)",
+            ["cost", "--plan", plan, "--format", "html", "--output", str(reports / "cost.html")],
+        ),
+        ("local stack: transfers, roundup sweep, exchange order, ledger check", ["stack", "demo"]),
+        (
+            f"{smoke_seconds}-second smoke load test",
+            [
+                "loadtest",
+                "--scenario",
+                "smoke",
+                "--target",
+                "local",
+                "--duration",
+                f"{smoke_seconds}s",
+                "--report-dir",
+                str(reports / "loadtest"),
+            ],
+        ),
+    ]
+
+
+def demo(
+    reports: Annotated[
+        Path, typer.Option("--reports", help="Folder for every report the demo writes.")
+    ] = Path("reports"),
+    smoke_seconds: Annotated[int, typer.Option("--smoke-seconds", min=5, max=300)] = 20,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Run the full demo: plan, guardrails, cost, local stack and a smoke load test."""
+    root = resolve_project_dir(project_dir)
+    reports = (root / reports).resolve() if not reports.is_absolute() else reports
+    reports.mkdir(parents=True, exist_ok=True)
+    results: list[tuple[str, int, float]] = []
+    for title, args in _steps(reports, smoke_seconds):
+        console.rule(f"[bold]{title}")
+        console.print(f"$ walletops {' '.join(args)}", style="dim", markup=False)
+        started = time.monotonic()
+        code = subprocess.call(
+            [sys.executable, "-m", "walletops", *args, "--project-dir", str(root)], cwd=root
+        )
+        results.append((title, code, time.monotonic() - started))
+    summary = Table(title="demo summary")
+    summary.add_column("step")
+    summary.add_column("result")
+    summary.add_column("seconds", justify="right")
+    for title, code, seconds in results:
+        summary.add_row(title, "ok" if code == 0 else f"FAILED (exit {code})", f"{seconds:.1f}")
+    console.print(summary)
+    console.print("reports:")
+    for path in sorted(reports.rglob("*")):
+        if path.is_file() and path.suffix in {".json", ".html", ".sarif", ".csv"}:
+            console.print(f"  {path}", markup=False, highlight=False)
+    failed = [title for title, code, _ in results if code != 0]
+    if failed:
+        raise typer.Exit(1)
