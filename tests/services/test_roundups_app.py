@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from walletstubs.roundups.app import looks_like_pan
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
 Problem = Callable[[httpx.Response, int], dict[str, Any]]
@@ -116,7 +117,8 @@ def test_bad_purchases_and_settings_get_problems(clients: Clients, problem: Prob
         "card_last4 or card_token"
         in problem(clients.purchase(account, "2.00", card_last4=None), 422)["detail"]
     )
-    assert "decimal places" in problem(clients.purchase(account, "2.001"), 422)["detail"]
+    detail = problem(clients.purchase(account, "2.001"), 422)["detail"]
+    assert "decimal places" in detail, detail
     body = {"account": account, "amount": "2.00", "currency": "EUR", "merchant": "m", "card_last4": "4242"}
     problem(clients.roundups.post("/v1/roundups/purchases", json=body), 400)
     settings = {"exchange": "nasdaq", "symbol": "BTC", "currency": "EUR", "threshold": "1.00"}
@@ -148,3 +150,9 @@ def test_a_sweep_waits_out_an_adapter_crash(clients: Clients) -> None:
 
 def test_openapi_fuzzing_finds_no_server_error(clients: Clients, fuzz: Callable[..., str]) -> None:
     assert "selected" in fuzz(str(clients.roundups.base_url).rstrip("/"))
+
+
+def test_account_ids_are_never_mistaken_for_card_numbers() -> None:
+    assert looks_like_pan("4111 1111 1111 1111") and looks_like_pan("x4111111111111111y")
+    assert not looks_like_pan("41111111-1111-4111-8111-111111111111")
+    assert not looks_like_pan("order 4111 1111 1111 1112")

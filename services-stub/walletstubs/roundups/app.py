@@ -42,6 +42,7 @@ log = logging.getLogger("walletstubs.roundups")
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 AccountId = Annotated[str, Field(pattern=UUID_PATTERN, description="Wallet account id")]
 _DIGITS = re.compile(r"[\d][\d -]{10,}[\d]")
+_UUID = re.compile(UUID_PATTERN)
 
 
 def _luhn(digits: str) -> bool:
@@ -53,7 +54,10 @@ def _luhn(digits: str) -> bool:
 
 
 def looks_like_pan(value: str) -> bool:
-    """True when ``value`` contains 12-19 digits (spaces/dashes allowed) that pass the Luhn check."""
+    """True when ``value`` contains 12-19 digits (spaces/dashes allowed) that pass the Luhn check;
+    a UUID (an account id) is never a card number, whatever digits it happens to contain."""
+    if _UUID.fullmatch(value):
+        return False
     for match in _DIGITS.finditer(value):
         digits = re.sub(r"[ -]", "", match.group())
         if 12 <= len(digits) <= 19 and _luhn(digits):
