@@ -21,6 +21,7 @@ from walletops.output import Format, console, err_console, to_json, write_text
 from walletops.project import UsageProblem, expand_envs, find_project_dir, resolve_project_dir
 
 if TYPE_CHECKING:
+    from infra.audit.checks import AuditReport
     from infra.policy.engine import Report
 
 STATUS_STYLE = {"failed": "bold red", "waived": "yellow", "passed": "green", "not-applicable": "dim"}
@@ -213,5 +214,77 @@ def policy(  # noqa: PLR0917 (typer maps each parameter to an option)
         err_console.print(f"wrote {output}")
     else:
         print_report(report, console)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_audit(report: AuditReport, out: Console) -> None:
+    """One row per check and resource, failures first, then the verdict."""
+    from infra.audit.checks import CHECKS
+
+    table = Table(title=f"posture audit {report.region}" + (f" (env {report.env})" if report.env else ""))
+    for column in ("check", "title", "resource", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    titles = {c.id: c.title for c in CHECKS}
+    order = {"error": 0, "fail": 1, "pass": 2}
+    for result in sorted(report.results, key=lambda r: (order[r.status], r.check, r.resource)):
+        style = {"pass": "green", "fail": "bold red", "error": "bold magenta"}[result.status]
+        table.add_row(
+            result.check, titles[result.check], result.resource, f"[{style}]{result.status}[/]", result.detail
+        )
+    out.print(table)
+    checked = {r.check for r in report.results}
+    idle = [c.id for c in CHECKS if c.id not in checked and (report.only is None or c.id in report.only)]
+    if idle:
+        out.print(f"nothing to check for: {', '.join(idle)}")
+    verdict = "[green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
+    out.print(f"{verdict}: {len(report.failures)} finding(s) in {len(report.results)} result(s)")
+
+
+def audit(  # noqa: PLR0917 (typer maps each parameter to an option)
+    region: Annotated[str, typer.Option("--region", "-r", help="AWS region to audit, e.g. eu-west-1.")],
+    endpoint_url: Annotated[
+        str | None, typer.Option("--endpoint-url", help="Alternative AWS endpoint (e.g. moto on loopback).")
+    ] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="Only resources tagged environment=ENV.")
+    ] = None,
+    checks: Annotated[
+        list[str] | None, typer.Option("--check", help="Run only this check id (repeatable).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    output: Output = None,
+) -> None:
+    """Audit a live AWS account with boto3; exit 1 when any check finds a non-compliant resource."""
+    import re
+
+    from infra.audit.checks import CHECKS, Account, run_audit
+
+    if fmt not in (Format.table, Format.json):
+        raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
+        raise UsageProblem(f"--region {region!r}: not an AWS region name; allowed: e.g. eu-west-1")
+    if env is not None:
+        expand_envs(env)
+        if env == "all":
+            raise UsageProblem("--env all: give one environment, or leave --env out to audit everything")
+    if endpoint_url is not None and not re.fullmatch(r"https?://[^\s/]+(/.*)?", endpoint_url):
+        raise UsageProblem(
+            f"--endpoint-url {endpoint_url!r}: allowed: an http(s) URL, e.g. http://127.0.0.1:5000"
+        )
+    known = [c.id for c in CHECKS]
+    unknown = [c for c in checks or [] if c not in known]
+    if unknown:
+        raise UsageProblem(f"--check {', '.join(unknown)}: unknown; allowed: {', '.join(known)}")
+    report = run_audit(Account(region, endpoint_url, env), checks or None)
+    if fmt is Format.json:
+        write_text(to_json(report.to_dict()), output)
+    elif output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as handle:
+            print_audit(report, Console(file=handle, width=160))
+        err_console.print(f"wrote {output}")
+    else:
+        print_audit(report, console)
     if not report.ok:
         raise typer.Exit(1)
