@@ -95,6 +95,7 @@ class NginxServer:
                 stderr=subprocess.STDOUT,
                 cwd="/",
                 start_new_session=True,
+                umask=0o077,
                 **self.run_as.popen_kwargs(),  # type: ignore[call-overload]
             )
         deadline = time.monotonic() + timeout

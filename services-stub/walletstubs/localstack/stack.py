@@ -338,6 +338,7 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
                 cwd=self.state_dir / "services",
                 start_new_session=True,
+                umask=0o077,
                 **account.popen_kwargs(),  # type: ignore[call-overload]
             )
         (self.state_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
