@@ -7,6 +7,7 @@ problems).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from walletops.options import ProjectDir
 from walletops.project import UsageProblem, resolve_project_dir
 
 SUITE = Path("tests") / "verification"
+STATE_ENV = "WALLETOPS_VERIFY_STATE_DIR"
+"""Read by tests/verification/conftest.py: verify this running stack instead of starting one."""
 ALLOWED_SCHEMES = ("local://", "kubectl://", "ssh://", "paramiko://", "docker://", "podman://")
 
 
@@ -50,9 +53,10 @@ def verify(
             if not uri.startswith(ALLOWED_SCHEMES):
                 raise UsageProblem(f"--hosts {uri!r}: allowed schemes: {', '.join(ALLOWED_SCHEMES)}")
         argv += ["--hosts", hosts]
+    env = dict(os.environ)
     if state_dir is not None:
-        argv += ["--stack-state-dir", str(state_dir.resolve())]
+        env[STATE_ENV] = str(state_dir.resolve())
     if junit is not None:
         argv += ["--junitxml", str(junit)]
-    result = subprocess.run(argv, cwd=folder, check=False)
+    result = subprocess.run(argv, cwd=folder, env=env, check=False)
     raise typer.Exit(result.returncode)
