@@ -1,0 +1,139 @@
+"""CrossGuard adapters (infra/policy/crossguard/pack.py) run the same rule functions as walletops policy."""
+
+from __future__ import annotations
+
+import ast
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from policy_world import BREAKAGES, TODAY, compliant_world, find
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra.policy.crossguard.pack import PACK_NAME, build_policies, env_of
+from infra.policy.model import Severity, all_rules
+
+PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy" / "crossguard"
+
+
+def _policy_resources(world: list[dict[str, Any]]) -> list[PolicyResource]:
+    made: dict[str, PolicyResource] = {}
+    for item in world:
+        made[item["urn"]] = PolicyResource(
+            item["type"],
+            item["inputs"],
+            item["urn"],
+            item["name"],
+            None,
+            None,
+            None,
+            [],
+            {},  # type: ignore[arg-type]
+        )
+    for item in world:
+        made[item["urn"]].dependencies = [made[d] for d in item["dependencies"] if d in made]
+    return list(made.values())
+
+
+def _stack_violations(
+    policy: StackValidationPolicy, world: list[dict[str, Any]]
+) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    policy.validate(
+        StackValidationArgs(_policy_resources(world)), lambda message, urn=None: found.append((message, urn))
+    )
+    return found
+
+
+def _resource_violations(policy: ResourceValidationPolicy, world: list[dict[str, Any]]) -> list[str]:
+    found: list[str] = []
+    for item in world:
+        args = ResourceValidationArgs(item["type"], item["inputs"], item["urn"], item["name"], None, None)  # type: ignore[arg-type]
+        policy.validate(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+def _violations(policy: Any, world: list[dict[str, Any]]) -> list[str]:
+    if isinstance(policy, StackValidationPolicy):
+        return [message for message, _urn in _stack_violations(policy, world)]
+    return _resource_violations(policy, world)
+
+
+def test_builds_one_policy_per_rule_plus_waiver_policies_without_a_server() -> None:
+    policies = build_policies(None, TODAY)
+    names = [p.name for p in policies]
+    assert names[:-2] == [rule.id for rule in all_rules()]
+    assert names[-2:] == ["walletops-waived-findings", "walletops-waivers-valid"]
+    by_id = {rule.id: rule for rule in all_rules()}
+    for policy in policies[:-2]:
+        expected = (
+            EnforcementLevel.MANDATORY
+            if by_id[policy.name].severity is Severity.mandatory
+            else EnforcementLevel.ADVISORY
+        )
+        assert policy.enforcement_level is expected
+        graph = by_id[policy.name].graph or by_id[policy.name].scope == "stack"
+        assert isinstance(policy, StackValidationPolicy if graph else ResourceValidationPolicy)
+
+
+def test_each_policy_is_silent_on_the_compliant_world_and_bites_on_its_breakage() -> None:
+    for policy in build_policies(None, TODAY)[:-2]:
+        assert _violations(policy, compliant_world()) == [], policy.name
+        world = compliant_world()
+        BREAKAGES[policy.name](world)
+        violations = _violations(policy, world)
+        assert violations and all(v.startswith(f"[{policy.name}]") for v in violations), policy.name
+
+
+def test_waived_findings_move_to_the_advisory_waiver_policy(tmp_path: Path) -> None:
+    (tmp_path / "policy-waivers.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "waivers": [
+                    {
+                        "rule": "WO-RDS-002",
+                        "resource": "ledger",
+                        "env": "prod",
+                        "reason": "temporary migration window from the old datacentre",
+                        "approved_by": "security-team",
+                        "expires": date(2027, 1, 31),
+                    }
+                ]
+            }
+        )
+    )
+    policies = {p.name: p for p in build_policies(tmp_path, TODAY)}
+    world = compliant_world()
+    BREAKAGES["WO-RDS-002"](world)
+    assert _violations(policies["WO-RDS-002"], world) == []
+    [(message, urn)] = _stack_violations(policies["walletops-waived-findings"], world)  # type: ignore[arg-type]
+    assert "WAIVED until 2027-01-31" in message and urn == find(world, "ledger")["urn"]
+    assert _stack_violations(policies["walletops-waivers-valid"], world) == []  # type: ignore[arg-type]
+    late = {p.name: p for p in build_policies(tmp_path, date(2027, 2, 1))}
+    assert _violations(late["WO-RDS-002"], world)
+    assert "expired" in _stack_violations(late["walletops-waivers-valid"], world)[0][0]  # type: ignore[arg-type]
+
+
+def test_pack_files_name_the_pack_and_main_builds_from_the_same_builder() -> None:
+    spec = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    assert spec["runtime"]["name"] == "python"
+    main = ast.parse((PACK_DIR / "__main__.py").read_text())
+    calls = {
+        node.func.id
+        for node in ast.walk(main)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert {"PolicyPack", "build_policies"} <= calls
+    assert PACK_NAME == "walletops-guardrails"
+
+
+def test_environment_comes_from_the_urn_stack() -> None:
+    assert env_of("urn:pulumi:stage::walletops::aws:s3/bucket:Bucket::archive") == "stage"
