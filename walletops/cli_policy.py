@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from walletops.options import Env, Output, ProjectDir
@@ -133,24 +134,26 @@ def print_report(report: Report, out: Console) -> None:
     for finding in report.findings:
         grouped[(finding.env, finding.name or "(stack)")].append(finding)
     if grouped:
-        table = Table(title="findings by resource", show_lines=True)
+        table = Table(title="findings by resource")
         for column in ("env", "resource", "rule", "severity", "status", "finding"):
             table.add_column(column, overflow="fold")
         for (env, name), findings in sorted(grouped.items()):
-            for finding in sorted(findings, key=lambda f: f.rule_id):
-                status = finding.status
+            ordered = sorted(findings, key=lambda f: f.rule_id)
+            for position, finding in enumerate(ordered):
                 note = finding.message
                 if finding.waiver is not None:
-                    note += f"\n[waived until {finding.waiver.expires}: {finding.waiver.reason}]"
+                    note += f"\n(waived until {finding.waiver.expires}: {finding.waiver.reason})"
                 if finding.expired_waiver is not None:
-                    note += f"\n[waiver EXPIRED {finding.expired_waiver.expires}]"
+                    note += f"\n(waiver EXPIRED {finding.expired_waiver.expires})"
+                first = position == 0
                 table.add_row(
-                    env,
-                    name,
+                    env if first else "",
+                    escape(name) if first else "",
                     finding.rule_id,
                     finding.severity.value,
-                    f"[{STATUS_STYLE[status]}]{status}[/]",
-                    note,
+                    f"[{STATUS_STYLE[finding.status]}]{finding.status}[/]",
+                    escape(note),
+                    end_section=position == len(ordered) - 1,
                 )
         out.print(table)
     summary = Table(title=f"policy verdicts ({len({r.rule.id for r in report.results})} rules)")
@@ -171,7 +174,9 @@ def print_report(report: Report, out: Console) -> None:
             f"[bold red]expired waiver[/] {waiver.rule} {waiver.resource} ({waiver.env}): {waiver.expires}"
         )
     for waiver in report.unused_waivers():
-        out.print(f"[yellow]unused waiver[/] {waiver.rule} {waiver.resource} ({waiver.env}): remove it")
+        out.print(
+            f"[yellow]unused waiver[/] {waiver.rule} {escape(waiver.resource)} ({waiver.env}): remove it"
+        )
     verdict = "[green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
     out.print(f"{verdict}: {len(report.mandatory_failures)} mandatory finding(s) unwaived")
 
@@ -230,7 +235,11 @@ def print_audit(report: AuditReport, out: Console) -> None:
     for result in sorted(report.results, key=lambda r: (order[r.status], r.check, r.resource)):
         style = {"pass": "green", "fail": "bold red", "error": "bold magenta"}[result.status]
         table.add_row(
-            result.check, titles[result.check], result.resource, f"[{style}]{result.status}[/]", result.detail
+            result.check,
+            titles[result.check],
+            escape(result.resource),
+            f"[{style}]{result.status}[/]",
+            escape(result.detail),
         )
     out.print(table)
     checked = {r.check for r in report.results}
