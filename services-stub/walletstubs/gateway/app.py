@@ -4,7 +4,7 @@ Same checks, order and refusal bodies as the nginx rendering (:mod:`walletstubs.
 blocked patterns on the raw target and the decoded path (403), route (404), declared body size (413),
 API key (401), scope (403), method (405), rate limit (429 + ``Retry-After``), daily quota (429 +
 ``Retry-After``), then the body is read (413 if a chunked body outgrows the limit) and the request is
-proxied with ``httpx.AsyncClient``.
+proxied over keep-alive connections (:mod:`walletstubs.gateway.upstream`).
 
 Rate limits use the ``limits`` library. nginx's ``limit_req rate=r burst=B nodelay`` is a leaky
 bucket: at most ``B + 1`` requests at once, then ``r`` per second. ``limits`` has no leaky bucket, so
@@ -31,8 +31,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
@@ -40,6 +40,7 @@ from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateL
 from infra.gateway_rules import API_KEY_HEADER, ConsumerRule, EffectiveRules, RouteRule
 from walletstubs.gateway import problems
 from walletstubs.gateway.problems import PROBLEM_CONTENT_TYPE, Refusal
+from walletstubs.gateway.upstream import UpstreamError, UpstreamPool
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -103,7 +104,6 @@ class Gateway:
         keys: Mapping[str, str],
         upstreams: Mapping[str, str],
         quota: DailyQuota | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         missing = [c.name for c in rules.consumers if c.name not in keys]
         missing += [s for s in rules.routed_services() if s not in upstreams]
@@ -123,23 +123,17 @@ class Gateway:
             )
             for c in rules.consumers
         }
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=httpx.Timeout(30.0, connect=2.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=64),
-            )
-        return self._client
+        self._pools: dict[str, UpstreamPool] = {}
+        for service, base_url in self._upstreams.items():
+            parsed = urlsplit(base_url)
+            if parsed.scheme != "http" or parsed.hostname is None or parsed.port is None:
+                raise ValueError(f"upstream of {service!r} must be http://HOST:PORT, got {base_url!r}")
+            self._pools[service] = UpstreamPool(parsed.hostname, parsed.port)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the idle upstream connections."""
+        for pool in self._pools.values():
+            pool.close()
 
     def _consumer(self, presented: bytes | None) -> ConsumerRule | None:
         if not presented:
@@ -255,34 +249,28 @@ class Gateway:
         body: bytes,
         request_id: str,
     ) -> int:
-        url = self._upstreams[route.service] + scope["raw_path"].decode("latin-1")
+        target = scope["raw_path"].decode("latin-1")
         if scope.get("query_string"):
-            url += "?" + scope["query_string"].decode("latin-1")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _STRIPPED]
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in _STRIPPED and k.lower() != b"content-length"
+        ]
         headers += [
             (b"x-consumer", consumer.name.encode()),
             (b"x-request-id", request_id.encode()),
             (b"x-forwarded-for", (scope.get("client") or ("", 0))[0].encode()),
         ]
-        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError:
+            response = await self._pools[route.service].request(scope["method"], target, headers, body)
+        except UpstreamError:
             return await _refuse(send, problems.BAD_GATEWAY)
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP_BY_HOP],
-                }
-            )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            await response.aclose()
-        return response.status_code
+        forwarded = [(k, v) for k, v in response.headers if k not in _HOP_BY_HOP and k != b"content-length"]
+        forwarded.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": forwarded})
+        await send({"type": "http.response.body", "body": response.body})
+        return response.status
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
