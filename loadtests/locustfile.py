@@ -40,6 +40,7 @@ def configured_exchanges(settings: RunSettings) -> list[tuple[str, str]]:
 EXCHANGES = configured_exchanges(SETTINGS)
 WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
 Shape = shapes.SHAPES[SETTINGS.scenario]
+VERDICT: dict[str, int] = {}
 
 
 def verify_ledger(host: str, settings: RunSettings) -> dict[str, Any]:
@@ -74,11 +75,9 @@ def replay_gate(window_endpoints: dict[str, Any]) -> GateResult:
     return GateResult("idempotent replays", "all flagged, same id", f"{sent - failed}/{sent}", failed == 0)
 
 
-@events.quitting.add_listener
-def judge_run(environment: Environment, **_: Any) -> None:
-    """Judge the gates and the ledger, print the table, write the summary, set the exit code."""
-    if isinstance(environment.runner, WorkerRunner) or environment.runner is None:
-        return
+def judge_run(environment: Environment) -> int:
+    """Judge the gates and the ledger, print the table, write the summary; return the exit code."""
+    assert environment.runner is not None
     shape = environment.shape_class
     window = snapshot(environment.runner.stats)
     if isinstance(shape, shapes.StressShape):
@@ -107,4 +106,23 @@ def judge_run(environment: Environment, **_: Any) -> None:
     if SETTINGS.summary_file is not None:
         SETTINGS.summary_file.parent.mkdir(parents=True, exist_ok=True)
         SETTINGS.summary_file.write_text(to_json(summary), encoding="utf-8")
-    environment.process_exit_code = summary["exit_code"]
+    return int(summary["exit_code"])
+
+
+def _judges(environment: Environment) -> bool:
+    return environment.runner is not None and not isinstance(environment.runner, WorkerRunner)
+
+
+@events.test_stop.add_listener
+def on_test_stop(environment: Environment, **_: Any) -> None:
+    """Each run ends with a verdict (also runs started from the web UI of an in-cluster master)."""
+    if _judges(environment):
+        VERDICT["exit_code"] = judge_run(environment)
+
+
+@events.quitting.add_listener
+def on_quitting(environment: Environment, **_: Any) -> None:
+    """The process exits 0 when the last run held every gate, 1 otherwise (headless runs)."""
+    if _judges(environment):
+        code = VERDICT.get("exit_code")
+        environment.process_exit_code = judge_run(environment) if code is None else code

@@ -133,6 +133,17 @@ class StressShape(ScenarioShape):
         self.broken_at: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
 
+    def reset_time(self) -> None:
+        """A new run (Locust calls this on start): forget the previous run's steps."""
+        super().reset_time()
+        self.step_index = -1
+        self.step_start = None
+        self.held = None
+        self.held_users = 0
+        self.first = None
+        self.broken_at = None
+        self.history = []
+
     def build_stages(self, users: int, duration_s: float, spawn_rate: float) -> list[Stage]:
         step = duration_s / self.steps
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from walletops.output import Format, console, err_console, to_json, write_text
 from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
 
 MAX_WORKERS = 16
+PRICE_TIMEOUT_S = 180.0
 
 
 def _env(env: str) -> str:
@@ -228,3 +230,141 @@ def _relative(path: Path) -> str:
         return str(path.relative_to(Path(os.getcwd())))
     except ValueError:
         return str(path)
+
+
+def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
+    users: Annotated[int, typer.Option("--users", "-u", help="Registered users to plan for.")] = 1_000_000,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="Activity profile YAML (default loadtests/profiles/wallet.yaml).",
+            dir_okay=False,
+        ),
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option("--from", help="summary.json of a passing load-test run.", dir_okay=False)
+    ] = None,
+    env: Annotated[
+        str, typer.Option("--env", "-e", help="Environment whose sizes and node groups apply.")
+    ] = "prod",
+    with_cost: Annotated[
+        bool, typer.Option("--cost/--no-cost", help="Price the resized environment with the cost estimator.")
+    ] = True,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    output: Output = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Replicas per service, nodes per node group, database and cache size (and cost) for N users.
+
+    Uses the rps per replica a load test measured at SLO (``--from``) and a user activity profile;
+    prints every step of the reasoning with its numbers.
+    """
+    from infra.gateway_spec import load_gateway_spec
+    from loadtests.capacity import (
+        load_profile,
+        load_summary,
+        monthly_requests_millions,
+        plan_capacity,
+        scaled_environment,
+    )
+
+    if fmt not in (Format.table, Format.json):
+        raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
+    if not 1 <= users <= 1_000_000_000:
+        raise UsageProblem(f"--users {users}: allowed: 1 to 1000000000")
+    if summary is None:
+        raise UsageProblem(
+            "--from SUMMARY.json is required (the summary.json of a passing walletops loadtest run)"
+        )
+    root = resolve_project_dir(project_dir)
+    model = load_environment(_env(env), root)
+    activity = load_profile(profile or root / "loadtests" / "profiles" / "wallet.yaml")
+    measured = load_summary(summary)
+    routes = load_gateway_spec(root).expanded_routes([exchange.name for exchange in model.exchanges])
+    plan = plan_capacity(users, activity, measured, model, routes)
+    if with_cost:
+        plan.cost = _price(scaled_environment(model, plan, monthly_requests_millions(plan)))
+        if "monthly_usd" in plan.cost:
+            plan.step(
+                "monthly cost",
+                f"the resized {env} priced by the cost estimator: {plan.cost['monthly_usd']:,.2f} USD",
+            )
+        else:
+            plan.step("monthly cost", str(plan.cost["unavailable"]))
+    if fmt is Format.json:
+        write_text(to_json(plan.to_json()), output)
+        return
+    steps = Table(
+        title=f"capacity of {env} for {users:,} users (from {summary.name}, run '{measured['scenario']}')"
+    )
+    steps.add_column("#", justify="right")
+    steps.add_column("step")
+    steps.add_column("reasoning", overflow="fold")
+    for number, step in enumerate(plan.steps, start=1):
+        steps.add_row(str(number), step.title, step.detail)
+    console.print(steps)
+    answer = Table(title="answer")
+    answer.add_column("what")
+    answer.add_column("size", justify="right")
+    for name, service in plan.services.items():
+        answer.add_row(f"replicas {name}", str(service["replicas"]))
+    for name, group in plan.node_groups.items():
+        answer.add_row(f"nodes {name} ({group['instance_type']})", str(group["nodes"]))
+    answer.add_row("database", f"{plan.database['instance_class']}, {plan.database['storage_gb']} GB")
+    answer.add_row(
+        "cache", f"{plan.cache['shards']} x {plan.cache['node_type']} (x{plan.cache['replicas_per_shard']})"
+    )
+    if plan.cost and "monthly_usd" in plan.cost:
+        answer.add_row("monthly cost (USD)", f"{plan.cost['monthly_usd']:,.2f}")
+    console.print(answer)
+    for warning in plan.warnings:
+        err_console.print(f"warning: {warning}", markup=False)
+    if output is not None:
+        write_text(to_json(plan.to_json()), output)
+
+
+def _price(model: Any) -> dict[str, Any]:
+    """Monthly USD of ``model`` from the cost estimator, or why it could not be priced.
+
+    The estimator plans the whole infra program under mocks; it runs in a forked child with a
+    time limit so a slow or stuck plan cannot hang this command.
+    """
+    try:
+        import cost.estimator  # noqa: F401 (presence check before forking)
+    except ImportError as exc:
+        return {"unavailable": f"cost estimator not available ({exc})"}
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_price_child, args=(model, sender), daemon=False)
+    with console.status("pricing the resized environment (planning it under mocks)", spinner="dots"):
+        child.start()
+        sender.close()
+        ready = receiver.poll(PRICE_TIMEOUT_S)
+        result: dict[str, Any] = (
+            receiver.recv() if ready else {"unavailable": f"cost estimate took over {PRICE_TIMEOUT_S:g}s"}
+        )
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    return result
+
+
+def _price_child(model: Any, sender: Any) -> None:
+    from cost.estimator import estimate_environment
+
+    try:
+        env_cost = estimate_environment(model).environments[model.name]
+        sender.send(
+            {
+                "monthly_usd": env_cost.monthly_usd,
+                "by_component": env_cost.by_component(),
+                "unpriced": [f"{entry.name}: {entry.reason}" for entry in env_cost.unpriced],
+            }
+        )
+    except Exception as exc:  # the whole infra program runs here; report the failure, do not hide it
+        sender.send({"unavailable": f"cost estimate failed: {type(exc).__name__}: {exc}"})
+    finally:
+        sender.close()
+        os._exit(0)
