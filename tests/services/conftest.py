@@ -2,7 +2,7 @@
 
 ``backend`` is parametrized: ``embedded`` (SQLite files, in-process cache) and ``real``
 (PostgreSQL 15 + Redis 7 started once per test session by ``walletstubs.localstack.servers`` on
-free ports; marked ``service``). Each test module gets fresh databases. Services are started from
+free ports; marked ``service``). Databases are fresh for each test session. Services are started from
 ``walletstubs.topology`` exactly as the local stack starts them, on free ports, and can be
 ``kill -9``-ed and restarted.
 """
@@ -80,7 +80,7 @@ class Backend:
     cache_url: str | None
 
 
-@pytest.fixture(scope="module", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
+@pytest.fixture(scope="session", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "embedded":
         return Backend("embedded", None, None)
@@ -164,6 +164,11 @@ class Stack:
         self.running: dict[str, RunningService] = {}
 
     def start(self, name: str, **env_overrides: str) -> RunningService:
+        """Start ``name`` unless it already runs (then the same overrides are required)."""
+        running = self.running.get(name)
+        if running is not None and running.process is not None and running.process.poll() is None:
+            assert running.env_overrides == env_overrides, f"{name} already runs with {running.env_overrides}"
+            return running
         service = RunningService(self.specs[name], self.state_dir / f"{name}.log", env_overrides)
         service.start()
         self.running[name] = service
@@ -174,10 +179,10 @@ class Stack:
             service.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One set of services per test module and backend (starting processes is the slow part);
-    tests share it, so they use their own accounts and keys and compare before/after."""
+    """One set of services per backend for the session (starting processes is the slow part); tests
+    share them, so they use their own accounts and keys, compare before/after, and leave nothing pending."""
     stack = Stack(backend, tmp_path_factory.mktemp(f"stack-{backend.name}"))
     yield stack
     stack.stop_all()
@@ -205,7 +210,7 @@ def _fuzz(base_url: str, *extra: str) -> str:
         f"{base_url}/openapi.json",
         "--checks=not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
         "--phases=examples,coverage,fuzzing",
-        "--max-examples=10",
+        "--max-examples=5",
         "--workers=1",
         "--seed=20261125",
         *extra,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,14 @@ NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
-def ledger_url(backend: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend.database_urls is None:
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schema') / 'wallet.db'}"
-    else:
-        yield backend.database_urls["wallet"]
+def ledger_url(backend: Any, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A ledger database of its own: these tests write books the wallet service would call unbalanced."""
+    if backend.name == "embedded":
+        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schema') / 'wallet.db'}"
+    postgres = request.getfixturevalue("real_servers").postgres
+    name = f"schema_{uuid.uuid4().hex[:10]}"
+    postgres.create_database(name)
+    return str(postgres.url(name))
 
 
 def _run(url: str, work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
