@@ -37,8 +37,8 @@ BASE_WEIGHTS: dict[str, int] = {
 }
 EXCHANGE_WEIGHT_TOTAL = 12
 SYMBOLS: dict[str, tuple[str, ...]] = {
-    "crypto": ("BTC-EUR", "ETH-EUR", "SOL-EUR"),
-    "stock": ("AAPL", "MSFT", "SAP"),
+    "crypto": ("BTC", "ETH", "SOL"),
+    "stock": ("AAPL", "MSFT", "VWCE"),
 }
 MERCHANTS = ("grocer", "cafe", "transit", "bookshop", "pharmacy", "cinema")
 
@@ -92,20 +92,23 @@ class WalletUser(FastHttpUser):
             self.funds[account] = self.funds.get(account, Decimal(0)) + amount
 
     def post(
-        self, path: str, body: dict[str, Any], name: str, *, idempotent: bool = True
+        self, path: str, body: dict[str, Any], name: str, *, idempotent: bool = True, id_field: str = "id"
     ) -> dict[str, Any] | None:
         """POST ``body``; money-moving calls get an Idempotency-Key and, sometimes, a deliberate replay."""
         key = str(uuid.uuid4()) if idempotent else None
         with self.client.post(
             path, json=body, headers=self.headers(key), name=name, catch_response=True
         ) as response:
-            created = self.expect_created(response)
+            created = self.expect_created(response, id_field)
         if created is not None and key is not None and random.random() < self.settings.retry_fraction:
-            self.replay(path, body, name, key, created)
+            self.replay(path, body, name, key, created, id_field=id_field)
         return created
 
-    def expect_created(self, response: ResponseContextManager | FastResponse) -> dict[str, Any] | None:
-        if response.status_code not in (200, 201):
+    def expect_created(
+        self, response: ResponseContextManager | FastResponse, id_field: str = "id"
+    ) -> dict[str, Any] | None:
+        """The created resource; a non-2xx answer or a body without ``id_field`` marks a failure."""
+        if response.status_code not in (200, 201, 202):
             response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
             return None
         try:
@@ -113,23 +116,27 @@ class WalletUser(FastHttpUser):
         except ValueError:
             response.failure("response is not JSON")
             return None
-        if not isinstance(document, dict) or "id" not in document:
-            response.failure("response has no 'id'")
+        if not isinstance(document, dict) or id_field not in document:
+            response.failure(f"response has no '{id_field}'")
             return None
         return document
 
-    def replay(self, path: str, body: dict[str, Any], name: str, key: str, first: dict[str, Any]) -> None:
+    def replay(
+        self, path: str, body: dict[str, Any], name: str, key: str, first: dict[str, Any], *, id_field: str
+    ) -> None:
         """Send the same request with the same key: it must be answered from the idempotency store."""
         with self.client.post(
             path, json=body, headers=self.headers(key), name=f"{name} (replay)", catch_response=True
         ) as response:
-            again = self.expect_created(response)
+            again = self.expect_created(response, id_field)
             if again is None:
                 return
             if (response.headers.get("Idempotent-Replayed") or "").lower() != "true":
                 response.failure("replay not flagged with Idempotent-Replayed: true")
-            elif again.get("id") != first.get("id"):
-                response.failure(f"replay created a new resource ({again.get('id')} != {first.get('id')})")
+            elif again.get(id_field) != first.get(id_field):
+                response.failure(
+                    f"replay created a new resource ({again.get(id_field)} != {first.get(id_field)})"
+                )
 
     def pick_account(self) -> str | None:
         return random.choice(self.accounts) if self.accounts else None
@@ -186,8 +193,9 @@ class WalletUser(FastHttpUser):
             "amount": str(money("0.50", "120")),
             "currency": CURRENCY,
             "merchant": random.choice(MERCHANTS),
+            "card_last4": f"{random.randint(0, 9999):04d}",
         }
-        self.post("/v1/roundups/purchases", body, "/v1/roundups/purchases")
+        self.post("/v1/roundups/purchases", body, "/v1/roundups/purchases", id_field="purchase_id")
 
     def sign_up(self) -> None:
         """A new customer opens an account and funds it; it becomes a P2P recipient for others."""
@@ -197,17 +205,24 @@ class WalletUser(FastHttpUser):
             RECIPIENTS.append(account)
 
     def place_order(self, exchange: str, kind: str) -> None:
+        """Invest a small amount on ``exchange``; the adapter debits the wallet account."""
         account = self.pick_account()
         if account is None:
             return
+        amount = money("5", "100")
+        if self.funds.get(account, Decimal(0)) < amount:
+            self.deposit(account, money("100", "250"))
+            return
         body = {
             "account": account,
-            "side": random.choice(("buy", "buy", "sell")),
+            "side": "buy",
             "symbol": random.choice(SYMBOLS[kind]),
-            "amount": str(money("5", "100")),
+            "amount": str(amount),
             "currency": CURRENCY,
         }
-        self.post(f"/v1/exchanges/{exchange}/orders", body, f"/v1/exchanges/{exchange}/orders")
+        path = f"/v1/exchanges/{exchange}/orders"
+        if self.post(path, body, path, id_field="client_order_id") is not None:
+            self.funds[account] -= amount
 
 
 def _journey(method: str) -> Callable[[WalletUser], None]:

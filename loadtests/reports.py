@@ -38,7 +38,7 @@ REPORT_FILES = {
 
 def service_of(name: str, routes: list[Route]) -> str:
     """The service behind a request path, by the gateway's longest matching route prefix."""
-    path = name.split("?", maxsplit=1)[0]
+    path = name.split("?", maxsplit=1)[0].split(" ", maxsplit=1)[0]
     best: Route | None = None
     for route in routes:
         matches = path == route.path_prefix or path.startswith(route.path_prefix.rstrip("/") + "/")

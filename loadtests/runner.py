@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from loadtests.reports import REPORT_FILES
 from loadtests.settings import RunSettings
+from loadtests.target import free_port
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 SHUTDOWN_GRACE_S = 60.0
@@ -68,13 +68,6 @@ class ReportPaths:
             "chart": self.chart,
             "locust log": self.log,
         }
-
-
-def free_port() -> int:
-    """A currently free TCP port on loopback (for the master's bind port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def locust_command(

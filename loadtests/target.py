@@ -1,30 +1,26 @@
 """Where a load test goes: the local stack (started and stopped around the run) or a URL.
 
 A target outside loopback is refused unless explicitly allowed, so a typo cannot load someone
-else's system. The local stack is driven through its documented CLI contract (``walletops stack
-up --detach``, ``stack status --format json``, ``stack down``), which gives the gateway URL and
-the API keys; a stack that was already running is used as is and left running.
+else's system. The local stack is driven through its Python API (``LocalStack``, the same object
+behind ``walletops stack up|status|down``), which gives the gateway URL and the API keys; a
+stack that was already running is used as is and left running.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
-import subprocess
-import sys
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from walletops.project import UsageProblem
 
 API_KEY_VARIABLE = "WALLETOPS_API_KEY"
 OPERATOR_KEY_VARIABLE = "WALLETOPS_OPERATOR_API_KEY"
-STACK_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -75,55 +71,39 @@ def url_target(target: str, *, allow_remote: bool, environ: dict[str, str] | Non
     return Target(url=url, api_key=api_key, operator_key=source.get(OPERATOR_KEY_VARIABLE, "") or api_key)
 
 
-def _walletops(
-    *args: str, project_dir: Path, timeout: float = STACK_TIMEOUT_S
-) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-c",
-        "from walletops.cli import main; main()",
-        *args,
-        "--project-dir",
-        str(project_dir),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def stack_status(project_dir: Path) -> dict[str, Any] | None:
-    """``walletops stack status --format json``, or None when no stack is up."""
-    result = _walletops("stack", "status", "--format", "json", project_dir=project_dir, timeout=60)
-    if result.returncode != 0 or not result.stdout.strip():
-        return None
-    try:
-        status: dict[str, Any] = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return None
-    return status if status.get("gateway_url") and status.get("running", True) else None
-
-
 @contextmanager
-def local_stack(project_dir: Path, backend: str = "embedded") -> Iterator[Target]:
-    """Start the local stack (unless one is up), yield its gateway and keys, stop it if we started it."""
-    status = stack_status(project_dir)
+def local_stack(project_dir: Path, backend: str = "embedded", env: str = "dev") -> Iterator[Target]:
+    """Start the local stack (unless one is up), yield its gateway and keys, stop it if we started it.
+
+    Its state lives in ``<project>/.state/stack`` like ``walletops stack up``; the gateway takes a
+    free loopback port so a run never collides with another stack on this machine.
+    """
+    from walletstubs.localstack.stack import LocalStack, StackError
+
+    stack = LocalStack(project_dir, None, env)
     started = False
-    if status is None:
-        result = _walletops("stack", "up", "--backend", backend, "--detach", project_dir=project_dir)
-        if result.returncode != 0:
-            raise StackFailure(f"walletops stack up failed (exit {result.returncode}): {_tail(result)}")
+    if not stack.running():
+        try:
+            stack.up("real" if backend == "real" else "embedded", gateway_port=free_port())
+        except StackError as exc:
+            raise StackFailure(f"the local stack did not start: {exc}") from None
         started = True
-        status = stack_status(project_dir)
-        if status is None:
-            _walletops("stack", "down", project_dir=project_dir)
-            raise StackFailure("walletops stack up returned but stack status reports no gateway_url")
     try:
-        api_key = str(status.get("loadtest_api_key") or status.get("api_key") or "")
+        status = stack.status()
+        if not status.get("healthy") or not status.get("gateway_url"):
+            raise StackFailure(
+                f"the local stack in {stack.state_dir} is not healthy; see walletops stack status"
+            )
+        api_key = str(status.get("loadtest_api_key") or "")
         operator_key = str(status.get("operator_api_key") or api_key)
         yield Target(url=str(status["gateway_url"]).rstrip("/"), api_key=api_key, operator_key=operator_key)
     finally:
         if started:
-            _walletops("stack", "down", project_dir=project_dir)
+            stack.down()
 
 
-def _tail(result: subprocess.CompletedProcess[str]) -> str:
-    lines = (result.stderr or result.stdout or "").strip().splitlines()
-    return " | ".join(lines[-5:]) or "no output"
+def free_port() -> int:
+    """A currently free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from infra.config import load_environment
@@ -24,6 +25,8 @@ from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
 
 MAX_WORKERS = 16
 PRICE_TIMEOUT_S = 180.0
+# Table width when stdout is not a terminal (CI logs, pipes): endpoint names stay on one line.
+WIDE = 140
 
 
 def _env(env: str) -> str:
@@ -128,7 +131,7 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     try:
         if target == "local":
             err_console.print(f"starting the local stack ({backend}) ...")
-            with local_stack(root, backend) as local:
+            with local_stack(root, backend, env) as local:
                 code = _run(settings, local, reports)
         else:
             code = _run(settings, url_target(target, allow_remote=allow_remote), reports)
@@ -186,6 +189,7 @@ def _report(
     if fmt is Format.json:
         write_text(to_json(summary), output)
         return summary
+    out = console if console.is_terminal else Console(width=WIDE)
     endpoints = Table(
         title=f"{settings.scenario} against {summary['target']}: {summary['window']['duration_s']:.0f}s"
     )
@@ -202,8 +206,8 @@ def _report(
             f"{row['p95_ms']:g}",
             f"{row['p99_ms']:g}",
         )
-    console.print(endpoints)
-    print_gates([GateResult(**gate) for gate in summary["gates"]], console)
+    out.print(endpoints)
+    print_gates([GateResult(**gate) for gate in summary["gates"]], out)
     shape = summary.get("shape", {})
     if settings.scenario == "stress":
         broken = shape.get("broken_at")
