@@ -8,6 +8,7 @@ with ``register_outputs`` (the pattern of Pulumi's own examples and Thunderbird'
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -68,7 +69,7 @@ class WalletComponent(pulumi.ComponentResource):
         self,
         *,
         stateful: bool = False,
-        depends_on: list[pulumi.Resource] | None = None,
+        depends_on: Sequence[pulumi.Resource] | None = None,
         provider: pulumi.ProviderResource | None = None,
         ignore_changes: list[str] | None = None,
     ) -> pulumi.ResourceOptions:
@@ -76,7 +77,7 @@ class WalletComponent(pulumi.ComponentResource):
         return pulumi.ResourceOptions(
             parent=self,
             protect=stateful and self.env.is_production,
-            depends_on=depends_on,
+            depends_on=list(depends_on) if depends_on else None,
             provider=provider,
             ignore_changes=ignore_changes,
         )

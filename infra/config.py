@@ -434,7 +434,6 @@ def _describe(exc: ValidationError, path: Path) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if part not in ("function-after", "function-before")]
-        key = _key(loc)
         value = _short(error.get("input"))
         if error["type"] == "extra_forbidden":
             allowed = ", ".join(_fields_at(loc[:-1]))
@@ -446,13 +445,13 @@ def _describe(exc: ValidationError, path: Path) -> list[str]:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "string_pattern_mismatch":
                 message = f"does not match {error['ctx']['pattern']}"
-        lines.append(f"{path.name}: {key} = {value}: {message}")
+        lines.append(
+            f"{path.name}: {message}" if not loc else f"{path.name}: {_key(loc)} = {value}: {message}"
+        )
     return lines
 
 
 def _key(loc: list[Any]) -> str:
-    if not loc:
-        return f"{NAMESPACE} (whole stack)"
     head, *rest = loc
     if head == "region":
         name = "aws:region"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -98,7 +99,7 @@ class Gateway(WalletComponent):
                 protocol="TCP",
                 target_type="instance" if eks else "ip",
                 vpc_id=self.nlb.vpc_id,
-                deregistration_delay="30",
+                deregistration_delay=30,
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
                     protocol="HTTP", path="/healthz", healthy_threshold=2, unhealthy_threshold=2, interval=10
                 ),
@@ -121,7 +122,7 @@ class Gateway(WalletComponent):
     def attach_node_groups(self, node_groups: list[aws.eks.NodeGroup]) -> None:
         """EKS: register every node group's instances in every target group (NodePort services)."""
         for group in node_groups:
-            asg = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+            asg = group.resources.apply(_autoscaling_group_name)
             for workload_name, target in self.target_groups.items():
                 aws.autoscaling.Attachment(
                     f"{group._name}-{workload_name}",
@@ -343,27 +344,24 @@ class Gateway(WalletComponent):
             tags=self.tags(),
             opts=self.child_opts(),
         )
-        visibility = aws.wafv2.WebAclVisibilityConfigArgs
-        rules = [
-            aws.wafv2.WebAclRuleArgs(
-                name="rate-limit-per-ip",
-                priority=0,
-                action=aws.wafv2.WebAclRuleActionArgs(block={}),
-                statement={
+        rules: list[aws.wafv2.WebAclRuleArgsDict] = [
+            {
+                "name": "rate-limit-per-ip",
+                "priority": 0,
+                "action": {"block": {}},
+                "statement": {
                     "rate_based_statement": {
                         "limit": self.env.gateway.waf_rate_limit_per_5min,
                         "aggregate_key_type": "IP",
                     }
                 },
-                visibility_config=visibility(
-                    cloudwatch_metrics_enabled=True, metric_name="rate-limit", sampled_requests_enabled=True
-                ),
-            ),
-            aws.wafv2.WebAclRuleArgs(
-                name="body-size-limit",
-                priority=1,
-                action=aws.wafv2.WebAclRuleActionArgs(block={}),
-                statement={
+                "visibility_config": _visibility("rate-limit"),
+            },
+            {
+                "name": "body-size-limit",
+                "priority": 1,
+                "action": {"block": {}},
+                "statement": {
                     "size_constraint_statement": {
                         "comparison_operator": "GT",
                         "size": spec.max_body_bytes,
@@ -371,15 +369,13 @@ class Gateway(WalletComponent):
                         "text_transformations": [{"priority": 0, "type": "NONE"}],
                     }
                 },
-                visibility_config=visibility(
-                    cloudwatch_metrics_enabled=True, metric_name="body-size", sampled_requests_enabled=True
-                ),
-            ),
-            aws.wafv2.WebAclRuleArgs(
-                name="blocked-patterns",
-                priority=2,
-                action=aws.wafv2.WebAclRuleActionArgs(block={}),
-                statement={
+                "visibility_config": _visibility("body-size"),
+            },
+            {
+                "name": "blocked-patterns",
+                "priority": 2,
+                "action": {"block": {}},
+                "statement": {
                     "regex_pattern_set_reference_statement": {
                         "arn": patterns.arn,
                         "field_to_match": {"uri_path": {}},
@@ -389,35 +385,27 @@ class Gateway(WalletComponent):
                         ],
                     }
                 },
-                visibility_config=visibility(
-                    cloudwatch_metrics_enabled=True,
-                    metric_name="blocked-patterns",
-                    sampled_requests_enabled=True,
-                ),
-            ),
+                "visibility_config": _visibility("blocked-patterns"),
+            },
         ]
         for index, group in enumerate(MANAGED_RULE_GROUPS, start=10):
             rules.append(
-                aws.wafv2.WebAclRuleArgs(
-                    name=group,
-                    priority=index,
-                    override_action=aws.wafv2.WebAclRuleOverrideActionArgs(none={}),
-                    statement={"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
-                    visibility_config=visibility(
-                        cloudwatch_metrics_enabled=True, metric_name=group, sampled_requests_enabled=True
-                    ),
-                )
+                {
+                    "name": group,
+                    "priority": index,
+                    "override_action": {"none": {}},
+                    "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
+                    "visibility_config": _visibility(group),
+                }
             )
         acl = aws.wafv2.WebAcl(
             self.name("waf"),
             name=self.name("waf"),
             scope="REGIONAL",
             description="Wallet API edge protection",
-            default_action=aws.wafv2.WebAclDefaultActionArgs(allow={}),
+            default_action={"allow": {}},
             rules=rules,
-            visibility_config=visibility(
-                cloudwatch_metrics_enabled=True, metric_name=self.name("waf"), sampled_requests_enabled=True
-            ),
+            visibility_config=_visibility(self.name("waf")),
             tags=self.tags(),
             opts=self.child_opts(),
         )
@@ -448,3 +436,15 @@ class Gateway(WalletComponent):
             ],
             opts=self.child_opts(),
         )
+
+
+def _autoscaling_group_name(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
+    """The Auto Scaling group EKS created for a managed node group."""
+    groups = resources[0].autoscaling_groups or []
+    if not groups or groups[0].name is None:
+        raise ValueError("the node group reports no Auto Scaling group")
+    return groups[0].name
+
+
+def _visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+    return {"cloudwatch_metrics_enabled": True, "metric_name": metric, "sampled_requests_enabled": True}

@@ -62,7 +62,10 @@ class GatewaySpec(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> GatewaySpec:
-        for kind, names in (("route", [r.name for r in self.routes]), ("consumer", [c.name for c in self.consumers])):
+        for kind, names in (
+            ("route", [r.name for r in self.routes]),
+            ("consumer", [c.name for c in self.consumers]),
+        ):
             if len(set(names)) != len(names):
                 raise ValueError(f"{kind} names must be unique, got {names}")
         return self

@@ -6,6 +6,7 @@ services that may use each key (through ``kms:ViaService``), with rotation on fo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pulumi
@@ -53,7 +54,7 @@ class Kms(WalletComponent):
                 key_usage="ENCRYPT_DECRYPT",
                 customer_master_key_spec="SYMMETRIC_DEFAULT",
                 policy=pulumi.Output.from_input(args.account_id).apply(
-                    lambda account, dc=data_class, svc=services: self._key_policy(account, dc, svc)
+                    functools.partial(self._key_policy, data_class=data_class, services=services)
                 ),
                 tags=self.tags(data_classification="restricted"),
                 opts=self.child_opts(stateful=True),

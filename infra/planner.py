@@ -25,16 +25,17 @@ import hashlib
 import json
 import multiprocessing
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import EnvironmentConfig
-from infra.program import build_environment
+from infra.program import PROJECT_DIR, build_environment
 
 PLAN_FORMAT = 1
 ACCOUNT_ID = "123456789012"
@@ -185,16 +186,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def plan_in_process(model: EnvironmentConfig) -> dict[str, Any]:
+def plan_in_process(model: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """Plan one environment in this process. Use :func:`plan_environments` unless already isolated."""
     monitor = RecordingMonitor(PlanMocks(model.region))
     pulumi.runtime.set_mocks(
         monitor.mocks, project="walletops", stack=model.name, preview=False, monitor=monitor
     )
-    stack = pulumi.runtime.get_root_resource()
+    stack = cast("Stack | None", pulumi.runtime.get_root_resource())
 
     def program() -> None:
-        build_environment(model)
+        build_environment(model, project_dir)
 
     _sync_await(run_pulumi_func(program))
     if stack is not None:
@@ -208,11 +209,11 @@ def plan_in_process(model: EnvironmentConfig) -> dict[str, Any]:
     }
 
 
-def _child(model: EnvironmentConfig, conn: Connection) -> None:
+def _child(model: EnvironmentConfig, project_dir: Path, conn: Connection) -> None:
     """Body of a planning process: send back the plan as JSON, or the error as text."""
     asyncio.set_event_loop(asyncio.new_event_loop())  # never the parent's loop: its task state is not ours
     try:
-        conn.send(("ok", json.dumps(plan_in_process(model), default=str)))
+        conn.send(("ok", json.dumps(plan_in_process(model, project_dir), default=str)))
     except BaseException as exc:  # reported to the parent, which raises it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -223,7 +224,9 @@ class PlanError(RuntimeError):
     """The program failed while being planned (its message names the environment)."""
 
 
-def plan_environments(models: list[EnvironmentConfig], processes: int = 2) -> dict[str, Any]:
+def plan_environments(
+    models: list[EnvironmentConfig], project_dir: Path = PROJECT_DIR, processes: int = 2
+) -> dict[str, Any]:
     """Plan each environment in a fresh forked process (``processes`` at a time); return the document."""
     context = multiprocessing.get_context("fork")
     plans: dict[str, Any] = {}
@@ -233,7 +236,9 @@ def plan_environments(models: list[EnvironmentConfig], processes: int = 2) -> di
         while pending and len(running) < max(1, processes):
             model = pending.pop(0)
             parent_end, child_end = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(model, child_end), name=f"plan-{model.name}")
+            process = context.Process(
+                target=_child, args=(model, project_dir, child_end), name=f"plan-{model.name}"
+            )
             process.start()
             child_end.close()
             running.append((model, process, parent_end))

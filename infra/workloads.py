@@ -245,23 +245,27 @@ class Workloads(WalletComponent):
         k8s.networking.v1.NetworkPolicy(
             self.name("default-deny"),
             metadata=self._meta("default-deny"),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(pod_selector={}, policy_types=["Ingress", "Egress"]),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
             opts=self._k8s_opts([self.namespace]),
         )
         k8s.networking.v1.NetworkPolicy(
             self.name("allow-dns"),
             metadata=self._meta("allow-dns"),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector={},
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Egress"],
                 egress=[
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         to=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector={
-                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                                },
-                                pod_selector={"matchLabels": {"k8s-app": "kube-dns"}},
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"k8s-app": "kube-dns"}
+                                ),
                             )
                         ],
                         ports=[
@@ -352,7 +356,11 @@ class Workloads(WalletComponent):
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
                         ),
                         containers=[container],
-                        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir={"sizeLimit": "64Mi"})],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
+                            )
+                        ],
                         topology_spread_constraints=[
                             k8s.core.v1.TopologySpreadConstraintArgs(
                                 max_skew=1,
@@ -445,7 +453,9 @@ class Workloads(WalletComponent):
                 np.NetworkPolicyIngressRuleArgs(
                     from_=[
                         np.NetworkPolicyPeerArgs(
-                            pod_selector={"matchLabels": {"app.kubernetes.io/name": caller}}
+                            pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_labels={"app.kubernetes.io/name": caller}
+                            )
                         )
                         for caller in callers
                     ],
@@ -476,7 +486,9 @@ class Workloads(WalletComponent):
                 np.NetworkPolicyEgressRuleArgs(
                     to=[
                         np.NetworkPolicyPeerArgs(
-                            pod_selector={"matchLabels": {"app.kubernetes.io/name": callee}}
+                            pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_labels={"app.kubernetes.io/name": callee}
+                            )
                         )
                         for callee in workload.calls
                     ],
@@ -495,7 +507,7 @@ class Workloads(WalletComponent):
                 )
             )
         return np.NetworkPolicySpecArgs(
-            pod_selector={"matchLabels": selector},
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
             policy_types=["Ingress", "Egress"],
             ingress=ingress,
             egress=egress,

@@ -1,0 +1,41 @@
+"""Fixtures of the infra tests: the real program planned once per test process, and helpers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import load_all
+from infra.planner import plan_environments
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = (
+    "Pulumi.yaml",
+    "gateway.yaml",
+    "Pulumi.dev.yaml",
+    "Pulumi.qa.yaml",
+    "Pulumi.stage.yaml",
+    "Pulumi.prod.yaml",
+)
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, dict[str, Any]]:
+    """The plan of each of the four environments, from the real program under mocks."""
+    return plan_environments(list(load_all(ROOT).values()))["environments"]
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Callable[[], Path]:
+    """A throw-away copy of the project's config files, to edit in a test."""
+
+    def make() -> Path:
+        for name in PROJECT_FILES:
+            shutil.copy(ROOT / name, tmp_path / name)
+        return tmp_path
+
+    return make

@@ -1,0 +1,81 @@
+"""The offline planner: the documented shape, byte-identical output, no state shared between plans."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from infra.planner import PLAN_FORMAT
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD_KEYS = {"urn", "type", "name", "custom", "parent", "dependencies", "provider", "protect", "inputs"}
+
+
+def test_every_record_has_the_documented_shape(plans: dict[str, Any]) -> None:
+    for env, plan in plans.items():
+        assert plan["region"] == "eu-west-1"
+        urns = [r["urn"] for r in plan["resources"]]
+        assert urns == sorted(urns) and len(set(urns)) == len(urns)
+        for record in plan["resources"]:
+            assert set(record) == RECORD_KEYS
+            assert record["urn"].startswith(f"urn:pulumi:{env}::walletops::")
+            assert record["parent"] is None or record["parent"].startswith("urn:pulumi:")
+            assert all(dep in urns for dep in record["dependencies"])
+
+
+def test_inputs_use_provider_camel_case_names(plans: dict[str, Any]) -> None:
+    db = next(r for r in plans["dev"]["resources"] if r["type"] == "aws:rds/instance:Instance")
+    assert "storageEncrypted" in db["inputs"] and "storage_encrypted" not in db["inputs"]
+    assert isinstance(db["inputs"]["allocatedStorage"], int)
+
+
+def test_environments_do_not_leak_into_each_other(plans: dict[str, Any]) -> None:
+    for env, plan in plans.items():
+        tagged = [r["inputs"]["tags"] for r in plan["resources"] if isinstance(r["inputs"].get("tags"), dict)]
+        assert tagged and {tags["environment"] for tags in tagged} == {env}
+
+
+def test_cli_plan_json_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    outputs = []
+    for run in range(2):
+        target = tmp_path / f"plan-{run}.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "walletops",
+                "plan",
+                "--env",
+                "qa",
+                "--format",
+                "json",
+                "--output",
+                str(target),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]
+    document = json.loads(outputs[0])
+    assert document["format"] == PLAN_FORMAT and list(document["environments"]) == ["qa"]
+
+
+def test_cli_plan_table_counts_by_component_and_type() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "walletops", "plan", "--env", "dev"],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    assert "dev:" in result.stdout and "components" in result.stdout
+    assert "aws:rds/instance:Instance" in result.stdout and "Workloads" in result.stdout

@@ -1,0 +1,108 @@
+"""Workloads: one role, secret, policy and scaling per service; pods locked down; default-deny network."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from plan_helpers import of_type
+
+from infra.workloads import fargate_size
+
+K8S = "kubernetes:"
+
+
+def test_every_service_has_its_full_set_of_objects(plans: dict[str, Any]) -> None:
+    for plan in plans.values():
+        services = plan["outputs"]["services"]
+        for kind in (
+            "apps/v1:Deployment",
+            "core/v1:Service",
+            "core/v1:ServiceAccount",
+            "autoscaling/v2:HorizontalPodAutoscaler",
+            "policy/v1:PodDisruptionBudget",
+        ):
+            names = sorted(r["inputs"]["metadata"]["name"] for r in of_type(plan, f"{K8S}{kind}"))
+            assert names == sorted(services), kind
+
+
+def test_pods_run_non_root_read_only_with_limits_and_probes(plans: dict[str, Any]) -> None:
+    for deployment in of_type(plans["prod"], f"{K8S}apps/v1:Deployment"):
+        pod = deployment["inputs"]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+        [container] = pod["containers"]
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False and security["privileged"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_service_accounts_are_bound_to_irsa_roles_scoped_to_them(plans: dict[str, Any]) -> None:
+    plan = plans["stage"]
+    roles = {r["name"]: r for r in of_type(plan, "aws:iam/role:Role")}
+    for account in of_type(plan, f"{K8S}core/v1:ServiceAccount"):
+        name = account["inputs"]["metadata"]["name"]
+        assert account["inputs"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
+            f"{name}-irsa"
+        )
+        [statement] = json.loads(roles[f"wallet-stage-{name}-irsa"]["inputs"]["assumeRolePolicy"])[
+            "Statement"
+        ]
+        conditions = statement["Condition"]["StringEquals"]
+        assert f"system:serviceaccount:wallet:{name}" in conditions.values()
+
+
+def test_namespace_denies_by_default_and_services_allow_only_what_they_need(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    policies = {
+        p["inputs"]["metadata"]["name"]: p["inputs"]["spec"]
+        for p in of_type(plan, f"{K8S}networking.k8s.io/v1:NetworkPolicy")
+    }
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    wallet_egress_ports = {
+        p["port"] for rule in policies["wallet-allow"]["egress"] for p in rule.get("ports", [])
+    }
+    assert {5432, 6379} <= wallet_egress_ports
+    coinbase = policies["exchange-coinbase-allow"]["egress"]
+    internet = [rule for rule in coinbase if rule["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    assert internet and internet[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert "10.0.0.0/8" in internet[0]["to"][0]["ipBlock"]["except"]
+    assert not any(
+        rule["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+        for rule in policies["wallet-allow"]["egress"]
+    )
+
+
+def test_namespace_enforces_restricted_pod_security(plans: dict[str, Any]) -> None:
+    [namespace] = of_type(plans["dev"], f"{K8S}core/v1:Namespace")
+    assert namespace["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_exchange_credentials_are_secrets_encrypted_with_the_secrets_key(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    names = {s["inputs"]["name"] for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
+    assert {f"walletops/prod/exchange-{x}/credentials" for x in ("coinbase", "alpaca", "kraken")} <= names
+    assert not [
+        v for v in of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion") if "exchange" in v["name"]
+    ]
+
+
+def test_hpa_bounds_come_from_config(plans: dict[str, Any]) -> None:
+    hpas = {
+        h["inputs"]["metadata"]["name"]: h["inputs"]["spec"]
+        for h in of_type(plans["prod"], f"{K8S}autoscaling/v2:HorizontalPodAutoscaler")
+    }
+    assert (hpas["wallet"]["minReplicas"], hpas["wallet"]["maxReplicas"]) == (3, 40)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "size"),
+    [(250, 256, (256, 512)), (500, 512, (512, 1024)), (500, 3000, (512, 3072)), (1500, 1024, (2048, 4096))],
+)
+def test_fargate_sizes_are_valid_combinations(cpu: int, memory: int, size: tuple[int, int]) -> None:
+    assert fargate_size(cpu, memory) == size
