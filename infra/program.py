@@ -2,8 +2,9 @@
 
 Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
 network, compute, data, the gateway (its load balancer fronts the workloads), the workloads, audit
-logging. The same function runs under ``pulumi up`` (``__main__.py``) and under the offline
-planner; nothing here knows which.
+logging, the budget (from the recorded cost estimate) and, where enabled, the in-cluster load
+test. The same function runs under ``pulumi up`` (``__main__.py``) and under the offline planner;
+nothing here knows which.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from cost.estimates import monthly_estimate
+from infra.budgets import Budgets, BudgetsArgs
 from infra.compute import Compute, ComputeArgs
 from infra.config import ComputeEngine, EnvironmentConfig
 from infra.data import Data, DataArgs
@@ -20,6 +23,7 @@ from infra.gateway import Gateway, GatewayArgs
 from infra.gateway_spec import load_gateway_spec
 from infra.iam import Iam, IamArgs
 from infra.kms import Kms, KmsArgs
+from infra.loadtest_cluster import build_loadtest_cluster
 from infra.logging import AuditLogging, AuditLoggingArgs
 from infra.network import Network, NetworkArgs, carve_subnets
 from infra.services import workloads_of
@@ -112,6 +116,15 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
     )
     AuditLogging(
         "logging", AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3")), env, opts
+    )
+    Budgets(
+        "budgets",
+        BudgetsArgs(monthly_estimate_usd=monthly_estimate(env.name), kms_key_arn=kms.arn("notifications")),
+        env,
+        opts,
+    )
+    build_loadtest_cluster(
+        env, provider=compute.k8s_provider, gateway_url=gateway.stage.invoke_url, parent_opts=opts
     )
 
     pulumi.export("environment", env.name)

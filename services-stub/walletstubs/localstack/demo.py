@@ -4,9 +4,6 @@ Runs against a started stack (``stack status`` JSON): opens two accounts, tops o
 both ways, buys with round-ups until a sweep places an investment order, places one exchange order
 directly, and asks ``GET /v1/ledger/verify`` with the operator key. Every money-moving call carries
 an ``Idempotency-Key``; any unexpected answer stops the demo with the request and the problem body.
-
-The round-up settings call (``PUT /v1/roundups/accounts/{id}/settings``) goes to the roundups
-service directly: the gateway spec allows only GET and POST on ``/v1/roundups``.
 """
 
 from __future__ import annotations
@@ -39,14 +36,12 @@ class _Client:
         *,
         expect: int | tuple[int, ...],
         operator: bool = False,
-        service: str | None = None,
     ) -> dict[str, Any]:
         headers = {"X-Api-Key": self.operator_key if operator else self.key}
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
-        url = self.services[service] + path if service else path
-        response = self.http.request(method, url, json=body, headers=headers)
-        self.log(f"  {method} {path}{f' (direct to {service})' if service else ''} -> {response.status_code}")
+        response = self.http.request(method, path, json=body, headers=headers)
+        self.log(f"  {method} {path} -> {response.status_code}")
         if response.status_code not in ((expect,) if isinstance(expect, int) else expect):
             raise DemoError(
                 f"{method} {path}: expected {expect}, got {response.status_code}: {response.text}"
@@ -83,7 +78,6 @@ def run_demo(status: dict[str, Any], log: Callable[[str], None] = lambda _line: 
             f"/v1/roundups/accounts/{alice['id']}/settings",
             {"exchange": exchange, "symbol": "BTC", "currency": "EUR", "threshold": "1.00"},
             expect=200,
-            service="roundups",
         )
         sweeps = []
         for amount, merchant in (("3.30", "bakery"), ("7.45", "books"), ("12.10", "grocer")):
