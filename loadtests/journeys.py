@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from locust import FastHttpUser, TaskSet, between
 from locust.contrib.fasthttp import FastResponse, ResponseContextManager
 
+from infra.config import load_environment
 from loadtests.settings import RunSettings
 
 CURRENCY = "EUR"
@@ -245,6 +246,14 @@ def exchange_task_set(exchange: str, kind: str) -> type[TaskSet]:
     order.__name__ = f"order_{exchange.replace('-', '_')}"
     class_name = "".join(part.capitalize() for part in exchange.split("-")) + "Orders"
     return type(class_name, (TaskSet,), {"tasks": [order], "exchange": exchange, "kind": kind})
+
+
+def configured_exchanges(settings: RunSettings) -> list[tuple[str, str]]:
+    """``(name, kind)`` of each exchange: from ``WALLETOPS_LT_EXCHANGES`` (name:kind,...) or the config."""
+    if settings.exchanges:
+        return [(name, kind) for name, _, kind in (item.partition(":") for item in settings.exchanges)]
+    model = load_environment(settings.env, settings.resolved_project_dir())
+    return [(exchange.name, exchange.kind) for exchange in model.exchanges]
 
 
 def build_user_class(exchanges: list[tuple[str, str]], settings: RunSettings) -> type[WalletUser]:

@@ -17,24 +17,15 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 from rich.console import Console
 
-from infra.config import load_environment
 from infra.gateway_spec import load_gateway_spec
 from loadtests import shapes
-from loadtests.journeys import build_user_class
+from loadtests.journeys import build_user_class, configured_exchanges
 from loadtests.reports import build_summary, print_gates
 from loadtests.settings import RunSettings
 from loadtests.slo import GateResult, evaluate, load_slo, snapshot
 from walletops.output import to_json
 
 SETTINGS = RunSettings.from_environ()
-
-
-def configured_exchanges(settings: RunSettings) -> list[tuple[str, str]]:
-    """``(name, kind)`` of each exchange: from ``WALLETOPS_LT_EXCHANGES`` (name:kind,...) or the config."""
-    if settings.exchanges:
-        return [tuple(item.split(":", 1)) for item in settings.exchanges]  # type: ignore[misc]
-    model = load_environment(settings.env, settings.resolved_project_dir())
-    return [(exchange.name, exchange.kind) for exchange in model.exchanges]
 
 
 EXCHANGES = configured_exchanges(SETTINGS)

@@ -110,6 +110,7 @@ def run_locust(settings: RunSettings, host: str, reports: ReportPaths) -> int:
     reports.folder.mkdir(parents=True, exist_ok=True)
     reports.summary.unlink(missing_ok=True)
     environ = {**os.environ, **settings.to_environ(), "PYTHONUNBUFFERED": "1"}
+    environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)
     deadline = time.monotonic() + settings.duration_s * 1.5 + SHUTDOWN_GRACE_S + 15 * settings.workers
     processes: list[subprocess.Popen[bytes]] = []
     with reports.log.open("wb") as log:

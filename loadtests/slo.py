@@ -8,6 +8,8 @@
       "GET /v1/accounts/{id}": {p95_ms: 300, p99_ms: 800}
       "POST /v1/exchanges/*/orders": {p95_ms: 800, p99_ms: 2000}
 
+This module does not import Locust (whose import monkey-patches the process with gevent), so the
+CLI and the capacity model can use it; only :func:`snapshot` reads a live ``RequestStats``.
 Statistics are reduced to :class:`StatsWindow` (per-endpoint latency histograms and counts)
 so a gate can be judged over the whole run or over one step of a stress run (the difference of
 two cumulative snapshots), and so the rules are testable without running Locust.
@@ -20,13 +22,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
-from locust.stats import RequestStats, calculate_response_time_percentile
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from walletops.project import UsageProblem
+
+if TYPE_CHECKING:
+    from locust.stats import RequestStats
 
 
 class _Strict(BaseModel):
@@ -73,6 +77,18 @@ def load_slo(path: Path) -> SloSpec:
         raise UsageProblem(problems) from None
 
 
+def percentile(response_times: Counter[int], requests: int, fraction: float) -> float:
+    """The latency bucket holding the ``fraction`` quantile: Locust's own rule, so the gates agree
+    with the percentiles in its HTML and CSV reports."""
+    below = int(requests * fraction)
+    seen = 0
+    for bucket in sorted(response_times, reverse=True):
+        seen += response_times[bucket]
+        if requests - seen <= below:
+            return float(bucket)
+    return 0.0
+
+
 @dataclass
 class EndpointWindow:
     """Counts and the latency histogram (ms bucket → count) of one endpoint over a window."""
@@ -91,9 +107,7 @@ class EndpointWindow:
 
     def percentile(self, fraction: float) -> float:
         """Latency at ``fraction`` (0.95 → p95) in ms, from Locust's rounded histogram."""
-        if self.requests == 0:
-            return 0.0
-        return float(calculate_response_time_percentile(self.response_times, self.requests, fraction))
+        return percentile(self.response_times, self.requests, fraction)
 
     @property
     def avg_ms(self) -> float:
