@@ -25,7 +25,7 @@ from moto.server import ThreadedMotoServer
 
 from infra.audit.checks import CHECKS, Account, run_audit
 
-pytestmark = pytest.mark.service
+pytestmark = [pytest.mark.service, pytest.mark.xdist_group("audit-moto")]
 
 REGION = "eu-west-1"
 INSECURE_ACCOUNT = "111111111111"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,24 @@ def project_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_plan() -> dict[str, Any]:
-    """The four environments planned under mocks, once per session (a few seconds)."""
-    return build_plan("all", PROJECT_DIR)
+def real_plan(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Any]:
+    """The four environments planned under mocks (about 20 s), once per test run.
+
+    Under xdist the first worker to ask plans and saves the result in the run's shared temporary
+    folder (under a file lock); the other workers read it instead of planning again.
+    """
+    if worker_id == "master":
+        return build_plan("all", PROJECT_DIR)
+    shared = tmp_path_factory.getbasetemp().parent
+    saved = shared / "policy-real-plan.json"
+    with (shared / "policy-real-plan.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if saved.exists():
+                document: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
+                return document
+            document = build_plan("all", PROJECT_DIR)
+            saved.write_text(json.dumps(document), encoding="utf-8")
+            return document
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -36,7 +36,7 @@ def _policy_resources(world: list[dict[str, Any]]) -> list[PolicyResource]:
             None,
             None,
             [],
-            {},  # type: ignore[arg-type]
+            {},
         )
     for item in world:
         made[item["urn"]].dependencies = [made[d] for d in item["dependencies"] if d in made]
@@ -56,7 +56,7 @@ def _stack_violations(
 def _resource_violations(policy: ResourceValidationPolicy, world: list[dict[str, Any]]) -> list[str]:
     found: list[str] = []
     for item in world:
-        args = ResourceValidationArgs(item["type"], item["inputs"], item["urn"], item["name"], None, None)  # type: ignore[arg-type]
+        args = ResourceValidationArgs(item["type"], item["inputs"], item["urn"], item["name"], None, None)
         policy.validate(args, lambda message, urn=None: found.append(message))
     return found
 
@@ -114,12 +114,12 @@ def test_waived_findings_move_to_the_advisory_waiver_policy(tmp_path: Path) -> N
     world = compliant_world()
     BREAKAGES["WO-RDS-002"](world)
     assert _violations(policies["WO-RDS-002"], world) == []
-    [(message, urn)] = _stack_violations(policies["walletops-waived-findings"], world)  # type: ignore[arg-type]
+    [(message, urn)] = _stack_violations(policies["walletops-waived-findings"], world)
     assert "WAIVED until 2027-01-31" in message and urn == find(world, "ledger")["urn"]
-    assert _stack_violations(policies["walletops-waivers-valid"], world) == []  # type: ignore[arg-type]
+    assert _stack_violations(policies["walletops-waivers-valid"], world) == []
     late = {p.name: p for p in build_policies(tmp_path, date(2027, 2, 1))}
     assert _violations(late["WO-RDS-002"], world)
-    assert "expired" in _stack_violations(late["walletops-waivers-valid"], world)[0][0]  # type: ignore[arg-type]
+    assert "expired" in _stack_violations(late["walletops-waivers-valid"], world)[0][0]
 
 
 def test_pack_files_name_the_pack_and_main_builds_from_the_same_builder() -> None:
