@@ -21,10 +21,15 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """An engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
+def make_engine(url: str, *, reads_only: bool = False) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``).
+
+    ``reads_only`` (SQLite): transactions start with a plain deferred ``BEGIN``, so readers see a
+    consistent WAL snapshot without queueing behind writers; use it only for queries that write nothing.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        begin = "BEGIN" if reads_only else "BEGIN IMMEDIATE"
         engine = create_async_engine(url, pool_size=5, max_overflow=5, connect_args={"timeout": 60})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -37,7 +42,7 @@ def make_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(begin)
 
         return engine
     if parsed.get_backend_name() == "postgresql":

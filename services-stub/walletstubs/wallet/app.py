@@ -156,8 +156,9 @@ def _transfer_view(row: Row[Any] | dict[str, Any]) -> dict[str, Any]:
 class Ledger:
     """The wallet's state: engine, cache, and the transactional operations on them."""
 
-    def __init__(self, engine: AsyncEngine, cache: Cache) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, cache: Cache) -> None:
         self.engine = engine
+        self.reader = reader
         self.cache = cache
 
     async def ensure_external_accounts(self) -> None:
@@ -239,7 +240,7 @@ class Ledger:
         )
 
     async def _key_taken(self, scope: str, key: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             found = await conn.execute(
                 select(idempotency_keys.c.key).where(
                     idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
@@ -248,7 +249,7 @@ class Ledger:
             return found.first() is not None
 
     async def _refresh(self, account_ids: list[str]) -> None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(account_ids)))).all()
         for row in rows:
             if row.kind == "customer":
@@ -356,7 +357,7 @@ class Ledger:
             .where(entries.c.account_id == accounts.c.id)
             .scalar_subquery()
         )
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             unbalanced = (await conn.execute(select(func.count()).select_from(per_transfer))).scalar_one()
             orphans = (
                 await conn.execute(
@@ -463,7 +464,7 @@ def _router() -> APIRouter:
             cached = await ledger.cache.get(key)
             if cached is not None:
                 return Response(cached, media_type="application/json", headers={"X-Cache": "hit"})
-        async with ledger.engine.connect() as conn:
+        async with ledger.reader.connect() as conn:
             row = (
                 await conn.execute(
                     select(accounts).where(accounts.c.id == str(account_id), accounts.c.kind == "customer")
@@ -481,7 +482,7 @@ def _router() -> APIRouter:
         request: Request, account_id: uuid.UUID, limit: Annotated[int, Field(ge=1, le=500)] = 50
     ) -> list[Entry]:
         ledger = _ledger(request)
-        async with ledger.engine.connect() as conn:
+        async with ledger.reader.connect() as conn:
             account = (
                 await conn.execute(
                     select(accounts.c.currency).where(
@@ -552,7 +553,7 @@ def _router() -> APIRouter:
 
     @router.get("/transfers/{transfer_id}", response_model=Transfer, tags=["money"], summary="One transfer")
     async def get_transfer(request: Request, transfer_id: uuid.UUID) -> dict[str, Any]:
-        async with _ledger(request).engine.connect() as conn:
+        async with _ledger(request).reader.connect() as conn:
             row = (await conn.execute(select(transfers).where(transfers.c.id == str(transfer_id)))).first()
         if row is None:
             raise Problem(
@@ -575,13 +576,15 @@ def build_app(settings: ServiceSettings) -> FastAPI:
         engine = make_engine(settings.database_url)
         cache = make_cache(settings.cache_url, settings.service)
         await prepare_schema(engine, metadata, MIGRATIONS)
-        ledger = Ledger(engine, cache)
+        reader = make_engine(settings.database_url, reads_only=True) if is_sqlite(engine) else engine
+        ledger = Ledger(engine, reader, cache)
         await ledger.ensure_external_accounts()
         app.state.ledger = ledger
         try:
             yield
         finally:
             await cache.close()
+            await reader.dispose()
             await engine.dispose()
 
     async def ready(app: FastAPI) -> None:
