@@ -111,10 +111,11 @@ class Report:
         return table
 
     def unused_waivers(self) -> list[Waiver]:
+        """Waivers for the evaluated environments that matched no finding (candidates for removal)."""
         used = {id(f.waiver) for f in self.findings if f.waiver} | {
             id(f.expired_waiver) for f in self.findings if f.expired_waiver
         }
-        return [w for w in self.waivers.items if id(w) not in used]
+        return [w for w in self.waivers.items if id(w) not in used and w.env in ("all", *self.envs)]
 
 
 def _applies_to(rule: Rule, resource: Resource) -> bool:

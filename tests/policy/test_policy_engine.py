@@ -75,10 +75,10 @@ def test_waived_finding_is_reported_as_waived_not_hidden(tmp_path: Path) -> None
 def test_waiver_matches_by_logical_name_glob_and_environment(tmp_path: Path) -> None:
     by_name = _waivers(tmp_path, _waiver(resource="led*"))
     assert evaluate_plan(_plan(_broken("WO-RDS-002")), waivers=by_name, today=TODAY).ok
-    other_env = _waivers(tmp_path, _waiver(env="dev"))
+    other_env = _waivers(tmp_path, _waiver(env="dev"), _waiver(env="all", rule="WO-RDS-001"))
     report = evaluate_plan(_plan(_broken("WO-RDS-002")), waivers=other_env, today=TODAY)
     assert not report.ok
-    assert len(report.unused_waivers()) == 1
+    assert [w.rule for w in report.unused_waivers()] == ["WO-RDS-001"]
 
 
 def test_expired_waiver_fails_the_run(tmp_path: Path) -> None:

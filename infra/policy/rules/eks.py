@@ -13,7 +13,8 @@ PRIVATE_API_ENVS = ("stage", "prod")
 REQUIRED_LOGS = ("api", "audit", "authenticator")
 ALL_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
-# Amazon EKS Kubernetes release calendar: (end of standard support, end of extended support).
+# Amazon EKS release calendar: (end of standard support, end of extended support). Standard support
+# lasts 14 months from the EKS release and extended support 12 more; update this table with each release.
 EKS_SUPPORT: dict[str, tuple[date, date]] = {
     "1.29": (date(2025, 3, 23), date(2026, 3, 23)),
     "1.30": (date(2025, 7, 23), date(2026, 7, 23)),
