@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 Problem = Callable[[httpx.Response, int], dict[str, Any]]
 
 
@@ -240,13 +242,21 @@ def test_operations_endpoints(wallet: httpx.Client) -> None:
 
 
 def test_logs_are_ecs_json_with_request_ids(wallet: httpx.Client, stack: Any) -> None:
-    wallet.get("/healthz", headers={"X-Request-Id": "req-abc"})
-    time.sleep(0.2)
-    import json
-
-    lines = [json.loads(line) for line in stack.running["wallet"].log_path.read_text().splitlines() if line]
-    access = [line for line in lines if line.get("http", {}).get("request", {}).get("id") == "req-abc"]
-    assert access and access[0]["ecs.version"] and access[0]["trace"]["id"]
+    request_id = f"req-{uuid.uuid4().hex[:12]}"
+    answer = wallet.get("/healthz", headers={"X-Request-Id": request_id, "traceparent": TRACEPARENT})
+    assert answer.headers["X-Request-Id"] == request_id
+    deadline = time.monotonic() + 10
+    access: list[dict[str, Any]] = []
+    while not access and time.monotonic() < deadline:
+        time.sleep(0.1)
+        lines = [
+            json.loads(line) for line in stack.running["wallet"].log_path.read_text().splitlines() if line
+        ]
+        access = [line for line in lines if line.get("http", {}).get("request", {}).get("id") == request_id]
+    assert access, "no access log line with the request id"
+    assert access[0]["ecs.version"] and access[0]["service"]["name"] == "wallet"
+    assert access[0]["trace"]["id"] == TRACEPARENT.split("-")[1]
+    assert access[0]["http"]["response"]["status_code"] == 200
 
 
 def test_openapi_fuzzing_finds_no_server_error(wallet: httpx.Client, fuzz: Callable[..., str]) -> None:
