@@ -1,0 +1,139 @@
+"""``walletops loadtest`` end to end against the embedded local stack, and its input checks.
+
+Each run gets its own project folder (the config and spec copied, the code linked) so its stack
+state, ports and reports never meet another test's; the folder sits under /tmp with traversable
+modes because the stack runs its services as an unprivileged account when we are root.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+REPORTS = ("locust-report.html", "locust_stats.csv", "locust_stats_history.csv", "summary.json", "chart.html")
+
+
+def _walletops(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from walletops.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="walletops-loadtest-", dir="/tmp"))
+    folder.chmod(0o755)
+    for path in [*PROJECT.glob("Pulumi*.yaml"), PROJECT / "gateway.yaml"]:
+        shutil.copy(path, folder / path.name)
+    for package in ("infra", "walletops", "loadtests", "cost", "services-stub"):
+        (folder / package).symlink_to(PROJECT / package)
+    yield folder
+    from walletstubs.localstack.stack import LocalStack
+
+    LocalStack(folder).down()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _summary(reports: Path) -> dict[str, Any]:
+    return json.loads((reports / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_smoke_run_passes_its_gates_writes_reports_and_replays_do_not_duplicate(project: Path) -> None:
+    reports = project / "reports"
+    result = _walletops(
+        "loadtest",
+        "--scenario", "smoke",
+        "--target", "local",
+        "--duration", "8s",
+        "--users", "4",
+        "--retry-fraction", "0.5",
+        "--report-dir", str(reports),
+        "--project-dir", str(project),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SLO gates" in result.stdout and "PASSED" in result.stdout
+    for name in REPORTS:
+        assert (reports / name).is_file(), name
+        assert str(reports / name) in result.stdout or name in result.stdout
+    summary = _summary(reports)
+    assert summary["passed"] is True
+    assert all(gate["passed"] is not False for gate in summary["gates"])
+    by_endpoint = {e["endpoint"]: e for e in summary["endpoints"]}
+    assert {"GET /v1/accounts/{id}", "POST /v1/accounts", "POST /v1/topups"} <= set(by_endpoint)
+    replays = [e for name, e in by_endpoint.items() if name.endswith("(replay)")]
+    assert sum(e["requests"] for e in replays) > 0
+    assert sum(e["failures"] for e in replays) == 0
+    ledger = summary["ledger"]
+    assert ledger["balanced"] is True
+
+    def succeeded(prefix: str) -> int:
+        return sum(
+            e["requests"] - e["failures"]
+            for name, e in by_endpoint.items()
+            if name.startswith(prefix) and not name.endswith("(replay)")
+        )
+
+    # Every top-up and transfer is one ledger transfer, every placed order at most one more; a
+    # replay that moved money again would push the count past this bracket.
+    synchronous = succeeded("POST /v1/topups") + succeeded("POST /v1/transfers")
+    assert synchronous <= ledger["transfers"] <= synchronous + succeeded("POST /v1/exchanges/")
+
+
+@pytest.mark.slow
+def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
+    slo = project / "impossible.yaml"
+    slo.write_text("error_rate_max: 0.5\nendpoints:\n  GET /v1/accounts/{id}: {p99_ms: 0.00001}\n")
+    reports = project / "reports"
+    result = _walletops(
+        "loadtest",
+        "--target", "local",
+        "--duration", "4s",
+        "--users", "2",
+        "--slo", str(slo),
+        "--report-dir", str(reports),
+        "--project-dir", str(project),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "p99 GET /v1/accounts/{id}" in result.stdout and "FAIL" in result.stdout
+    failed = [gate["gate"] for gate in _summary(reports)["gates"] if gate["passed"] is False]
+    assert failed == ["p99 GET /v1/accounts/{id}"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--target", "http://192.0.2.10:8080"],
+            "not a loopback address; load-testing a remote system needs",
+        ),
+        (["--target", "https://api.walletco.example"], "--allow-remote"),
+        (["--duration", "ten"], "--duration 'ten': not a duration"),
+        (["--scenario", "burst"], "--scenario 'burst': unknown scenario; allowed: smoke, load, stress"),
+        (["--workers", "99"], "--workers 99: allowed: 0 (one process) to 16"),
+        (["--env", "uat"], "--env 'uat': unknown environment"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_line(args: list[str], message: str) -> None:
+    result = _walletops("loadtest", *args, "--project-dir", str(PROJECT), timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_capacity_needs_a_summary() -> None:
+    result = _walletops("capacity", "--users", "1000", "--project-dir", str(PROJECT), timeout=60)
+    assert result.returncode == 2
+    assert "--from SUMMARY.json is required" in result.stderr
