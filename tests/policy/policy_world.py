@@ -416,6 +416,20 @@ def compliant_world() -> World:
             {},
             (f"{ACL}|waf",),
         ),
+        res("aws:sns/topic:Topic", "budget-alerts", {"kmsMasterKeyId": KEY_ARN, "tags": tags()}),
+        res(
+            "aws:budgets/budget:Budget",
+            "wallet-prod-monthly",
+            {
+                "budgetType": "COST",
+                "timeUnit": "MONTHLY",
+                "limitAmount": "9749",
+                "notifications": [
+                    {"notificationType": "ACTUAL", "threshold": 80, "thresholdType": "PERCENTAGE"}
+                ],
+            },
+            ("aws:sns/topic:Topic|budget-alerts",),
+        ),
         res("kubernetes:core/v1:Namespace", "ns-wallet", {"metadata": {"name": "wallet"}}),
         res(
             "kubernetes:networking.k8s.io/v1:NetworkPolicy",
@@ -613,6 +627,8 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-K8S-008": lambda w: _container(w)["securityContext"].pop("capabilities"),
     "WO-K8S-009": lambda w: _container(w).__setitem__("image", "ghcr.io/walletco/wallet:latest"),
     "WO-K8S-010": lambda w: drop(w, "wallet-pdb"),
+    "WO-BUD-001": lambda w: setp(w, "wallet-prod-monthly", "notifications", []),
+    "WO-SNS-001": lambda w: setp(w, "budget-alerts", "kmsMasterKeyId", "alias/aws/sns"),
     "WO-TAG-001": lambda w: find(w, "ledger")["inputs"]["tags"].pop("cost-center"),
     "WO-TAG-002": lambda w: find(w, "ledger")["inputs"]["tags"].__setitem__("environment", "dev"),
 }

@@ -1,6 +1,7 @@
 """The guardrails, one module per area; importing this package registers every rule."""
 
 from infra.policy.rules import (
+    budgets,
     data,
     eks,
     gateway,
@@ -12,4 +13,4 @@ from infra.policy.rules import (
     tags,
 )
 
-__all__ = ["data", "eks", "gateway", "iam", "kms", "kubernetes", "logs", "network", "tags"]
+__all__ = ["budgets", "data", "eks", "gateway", "iam", "kms", "kubernetes", "logs", "network", "tags"]
