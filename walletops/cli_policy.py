@@ -285,7 +285,13 @@ def audit(  # noqa: PLR0917 (typer maps each parameter to an option)
     unknown = [c for c in checks or [] if c not in known]
     if unknown:
         raise UsageProblem(f"--check {', '.join(unknown)}: unknown; allowed: {', '.join(known)}")
-    report = run_audit(Account(region, endpoint_url, env), checks or None)
+    account = Account(region, endpoint_url, env)
+    if account.session.get_credentials() is None:
+        raise UsageProblem(
+            "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(credentials of an audit role)"
+        )
+    report = run_audit(account, checks or None)
     if fmt is Format.json:
         write_text(to_json(report.to_dict()), output)
     elif output is not None:

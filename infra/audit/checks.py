@@ -412,7 +412,9 @@ def _flags_text(flags: dict[str, bool]) -> str:
 
 @check("AUD-BUD-001", "A cost budget exists for the environment", "PCI 12.5.2")
 def budgets_present(account: Account) -> Iterator[tuple[str, Status, str]]:
-    budgets = account.client("budgets").describe_budgets(AccountId=account.account_id).get("Budgets", [])
+    budgets = list(
+        pages(account.client("budgets"), "describe_budgets", "Budgets", AccountId=account.account_id)
+    )
     names = [b["BudgetName"] for b in budgets if b.get("BudgetType") == "COST"]
     wanted = f"wallet-{account.env}" if account.env else None
     matching = [n for n in names if wanted is None or n.startswith(wanted)]

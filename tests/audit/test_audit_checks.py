@@ -317,6 +317,7 @@ def _walletops(*args: str, creds: dict[str, str] | None = None) -> subprocess.Co
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {k.upper(): v for k, v in (creds or BOOTSTRAP).items()}
     env |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "COLUMNS": "200"}
+    env |= {"AWS_EC2_METADATA_DISABLED": "true"}  # never look for instance credentials off loopback
     command = [str(Path(sys.executable).with_name("walletops")), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
 
@@ -351,3 +352,9 @@ def test_cli_audit_rejects_bad_input_with_exit_2(args: list[str], message: str) 
     result = _walletops("audit", *args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_audit_without_credentials_is_a_usage_problem() -> None:
+    result = _walletops("audit", "--region", REGION, creds={"aws_no_credentials": "1"})
+    assert result.returncode == 2
+    assert "no AWS credentials" in result.stderr
