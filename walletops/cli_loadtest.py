@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -331,8 +332,8 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
 def _price(model: Any) -> dict[str, Any]:
     """Monthly USD of ``model`` from the cost estimator, or why it could not be priced.
 
-    The estimator plans the whole infra program under mocks; it runs in a forked child with a
-    time limit so a slow or stuck plan cannot hang this command.
+    The program is planned under mocks in a forked child (mocks are process-global; the child is
+    forked before any thread starts here) with a time limit, so a stuck plan cannot hang this command.
     """
     try:
         import cost.estimator  # noqa: F401 (presence check before forking)
@@ -341,25 +342,28 @@ def _price(model: Any) -> dict[str, Any]:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_price_child, args=(model, sender), daemon=False)
+    child.start()
+    sender.close()
     with console.status("pricing the resized environment (planning it under mocks)", spinner="dots"):
-        child.start()
-        sender.close()
         ready = receiver.poll(PRICE_TIMEOUT_S)
         result: dict[str, Any] = (
             receiver.recv() if ready else {"unavailable": f"cost estimate took over {PRICE_TIMEOUT_S:g}s"}
         )
         child.join(5)
-        if child.is_alive():
-            child.kill()
+        if child.is_alive() and child.pid is not None:
+            os.killpg(child.pid, signal.SIGKILL)
             child.join()
     return result
 
 
 def _price_child(model: Any, sender: Any) -> None:
-    from cost.estimator import estimate_environment
+    from cost.estimator import estimate
+    from infra.planner import plan_in_process
 
+    os.setpgrp()
     try:
-        env_cost = estimate_environment(model).environments[model.name]
+        document = {"format": 1, "environments": {model.name: plan_in_process(model)}}
+        env_cost = estimate(document, {model.name: model.usage}).environments[model.name]
         sender.send(
             {
                 "monthly_usd": env_cost.monthly_usd,
