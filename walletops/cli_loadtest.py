@@ -300,6 +300,7 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     if fmt is Format.json:
         write_text(to_json(plan.to_json()), output)
         return
+    out = console if console.is_terminal else Console(width=WIDE)
     steps = Table(
         title=f"capacity of {env} for {users:,} users (from {summary.name}, run '{measured['scenario']}')"
     )
@@ -308,7 +309,7 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     steps.add_column("reasoning", overflow="fold")
     for number, step in enumerate(plan.steps, start=1):
         steps.add_row(str(number), step.title, step.detail)
-    console.print(steps)
+    out.print(steps)
     answer = Table(title="answer")
     answer.add_column("what")
     answer.add_column("size", justify="right")
@@ -322,7 +323,7 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     )
     if plan.cost and "monthly_usd" in plan.cost:
         answer.add_row("monthly cost (USD)", f"{plan.cost['monthly_usd']:,.2f}")
-    console.print(answer)
+    out.print(answer)
     for warning in plan.warnings:
         err_console.print(f"warning: {warning}", markup=False)
     if output is not None:
