@@ -278,7 +278,10 @@ def test_env_filter_skips_resources_of_other_environments(moto_url: str, insecur
 
 
 def _stubbed_account(key_id: str, manager: str | None) -> Account:
-    account = Account(REGION, session=boto3.session.Session(region_name=REGION, **BOOTSTRAP))
+    # a closed loopback port: if a call were not stubbed it would fail here, never reach AWS
+    account = Account(
+        REGION, "http://127.0.0.1:9", session=boto3.session.Session(region_name=REGION, **BOOTSTRAP)
+    )
     ec2, kms = account.client("ec2"), account.client("kms")
     ec2_stub, kms_stub = Stubber(ec2), Stubber(kms)
     ec2_stub.add_response("get_ebs_default_kms_key_id", {"KmsKeyId": key_id})
