@@ -285,6 +285,8 @@ class Adapter:
         )
         amount_minor = to_minor(body.amount, body.currency)
         fee_minor = (amount_minor * self.fee_bps + 9999) // 10000
+        if fee_minor >= amount_minor:
+            raise Problem(422, "order-limit", "Order too small", "amount: does not cover the exchange fee")
         now = datetime.now(UTC)
         try:
             async with self.engine.begin() as conn:
@@ -323,8 +325,6 @@ class Adapter:
                     f"client_order_id {client_order_id!r} was already used for a different order",
                 )
             return existing, True
-        if fee_minor >= amount_minor:
-            raise Problem(422, "order-limit", "Order too small", "amount does not cover the exchange fee")
         await self.drive(client_order_id)
         return await self.load(client_order_id), False
 
