@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import select
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -137,3 +140,23 @@ def test_pack_files_name_the_pack_and_main_builds_from_the_same_builder() -> Non
 
 def test_environment_comes_from_the_urn_stack() -> None:
     assert env_of("urn:pulumi:stage::walletops::aws:s3/bucket:Bucket::archive") == "stage"
+
+
+def test_pack_entry_point_serves_on_loopback_when_run_by_the_cli() -> None:
+    """What ``pulumi preview --policy-pack`` does: run __main__, read the analyzer's port, then stop it."""
+    process = subprocess.Popen(
+        [sys.executable, str(PACK_DIR / "__main__.py")],
+        cwd=PACK_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the pack printed no port within 60 s"
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()
+        assert port.isdigit() and int(port) > 0, port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
