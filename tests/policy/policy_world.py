@@ -159,6 +159,13 @@ def compliant_world() -> World:
         res(SG, "wallet-prod-sg-lb", {"description": "load balancer", "tags": tags()}, (vpc_dep,), net),
         res(SG, "wallet-prod-sg-app", {"description": "workloads", "tags": tags()}, (vpc_dep,), net),
         res(
+            "aws:lb/loadBalancer:LoadBalancer",
+            "wallet-prod-nlb",
+            {"loadBalancerType": "network", "internal": False, "tags": tags()},
+            (f"{SG}|wallet-prod-sg-lb", f"{SUBNET}|wallet-prod-public-a"),
+            net,
+        ),
+        res(
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
             "in-lb-https",
             {"cidrIpv4": "0.0.0.0/0", "fromPort": 443, "toPort": 443, "ipProtocol": "tcp", "tags": tags()},

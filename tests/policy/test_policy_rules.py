@@ -9,7 +9,7 @@ from policy_world import BREAKAGES, ENV, REPO, TODAY, compliant_world, doc, find
 
 from infra.config import load_environment
 from infra.policy.engine import evaluate_environment
-from infra.policy.model import Severity, all_rules
+from infra.policy.model import Context, Severity, all_rules
 from infra.policy.rules.network import is_load_balancer_group
 
 RULES = all_rules()
@@ -66,8 +66,11 @@ def test_open_https_is_allowed_only_on_a_load_balancer_group() -> None:
     find(world, "in-lb-https")["dependencies"] = [find(world, "wallet-prod-sg-app")["urn"]]
     [result] = evaluate_environment(ENV, world, rules=[_rule("WO-VPC-003")], today=TODAY)
     assert [f.name for f in result.findings] == ["in-lb-https"]
-    assert is_load_balancer_group(find(world, "wallet-prod-sg-lb"))
-    assert not is_load_balancer_group(find(world, "wallet-prod-sg-app"))
+    ctx = Context(ENV, world, today=TODAY)
+    assert is_load_balancer_group(find(world, "wallet-prod-sg-lb"), ctx)
+    assert not is_load_balancer_group(find(world, "wallet-prod-sg-app"), ctx)
+    find(world, "wallet-prod-nlb")["dependencies"] = []
+    assert not is_load_balancer_group(find(world, "wallet-prod-sg-lb"), Context(ENV, world, today=TODAY))
 
 
 def test_all_protocol_ingress_from_anywhere_opens_ssh_and_rdp() -> None:

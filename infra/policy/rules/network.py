@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,11 @@ VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 ANYWHERE = ("0.0.0.0/0", "::/0")
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 HTTPS = 443
-LOAD_BALANCER_NAME = re.compile(r"(^|[-_])(lb|alb|nlb|elb|load-?balancer)([-_]|$)")
+LOAD_BALANCERS = (
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:alb/loadBalancer:LoadBalancer",
+    "aws:elb/loadBalancer:LoadBalancer",
+)
 REQUIRED_ENDPOINTS = ("s3", "ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager")
 
 
@@ -191,11 +194,9 @@ def ingress_rules(ctx: Context) -> Iterator[tuple[Resource, dict[str, Any], Reso
             yield group, inline, group
 
 
-def is_load_balancer_group(group: Resource | None) -> bool:
-    if group is None:
-        return False
-    names = (group["name"], str(tags_of(group).get("Name", "")), str(tags_of(group).get("component", "")))
-    return any(LOAD_BALANCER_NAME.search(name) for name in names)
+def is_load_balancer_group(group: Resource | None, ctx: Context) -> bool:
+    """Whether a load balancer of this stack uses the group (taken from the graph, not from its name)."""
+    return group is not None and bool(ctx.referencing(group, *LOAD_BALANCERS))
 
 
 @stack_rule(
@@ -212,7 +213,7 @@ def open_ingress(ctx: Context) -> Iterator[Violation]:
         if not open_from:
             continue
         ports = _port_range(rule)
-        if ports == (HTTPS, HTTPS) and is_load_balancer_group(group):
+        if ports == (HTTPS, HTTPS) and is_load_balancer_group(group, ctx):
             continue
         shown = "all ports" if ports is None else f"ports {ports[0]}-{ports[1]}"
         yield Violation(f"{owner['name']}: ingress from {open_from[0]} on {shown}", owner["urn"])
