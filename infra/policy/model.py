@@ -19,11 +19,11 @@ Either may raise :class:`NotApplicable` (e.g. a prod-only rule in dev).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 if TYPE_CHECKING:
     from infra.config import EnvironmentConfig
@@ -179,13 +179,27 @@ def rules_by_id() -> dict[str, Rule]:
 # -- helpers the rules share ---------------------------------------------------------------------
 
 
+def is_object(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """A JSON object: a dict, or the lazy mapping CrossGuard hands out during preview."""
+    return isinstance(value, Mapping)
+
+
+def is_array(value: Any) -> TypeGuard[Sequence[Any]]:
+    """A JSON array: a list, or the lazy sequence CrossGuard hands out during preview."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
 def prop(resource: Resource, path: str, default: Any = None) -> Any:
-    """The input at a dotted ``path`` (``vpcConfig.endpointPublicAccess``); lists take their first item."""
+    """The input at a dotted ``path`` (``vpcConfig.endpointPublicAccess``); lists take their first item.
+
+    Inputs are read lazily: under CrossGuard a value unknown during preview raises the SDK's
+    ``UnknownValueError`` only when a rule actually reads it (the engine then skips that policy).
+    """
     value: Any = resource.get("inputs", {})
     for part in path.split("."):
-        if isinstance(value, list):
+        if is_array(value):
             value = value[0] if value else None
-        if not isinstance(value, dict) or part not in value:
+        if not is_object(value) or part not in value:
             return default
         value = value[part]
     return default if value is None else value
@@ -194,16 +208,16 @@ def prop(resource: Resource, path: str, default: Any = None) -> Any:
 def secret_value(value: Any) -> Any:
     """Unwrap a secret as the plan or the engine may carry it (Pulumi's secret signature object)."""
     if (
-        isinstance(value, dict)
+        is_object(value)
         and value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270"
     ):
         return value.get("value")
     return value
 
 
-def policy_document(value: Any) -> dict[str, Any] | None:
-    """A policy document from a JSON string or a dict; ``None`` when absent or unparsable."""
-    if isinstance(value, dict):
+def policy_document(value: Any) -> Mapping[str, Any] | None:
+    """A policy document from a JSON string or an object; ``None`` when absent or unparsable."""
+    if is_object(value):
         return value
     if isinstance(value, str) and value.strip():
         try:
@@ -214,13 +228,13 @@ def policy_document(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def statements(document: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+def statements(document: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
     """The statements of a policy document, whether ``Statement`` is one object or a list."""
     if not document:
         return
     body = document.get("Statement", [])
-    for statement in body if isinstance(body, list) else [body]:
-        if isinstance(statement, dict):
+    for statement in body if is_array(body) else [body]:
+        if is_object(statement):
             yield statement
 
 
@@ -228,14 +242,9 @@ def as_list(value: Any) -> list[Any]:
     """A policy field that may be a scalar or a list, as a list."""
     if value is None:
         return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+    return list(value) if is_array(value) else [value]
 
 
 def tags_of(resource: Resource) -> dict[str, str]:
     tags = prop(resource, "tags", {})
-    return tags if isinstance(tags, dict) else {}
-
-
-def label(resource: Resource) -> str:
-    """Short human name of a resource: its logical name and type's last segment."""
-    return f"{resource['name']} ({resource['type'].split(':')[-1]})"
+    return dict(tags) if is_object(tags) else {}

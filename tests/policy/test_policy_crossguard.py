@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from policy_world import BREAKAGES, TODAY, compliant_world, find
 from pulumi_policy import (
@@ -20,6 +21,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from infra.policy.crossguard.pack import PACK_NAME, build_policies, env_of
 from infra.policy.model import Severity, all_rules
@@ -160,3 +162,26 @@ def test_pack_entry_point_serves_on_loopback_when_run_by_the_cli() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_preview_unknowns_only_stop_the_policies_that_read_them() -> None:
+    """During preview the SDK proxies props; an unknown raises only when a rule reads it."""
+    policies = {p.name: p for p in build_policies(None, TODAY)}
+    ledger = find(compliant_world(), "ledger")
+    props = dict(ledger["inputs"]) | {
+        "kmsKeyId": UNKNOWN_STRING_VALUE,
+        "dbSubnetGroupName": UNKNOWN_STRING_VALUE,
+    }
+    found: list[str] = []
+
+    def run(name: str) -> None:
+        args = ResourceValidationArgs(
+            ledger["type"], unknown_checking_proxy(props), ledger["urn"], "ledger", None, None
+        )
+        policies[name].validate(args, lambda message, urn=None: found.append(message))
+
+    run("WO-RDS-002")
+    run("WO-RDS-006")
+    assert found == []
+    with pytest.raises(UnknownValueError):
+        run("WO-RDS-001")

@@ -56,7 +56,7 @@ def from_policy_resource(resource: Any) -> Resource:
         "name": resource.name,
         "parent": resource.parent.urn if resource.parent is not None else None,
         "dependencies": [dependency.urn for dependency in resource.dependencies],
-        "inputs": dict(resource.props),
+        "inputs": resource.props,
     }
 
 
@@ -68,7 +68,7 @@ def from_validation_args(args: ResourceValidationArgs) -> Resource:
         "name": args.name,
         "parent": getattr(args.opts, "parent", None),
         "dependencies": [],
-        "inputs": dict(args.props),
+        "inputs": args.props,
     }
 
 

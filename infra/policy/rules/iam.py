@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from infra.policy.model import (
@@ -11,6 +11,7 @@ from infra.policy.model import (
     Severity,
     Violation,
     as_list,
+    is_object,
     policy_document,
     prop,
     resource_rule,
@@ -100,14 +101,14 @@ def trust_no_wildcard(resource: Resource, ctx: Context) -> str | None:
     return f"trust statements {', '.join(offending)} allow anyone" if offending else None
 
 
-def _federated(statement: dict[str, Any]) -> list[str]:
+def _federated(statement: Mapping[str, Any]) -> list[str]:
     principal = statement.get("Principal")
-    return [str(p) for p in as_list(principal.get("Federated"))] if isinstance(principal, dict) else []
+    return [str(p) for p in as_list(principal.get("Federated"))] if is_object(principal) else []
 
 
-def _conditions(statement: dict[str, Any], operator: str) -> dict[str, Any]:
+def _conditions(statement: Mapping[str, Any], operator: str) -> Mapping[str, Any]:
     value = statement.get("Condition", {}).get(operator, {})
-    return value if isinstance(value, dict) else {}
+    return value if is_object(value) else {}
 
 
 @resource_rule(

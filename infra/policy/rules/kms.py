@@ -10,6 +10,7 @@ from infra.policy.model import (
     Severity,
     Violation,
     as_list,
+    is_object,
     policy_document,
     prop,
     resource_rule,
@@ -44,7 +45,7 @@ def kms_rotation(resource: Resource, ctx: Context) -> str | None:
 def _wildcard_principal(principal: object) -> bool:
     if principal == "*":
         return True
-    if isinstance(principal, dict):
+    if is_object(principal):
         return any("*" in as_list(value) for value in principal.values())
     return False
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from infra.policy.model import Context, Resource, Severity, prop, resource_rule
+from infra.policy.model import Context, Resource, Severity, is_object, prop, resource_rule
 
 WORKLOADS = (
     "kubernetes:apps/v1:Deployment",
@@ -19,19 +19,19 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 WORKLOAD_CONTROLS = ("PCI 2.2.1", "PCI 2.2.5", "PCI 7.2.5")
 
 
-def pod_spec(workload: Resource) -> dict[str, Any]:
+def pod_spec(workload: Resource) -> Mapping[str, Any]:
     spec = prop(workload, "spec.template.spec", {})
-    return spec if isinstance(spec, dict) else {}
+    return spec if is_object(spec) else {}
 
 
-def containers(workload: Resource, *, init: bool = True) -> Iterator[dict[str, Any]]:
+def containers(workload: Resource, *, init: bool = True) -> Iterator[Mapping[str, Any]]:
     spec = pod_spec(workload)
     keys = ("containers", "initContainers") if init else ("containers",)
     for key in keys:
-        yield from (c for c in spec.get(key) or [] if isinstance(c, dict))
+        yield from (c for c in spec.get(key) or [] if is_object(c))
 
 
-def _security(container: dict[str, Any]) -> dict[str, Any]:
+def _security(container: Mapping[str, Any]) -> Mapping[str, Any]:
     return container.get("securityContext") or {}
 
 
@@ -51,7 +51,7 @@ def _each(workload: Resource, problem: Any, *, init: bool = True) -> str | None:
 def non_root(resource: Resource, ctx: Context) -> str | None:
     pod = pod_spec(resource).get("securityContext") or {}
 
-    def problem(container: dict[str, Any]) -> str | None:
+    def problem(container: Mapping[str, Any]) -> str | None:
         own = _security(container)
         if own.get("runAsUser") == 0 or (pod.get("runAsUser") == 0 and "runAsUser" not in own):
             return "runs as uid 0"
@@ -88,7 +88,7 @@ def read_only_root(resource: Resource, ctx: Context) -> str | None:
     types=WORKLOADS,
 )
 def resources_bounded(resource: Resource, ctx: Context) -> str | None:
-    def problem(container: dict[str, Any]) -> str | None:
+    def problem(container: Mapping[str, Any]) -> str | None:
         limits = container.get("resources") or {}
         missing = [
             f"{kind}.{what}"
@@ -110,7 +110,7 @@ def resources_bounded(resource: Resource, ctx: Context) -> str | None:
     types=WORKLOADS,
 )
 def unprivileged(resource: Resource, ctx: Context) -> str | None:
-    def problem(container: dict[str, Any]) -> str | None:
+    def problem(container: Mapping[str, Any]) -> str | None:
         security = _security(container)
         if security.get("privileged") is True:
             return "privileged"
@@ -133,9 +133,7 @@ def unprivileged(resource: Resource, ctx: Context) -> str | None:
 def no_host_namespaces(resource: Resource, ctx: Context) -> str | None:
     spec = pod_spec(resource)
     shared = [key for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True]
-    host_paths = [
-        v.get("name", "?") for v in spec.get("volumes") or [] if isinstance(v, dict) and v.get("hostPath")
-    ]
+    host_paths = [v.get("name", "?") for v in spec.get("volumes") or [] if is_object(v) and v.get("hostPath")]
     problems = [f"{', '.join(shared)} true"] if shared else []
     if host_paths:
         problems.append(f"hostPath volumes {', '.join(host_paths)}")
@@ -151,7 +149,7 @@ def no_host_namespaces(resource: Resource, ctx: Context) -> str | None:
     types=WORKLOADS,
 )
 def probes(resource: Resource, ctx: Context) -> str | None:
-    def problem(container: dict[str, Any]) -> str | None:
+    def problem(container: Mapping[str, Any]) -> str | None:
         missing = [p for p in ("livenessProbe", "readinessProbe") if not container.get(p)]
         return f"no {' or '.join(missing)}" if missing else None
 
@@ -166,7 +164,7 @@ def is_default_deny(policy: Resource) -> bool:
     """A NetworkPolicy selecting every pod, for ingress and egress, with no allow rule."""
     spec = prop(policy, "spec", {}) or {}
     selector = spec.get("podSelector")
-    selects_all = selector == {} or (isinstance(selector, dict) and not any(selector.values()))
+    selects_all = selector == {} or (is_object(selector) and not any(selector.values()))
     types = set(spec.get("policyTypes") or [])
     return (
         selects_all and {"Ingress", "Egress"} <= types and not spec.get("ingress") and not spec.get("egress")
@@ -201,7 +199,7 @@ def default_deny(resource: Resource, ctx: Context) -> str | None:
 def hardened(resource: Resource, ctx: Context) -> str | None:
     pod_seccomp = (pod_spec(resource).get("securityContext") or {}).get("seccompProfile")
 
-    def problem(container: dict[str, Any]) -> str | None:
+    def problem(container: Mapping[str, Any]) -> str | None:
         security = _security(container)
         problems = []
         if "ALL" not in ((security.get("capabilities") or {}).get("drop") or []):
@@ -222,7 +220,7 @@ def hardened(resource: Resource, ctx: Context) -> str | None:
     types=WORKLOADS,
 )
 def pinned_images(resource: Resource, ctx: Context) -> str | None:
-    def problem(container: dict[str, Any]) -> str | None:
+    def problem(container: Mapping[str, Any]) -> str | None:
         image = str(container.get("image", ""))
         tag = image.rsplit("/", 1)[-1]
         return (
