@@ -97,6 +97,20 @@ def test_same_key_with_a_different_body_is_rejected(wallet: httpx.Client, proble
     assert _balance(wallet, source) == Decimal("9.00")
 
 
+def test_idempotency_keys_are_scoped_per_gateway_consumer(wallet: httpx.Client) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "10.00")
+    body = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+    ids = {
+        wallet.post(
+            "/v1/transfers", json=body, headers={"Idempotency-Key": "shared", "X-Consumer": name}
+        ).json()["id"]
+        for name in ("mobile-app", "partner-api", "mobile-app")
+    }
+    assert len(ids) == 2
+    assert _balance(wallet, source) == Decimal("8.00")
+
+
 def test_thousand_random_concurrent_transfers_keep_the_books(wallet: httpx.Client, stack: Any) -> None:
     before = _books(wallet)
     accounts = [_open(wallet, f"user-{index}") for index in range(20)]

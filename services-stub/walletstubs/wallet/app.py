@@ -407,6 +407,21 @@ class Ledger:
         )
 
 
+Consumer = Annotated[
+    str | None,
+    Header(
+        alias="X-Consumer",
+        pattern=r"^[a-z][a-z0-9-]{0,40}$",
+        description="Set by the gateway (never by clients): idempotency keys are scoped per consumer",
+    ),
+]
+
+
+def _scope(consumer: str | None, operation: str) -> str:
+    """Idempotency keys belong to the calling consumer, so two consumers' keys never collide."""
+    return f"{consumer or 'direct'}:{operation}"
+
+
 def _ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
@@ -425,6 +440,7 @@ def _router() -> APIRouter:
             str | None,
             Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
         ] = None,
+        consumer: Consumer = None,
     ) -> Response:
         ledger = _ledger(request)
 
@@ -445,7 +461,7 @@ def _router() -> APIRouter:
             return 201, view.model_dump(mode="json"), []
 
         if idempotency_key is not None:
-            return await ledger.idempotent("POST /v1/accounts", idempotency_key, body, work)
+            return await ledger.idempotent(_scope(consumer, "POST /v1/accounts"), idempotency_key, body, work)
         async with ledger.engine.begin() as conn:
             status, answer, _ = await work(conn)
         return JSONResponse(answer, status_code=status)
@@ -514,7 +530,9 @@ def _router() -> APIRouter:
     @router.post(
         "/topups", status_code=201, response_model=Transfer, tags=["money"], summary="Fund an account"
     )
-    async def create_topup(request: Request, body: TopupCreate, idempotency_key: IdempotencyKey) -> Response:
+    async def create_topup(
+        request: Request, body: TopupCreate, idempotency_key: IdempotencyKey, consumer: Consumer = None
+    ) -> Response:
         ledger = _ledger(request)
 
         async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any], list[str]]:
@@ -529,11 +547,11 @@ def _router() -> APIRouter:
                 fields=("external", "account"),
             )
 
-        return await ledger.idempotent("POST /v1/topups", idempotency_key, body, work)
+        return await ledger.idempotent(_scope(consumer, "POST /v1/topups"), idempotency_key, body, work)
 
     @router.post("/transfers", status_code=201, response_model=Transfer, tags=["money"], summary="Move money")
     async def create_transfer(
-        request: Request, body: TransferCreate, idempotency_key: IdempotencyKey
+        request: Request, body: TransferCreate, idempotency_key: IdempotencyKey, consumer: Consumer = None
     ) -> Response:
         ledger = _ledger(request)
 
@@ -549,7 +567,7 @@ def _router() -> APIRouter:
                 fields=("from_account", "to_account"),
             )
 
-        return await ledger.idempotent("POST /v1/transfers", idempotency_key, body, work)
+        return await ledger.idempotent(_scope(consumer, "POST /v1/transfers"), idempotency_key, body, work)
 
     @router.get("/transfers/{transfer_id}", response_model=Transfer, tags=["money"], summary="One transfer")
     async def get_transfer(request: Request, transfer_id: uuid.UUID) -> dict[str, Any]:
