@@ -190,6 +190,12 @@ def main() -> None:
             f"2 workers vs 1: x{two['rps'] / max(one['rps'], 1e-9):.2f} rps; limited by {limit}. "
             "Every core a worker takes is a core the gateway and services lose on this machine."
         )
+        for workers, r in results.items():
+            bound = options.users / (r["p50_ms"] / 1000) if r["p50_ms"] else float("inf")
+            print(
+                f"{workers} worker(s): {options.users} users that never wait / p50 {r['p50_ms']:.0f} ms "
+                f"= {bound:.0f} rps (Little's law): the rate follows the target's latency under load."
+            )
     finally:
         stack.down()
         shutil.rmtree(state, ignore_errors=True)
