@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from infra.policy.model import Context, NotApplicable, Resource, Rule, Severity, Violation, all_rules
 from infra.policy.waivers import NO_WAIVERS, Waiver, Waivers
+from walletops.project import ENVIRONMENTS
 
 if TYPE_CHECKING:
     from infra.config import EnvironmentConfig
@@ -111,11 +112,12 @@ class Report:
         return table
 
     def unused_waivers(self) -> list[Waiver]:
-        """Waivers for the evaluated environments that matched no finding (candidates for removal)."""
+        """Waivers that matched no finding although every environment they cover was evaluated."""
         used = {id(f.waiver) for f in self.findings if f.waiver} | {
             id(f.expired_waiver) for f in self.findings if f.expired_waiver
         }
-        return [w for w in self.waivers.items if id(w) not in used and w.env in ("all", *self.envs)]
+        covered = [w for w in self.waivers.items if w.env in self.envs or set(ENVIRONMENTS) <= set(self.envs)]
+        return [w for w in covered if id(w) not in used]
 
 
 def _applies_to(rule: Rule, resource: Resource) -> bool:
