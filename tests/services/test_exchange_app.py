@@ -181,6 +181,7 @@ def test_quotes_are_cached_briefly(clients: Clients, problem: Problem) -> None:
     assert clients.adapter.get("/v1/exchanges/testex/quotes/BTC").json() == first
     time.sleep(2.2)
     problem(clients.adapter.get("/v1/exchanges/testex/quotes/BTC"), 503)
+    problem(clients.adapter.get("/v1/exchanges/testex/quotes/btc%3Bx"), 422)
 
 
 def test_openapi_fuzzing_finds_no_server_error(clients: Clients, fuzz: Callable[..., str]) -> None:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 import httpx
 import pybreaker
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import delete, insert, select, update
@@ -534,7 +534,9 @@ def _router() -> APIRouter:
     @router.get(
         "/quotes/{symbol}", response_model=Quote, tags=["market"], summary="Price (cached a few seconds)"
     )
-    async def get_quote(request: Request, exchange: str, symbol: str) -> dict[str, Any]:
+    async def get_quote(
+        request: Request, exchange: str, symbol: Annotated[str, Path(pattern=r"^[A-Z0-9.-]{1,16}$")]
+    ) -> dict[str, Any]:
         return await _adapter(request, exchange).quote(symbol)
 
     return router
