@@ -291,9 +291,15 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     if with_cost:
         plan.cost = _price(scaled_environment(model, plan, monthly_requests_millions(plan)))
         if "monthly_usd" in plan.cost:
+            unpriced = plan.cost["unpriced"]
             plan.step(
                 "monthly cost",
-                f"the resized {env} priced by the cost estimator: {plan.cost['monthly_usd']:,.2f} USD",
+                f"the resized {env} priced by the cost estimator: {plan.cost['monthly_usd']:,.2f} USD"
+                + (
+                    f", NOT counting {len(unpriced)} unpriced charge(s): {'; '.join(unpriced)}"
+                    if unpriced
+                    else ""
+                ),
             )
         else:
             plan.step("monthly cost", str(plan.cost["unavailable"]))
@@ -322,7 +328,11 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
         "cache", f"{plan.cache['shards']} x {plan.cache['node_type']} (x{plan.cache['replicas_per_shard']})"
     )
     if plan.cost and "monthly_usd" in plan.cost:
-        answer.add_row("monthly cost (USD)", f"{plan.cost['monthly_usd']:,.2f}")
+        unpriced_count = len(plan.cost["unpriced"])
+        answer.add_row(
+            "monthly cost (USD)",
+            f"{plan.cost['monthly_usd']:,.2f}" + (f" + {unpriced_count} unpriced" if unpriced_count else ""),
+        )
     out.print(answer)
     for warning in plan.warnings:
         err_console.print(f"warning: {warning}", markup=False)

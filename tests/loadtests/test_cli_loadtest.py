@@ -137,3 +137,38 @@ def test_capacity_needs_a_summary() -> None:
     result = _walletops("capacity", "--users", "1000", "--project-dir", str(PROJECT), timeout=60)
     assert result.returncode == 2
     assert "--from SUMMARY.json is required" in result.stderr
+
+
+def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    services = {"wallet": 40.0, "roundups": 20.0, "exchange-coinbase": 5.0, "exchange-alpaca": 5.0}
+    summary.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "scenario": "stress",
+                "passed": True,
+                "services": {name: {"rps": rps, "replicas": 1} for name, rps in services.items()},
+            }
+        )
+    )
+    common = [
+        "capacity",
+        "--users",
+        "100000",
+        "--from",
+        str(summary),
+        "--env",
+        "dev",
+        "--project-dir",
+        str(PROJECT),
+    ]
+    table = _walletops(*common, "--no-cost")
+    assert table.returncode == 0, table.stderr
+    assert "peak GET /v1/accounts/{id}" in table.stdout and "replicas wallet" in table.stdout
+    priced = _walletops(*common, "--format", "json")
+    assert priced.returncode == 0, priced.stderr
+    plan = json.loads(priced.stdout)
+    assert plan["services"]["wallet"]["replicas"] >= 1
+    assert plan["cost"]["monthly_usd"] > 0
+    assert plan["steps"][-1]["title"] == "monthly cost"
