@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cost_fixtures import resource, small_plan
 
-from cost.catalog import load_catalog
+from cost.catalog import catalog_path, load_catalog, parse_catalog
 from cost.estimator import estimate
 from infra.config import UsageConfig
 
@@ -121,15 +123,99 @@ def test_ecs_service_is_priced_as_fargate_vcpu_and_memory_hours():
     assert (memory.quantity, memory.unit_price, memory.monthly_usd) == (2190, 0.004445, 9.73)
 
 
+def _single(env: str, typ: str, name: str, inputs: dict, dependencies: list | None = None) -> dict:
+    return {
+        "environments": {
+            env: {
+                "region": "eu-west-1",
+                "resources": [resource(env, typ, name, inputs, dependencies=dependencies)],
+            }
+        }
+    }
+
+
 def test_derived_prices_say_so_on_the_line():
-    env = "qa"
-    cache = resource(
-        env,
+    document = json.loads(catalog_path("eu-west-1").read_text(encoding="utf-8"))
+    document["prices"]["elasticache.redis.cache.t4g.medium"]["derived"] = "stand-in derivation for this test"
+    plan = _single(
+        "qa",
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "cache",
         {"engine": "redis", "nodeType": "cache.t4g.medium", "numCacheClusters": 2},
     )
-    plan = {"environments": {env: {"region": "eu-west-1", "resources": [cache]}}}
-    (line,) = _lines(estimate(plan), "cache", env)
-    assert (line.quantity, line.unit_price, line.monthly_usd) == (1460, 0.068, 99.28)
-    assert "derived price: Valkey rate $0.0544 / 0.8" in line.note
+    (line,) = _lines(estimate(plan, catalog=parse_catalog(document)), "cache", "qa")
+    assert "derived price: stand-in derivation for this test" in line.note
+
+
+def test_cache_nodes_use_read_prices_without_a_derived_note():
+    plan = _single(
+        "prod",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "cache",
+        {"engine": "redis", "nodeType": "cache.r6g.xlarge", "numCacheClusters": 3},
+    )
+    (line,) = _lines(estimate(plan), "cache", "prod")
+    assert (line.quantity, line.unit_price, line.monthly_usd) == (2190, 0.458, round(3 * 730 * 0.458, 2))
+    assert "derived" not in line.note
+    assert not any(price.derived for price in load_catalog("eu-west-1").prices.values())
+
+
+def test_single_az_r6g_xlarge_is_hourly_rate_times_730_and_multi_az_stays_unpriced():
+    inputs = {
+        "engine": "postgres",
+        "instanceClass": "db.r6g.xlarge",
+        "allocatedStorage": 500,
+        "storageType": "gp3",
+    }
+    instance, _storage = _lines(
+        estimate(_single("prod", "aws:rds/instance:Instance", "ledger", inputs)), "ledger", "prod"
+    )
+    assert (instance.quantity, instance.unit_price, instance.monthly_usd) == (730, 0.504, 367.92)
+    multi = estimate(_single("prod", "aws:rds/instance:Instance", "ledger", {**inputs, "multiAz": True}))
+    (missing,) = multi.environments["prod"].unpriced
+    assert "rds.postgres.db.r6g.xlarge.multi-az" in missing.reason
+    assert "Multi-AZ rate is not inferred" in missing.reason
+
+
+def test_interface_endpoint_is_charged_per_az_hour():
+    plan = _single(
+        "dev",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "vpce-kms",
+        {"vpcEndpointType": "Interface", "subnetIds": ["subnet-a", "subnet-b", "subnet-c"]},
+    )
+    (line,) = _lines(estimate(plan), "vpce-kms")
+    assert (line.quantity, line.unit_price, line.monthly_usd) == (3 * 730, 0.011, 24.09)
+    assert line.usage_type == "EU-VpcEndpoint-Hours"
+
+
+def test_internet_egress_splits_across_the_data_transfer_tiers():
+    plan = _single("prod", "aws:ec2/internetGateway:InternetGateway", "igw", {})
+    lines = _lines(estimate(plan, {"prod": UsageConfig(data_transfer_out_gb=12_000)}), "igw", "prod")
+    assert [(line.quantity, line.unit_price) for line in lines] == [(10240, 0.09), (1760, 0.085)]
+    assert sum(line.monthly_usd for line in lines) == pytest.approx(10240 * 0.09 + 1760 * 0.085, abs=0.01)
+
+
+def test_gp3_iops_and_throughput_above_the_baseline_are_priced_per_node():
+    env = "prod"
+    template = resource(
+        env,
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "nodes-lt",
+        {
+            "blockDeviceMappings": [
+                {"ebs": {"volumeSize": 100, "volumeType": "gp3", "iops": 6000, "throughput": 250}}
+            ]
+        },
+    )
+    group = resource(
+        env,
+        "aws:eks/nodeGroup:NodeGroup",
+        "general",
+        {"instanceTypes": ["m6i.large"], "scalingConfig": {"desiredSize": 2}},
+        dependencies=[template["urn"]],
+    )
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": [template, group]}}}
+    _instances, _disks, iops, throughput = _lines(estimate(plan), "general", env)
+    assert (iops.quantity, iops.unit_price, iops.monthly_usd) == (6000, 0.0055, 33.0)
+    assert (throughput.quantity, throughput.unit_price, throughput.monthly_usd) == (250, 0.044, 11.0)
