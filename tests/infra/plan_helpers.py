@@ -41,3 +41,12 @@ def _mock_args(resource: Resource) -> Any:
 def policy_of(resource: Resource, key: str = "policy") -> dict[str, Any]:
     document: dict[str, Any] = json.loads(resource["inputs"][key])
     return document
+
+
+def workload_objects(plan: dict[str, Any], kind: str, namespace: str = "wallet") -> list[Resource]:
+    """Kubernetes objects of one kind (e.g. ``apps/v1:Deployment``) in the services' namespace."""
+    return [
+        r
+        for r in of_type(plan, f"kubernetes:{kind}")
+        if r["inputs"]["metadata"].get("namespace") == namespace
+    ]

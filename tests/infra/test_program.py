@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from plan_helpers import of_type
+from plan_helpers import of_type, workload_objects
 
 from infra.common import STANDARD_TAG_KEYS
 from infra.config import load_environment
@@ -31,7 +31,7 @@ def test_done_when_each_environment_has_the_platform(plans: dict[str, Any], env:
     services = plan["outputs"]["services"]
     exchanges = [s for s in services if s.startswith("exchange-")]
     assert len(exchanges) == len(load_environment(env, Path(__file__).resolve().parents[2]).exchanges) >= 2
-    deployments = {d["inputs"]["metadata"]["name"] for d in of_type(plan, "kubernetes:apps/v1:Deployment")}
+    deployments = {d["inputs"]["metadata"]["name"] for d in workload_objects(plan, "apps/v1:Deployment")}
     assert deployments == set(services)
 
 

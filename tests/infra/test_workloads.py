@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from plan_helpers import of_type
+from plan_helpers import of_type, workload_objects
 
 from infra.workloads import fargate_size
 
@@ -23,12 +23,12 @@ def test_every_service_has_its_full_set_of_objects(plans: dict[str, Any]) -> Non
             "autoscaling/v2:HorizontalPodAutoscaler",
             "policy/v1:PodDisruptionBudget",
         ):
-            names = sorted(r["inputs"]["metadata"]["name"] for r in of_type(plan, f"{K8S}{kind}"))
+            names = sorted(r["inputs"]["metadata"]["name"] for r in workload_objects(plan, kind))
             assert names == sorted(services), kind
 
 
 def test_pods_run_non_root_read_only_with_limits_and_probes(plans: dict[str, Any]) -> None:
-    for deployment in of_type(plans["prod"], f"{K8S}apps/v1:Deployment"):
+    for deployment in workload_objects(plans["prod"], "apps/v1:Deployment"):
         pod = deployment["inputs"]["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
@@ -45,7 +45,7 @@ def test_pods_run_non_root_read_only_with_limits_and_probes(plans: dict[str, Any
 def test_service_accounts_are_bound_to_irsa_roles_scoped_to_them(plans: dict[str, Any]) -> None:
     plan = plans["stage"]
     roles = {r["name"]: r for r in of_type(plan, "aws:iam/role:Role")}
-    for account in of_type(plan, f"{K8S}core/v1:ServiceAccount"):
+    for account in workload_objects(plan, "core/v1:ServiceAccount"):
         name = account["inputs"]["metadata"]["name"]
         assert account["inputs"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
             f"{name}-irsa"
