@@ -111,6 +111,25 @@ def test_a_keep_alive_closed_by_the_server_is_retried_on_a_fresh_connection() ->
     assert _run(scenario()) == [b"1", b"2"]
 
 
+def test_many_stale_pooled_connections_still_give_an_answer() -> None:
+    async def handler(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int) -> bool:
+        await asyncio.sleep(0.02)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d" % (number % 10))
+        await writer.drain()
+        return False  # every connection is closed after its answer, as an idle keep-alive timeout would
+
+    async def scenario() -> bytes:
+        server, port, _ = await _serve(handler)
+        pool = UpstreamPool("127.0.0.1", port)
+        await asyncio.gather(*(pool.request("GET", "/", [], b"") for _ in range(3)))
+        await asyncio.sleep(0.05)
+        answer = await pool.request("GET", "/", [], b"")
+        server.close()
+        return answer.body
+
+    assert _run(scenario()) == b"4"
+
+
 def test_unreachable_and_non_http_upstreams_raise_upstream_error() -> None:
     async def garbage(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> bool:
         writer.write(b"SSH-2.0-OpenSSH\r\n")

@@ -6,7 +6,8 @@ their generic machinery (anyio streams, connection-pool bookkeeping); this clien
 reverse proxy to loopback services needs: one pool of idle connections per upstream, requests with a
 Content-Length body, responses framed by Content-Length, chunked encoding or connection close. A
 connection that fails before any response byte arrives (a keep-alive the server already closed) is
-retried once on a fresh connection, which is safe because nothing reached the service.
+retried once on a fresh connection, which is safe because nothing reached the service; the other idle
+connections are dropped with it, since they idled as long and the server closed them too.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class UpstreamPool:
         for name, value in headers:
             head += name + b": " + value + b"\r\n"
         payload = bytes(head) + b"\r\n" + body
-        for _attempt in range(2):
-            reused = bool(self._idle)
+        for attempt in range(2):
+            reused = attempt == 0 and bool(self._idle)
             connection = self._idle.pop() if reused else await self._connect()
             try:
                 response, keep = await asyncio.wait_for(
@@ -65,6 +66,7 @@ class UpstreamPool:
             except _Stale:
                 connection[1].close()
                 if reused:
+                    self.close()  # the other idle connections waited as long: drop them too
                     continue
                 raise UpstreamError(
                     f"{self.host}:{self.port} closed the connection without answering"
