@@ -5,9 +5,10 @@ round-ups 18, P2P transfers 15, top-ups 10, sign-ups 5 and exchange orders 12, s
 one generated ``TaskSet`` per exchange of the environment config — a new exchange in
 ``Pulumi.<env>.yaml`` is load-tested without a code change.
 
-Data is realistic: each user creates and funds a pool of accounts in ``on_start``, amounts are
-drawn from plausible ranges, every money-moving POST carries a fresh ``Idempotency-Key``, and a
-fraction of them is deliberately sent twice with the same key; the second send is recorded
+Data is realistic: each user creates and funds a pool of accounts in ``on_start`` (the first
+sweeping its round-ups to a crypto exchange), amounts are drawn from plausible ranges, every
+money-moving POST carries a fresh ``Idempotency-Key``, and a fraction of them is deliberately sent
+twice with the same key; the second send is recorded
 under its own name (``... (replay)``) and fails unless the API answers ``Idempotent-Replayed:
 true`` with the same resource id, so the error-rate gate also guards idempotency under load.
 """
@@ -59,6 +60,7 @@ class WalletUser(FastHttpUser):
     abstract = True
     wait_time = between(0.5, 2.0)
     settings: ClassVar[RunSettings] = RunSettings()
+    exchanges: ClassVar[list[tuple[str, str]]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +79,24 @@ class WalletUser(FastHttpUser):
             if account:
                 self.accounts.append(account)
                 self.deposit(account, money("200", "500"))
+        if self.accounts:
+            self.choose_roundups(self.accounts[0])
+
+    def choose_roundups(self, account: str) -> None:
+        """Send this account's spare change to a crypto exchange once it reaches 5 EUR."""
+        crypto = [name for name, kind in self.exchanges if kind == "crypto"]
+        if not crypto:
+            return
+        body = {"exchange": random.choice(crypto), "symbol": "BTC", "currency": CURRENCY, "threshold": "5.00"}
+        with self.client.put(
+            f"/v1/roundups/accounts/{account}/settings",
+            json=body,
+            headers=self.headers(),
+            name="/v1/roundups/accounts/{id}/settings",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
 
     def open_account(self) -> str | None:
         """``POST /v1/accounts``; the new id, or None when the request failed."""
@@ -196,7 +216,12 @@ class WalletUser(FastHttpUser):
             "merchant": random.choice(MERCHANTS),
             "card_last4": f"{random.randint(0, 9999):04d}",
         }
-        self.post("/v1/roundups/purchases", body, "/v1/roundups/purchases", id_field="purchase_id")
+        purchase = self.post("/v1/roundups/purchases", body, "/v1/roundups/purchases", id_field="purchase_id")
+        if purchase is not None:
+            # Swept change leaves the account later; count it as spent now so no payment overdraws.
+            self.funds[account] = self.funds.get(account, Decimal(0)) - Decimal(
+                str(purchase.get("roundup", "0"))
+            )
 
     def sign_up(self) -> None:
         """A new customer opens an account and funds it; it becomes a P2P recipient for others."""
@@ -262,4 +287,5 @@ def build_user_class(exchanges: list[tuple[str, str]], settings: RunSettings) ->
     share = max(1, round(EXCHANGE_WEIGHT_TOTAL / max(len(exchanges), 1)))
     for name, kind in exchanges:
         tasks[exchange_task_set(name, kind)] = share
-    return type("WalletAppUser", (WalletUser,), {"tasks": tasks, "abstract": False, "settings": settings})
+    namespace = {"tasks": tasks, "abstract": False, "settings": settings, "exchanges": list(exchanges)}
+    return type("WalletAppUser", (WalletUser,), namespace)
