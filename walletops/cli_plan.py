@@ -22,8 +22,9 @@ def build_plan(env: str, project_dir: Path | None) -> dict[str, Any]:
 
     root = resolve_project_dir(project_dir)
     models = load_all(root, expand_envs(env))
-    with err_console.status(f"planning {', '.join(models)} under mocks", spinner="dots"):
-        return plan_environments(list(models.values()), root)
+    # No spinner: its thread could hold the stderr lock at fork time and hang a planning process.
+    err_console.print(f"planning {', '.join(models)} under mocks", style="dim")
+    return plan_environments(list(models.values()), root)
 
 
 def load_plan(path: Path) -> dict[str, Any]:
