@@ -30,12 +30,11 @@ def test_nat_gateway_hours_and_its_share_of_processed_gb():
     assert (processed.quantity, processed.monthly_usd) == (30, 1.44)
 
 
-def test_multi_az_rds_uses_the_multi_az_storage_rate_and_reports_the_missing_instance_rate():
-    report = estimate(small_plan(multi_az=True))
-    (storage,) = _lines(report, "ledger")
+def test_multi_az_rds_instance_and_storage_use_the_multi_az_rates():
+    instance, storage = _lines(estimate(small_plan(multi_az=True)), "ledger")
+    assert (instance.quantity, instance.unit_price, instance.monthly_usd) == (730, 0.138, 100.74)
+    assert "2 x the read Single-AZ rate" in instance.note
     assert (storage.quantity, storage.unit_price, storage.monthly_usd) == (20, 0.254, 5.08)
-    (missing,) = [u for u in report.environments["dev"].unpriced if u.name == "ledger"]
-    assert "rds.postgres.db.t4g.medium.multi-az" in missing.reason
 
 
 def test_single_az_rds_instance_and_storage():
@@ -157,10 +156,14 @@ def test_cache_nodes_use_read_prices_without_a_derived_note():
     (line,) = _lines(estimate(plan), "cache", "prod")
     assert (line.quantity, line.unit_price, line.monthly_usd) == (2190, 0.458, round(3 * 730 * 0.458, 2))
     assert "derived" not in line.note
-    assert not any(price.derived for price in load_catalog("eu-west-1").prices.values())
+    derived = {key for key, price in load_catalog("eu-west-1").prices.items() if price.derived}
+    assert derived == {
+        f"rds.postgres.{c}.multi-az"
+        for c in ("db.t4g.medium", "db.t4g.large", "db.r6g.large", "db.r6g.xlarge")
+    }
 
 
-def test_single_az_r6g_xlarge_is_hourly_rate_times_730_and_multi_az_stays_unpriced():
+def test_r6g_xlarge_is_hourly_rate_times_730_single_and_twice_that_multi_az():
     inputs = {
         "engine": "postgres",
         "instanceClass": "db.r6g.xlarge",
@@ -172,9 +175,9 @@ def test_single_az_r6g_xlarge_is_hourly_rate_times_730_and_multi_az_stays_unpric
     )
     assert (instance.quantity, instance.unit_price, instance.monthly_usd) == (730, 0.504, 367.92)
     multi = estimate(_single("prod", "aws:rds/instance:Instance", "ledger", {**inputs, "multiAz": True}))
-    (missing,) = multi.environments["prod"].unpriced
-    assert "rds.postgres.db.r6g.xlarge.multi-az" in missing.reason
-    assert "Multi-AZ rate is not inferred" in missing.reason
+    multi_instance, _ = _lines(multi, "ledger", "prod")
+    assert (multi_instance.unit_price, multi_instance.monthly_usd) == (1.008, 735.84)
+    assert not multi.environments["prod"].unpriced
 
 
 def test_interface_endpoint_is_charged_per_az_hour():
