@@ -45,6 +45,10 @@ class Wanted:
     service: str
     usage_type: str
     attributes: dict[str, str] = field(default_factory=dict)
+    unit: str = ""
+    """The unit the estimator charges in, when AWS publishes another (then ``per_aws_unit`` converts)."""
+    per_aws_unit: float = 1.0
+    """How many of ``unit`` one AWS unit holds: the AWS rate is divided by it."""
 
 
 def wanted(
@@ -83,7 +87,13 @@ def wanted(
     items += [
         Wanted("ebs.gp3.storage", "AmazonEC2", f"{p}-EBS:VolumeUsage.gp3"),
         Wanted("ebs.gp3.iops", "AmazonEC2", f"{p}-EBS:VolumeP-IOPS.gp3"),
-        Wanted("ebs.gp3.throughput", "AmazonEC2", f"{p}-EBS:VolumeP-Throughput.gp3"),
+        Wanted(
+            "ebs.gp3.throughput",
+            "AmazonEC2",
+            f"{p}-EBS:VolumeP-Throughput.gp3",
+            unit="MiBps-Mo",
+            per_aws_unit=1024,
+        ),
         Wanted("nat.hours", "AmazonEC2", f"{p}-NatGateway-Hours"),
         Wanted("nat.bytes", "AmazonEC2", f"{p}-NatGateway-Bytes"),
         Wanted("vpc.public_ipv4", "AmazonVPC", f"{p}-PublicIPv4:InUseAddress"),
@@ -144,13 +154,13 @@ def extract(offer: dict[str, Any], items: list[Wanted], url: str, read_on: str) 
             entry: dict[str, Any] = {
                 "service": item.service,
                 "usage_type": item.usage_type,
-                "unit": dimensions[0].get("unit", ""),
+                "unit": item.unit or dimensions[0].get("unit", ""),
                 "description": dimensions[0].get("description", ""),
                 "source": url,
                 "source_date": published,
                 "read_on": read_on,
             }
-            rates = [float(d["pricePerUnit"]["USD"]) for d in dimensions]
+            rates = [float(d["pricePerUnit"]["USD"]) / item.per_aws_unit for d in dimensions]
             if len(dimensions) == 1:
                 entry["usd"] = rates[0]
             else:

@@ -92,6 +92,19 @@ def test_tiered_dimensions_become_tiers():
     assert entry["tiers"] == [{"up_to": 333000000.0, "usd": 0.0000035}, {"up_to": None, "usd": 0.00000319}]
 
 
+def test_gp3_throughput_published_per_gibps_month_is_stored_per_mibps_month():
+    offer = {
+        "publicationDate": "2026-11-01T00:00:00Z",
+        "products": {
+            "TP": product("TP", usagetype="EU-EBS:VolumeP-Throughput.gp3", family="Provisioned Throughput")
+        },
+        "terms": {"OnDemand": {"TP": on_demand("TP", ("GiBps-mo", "0", "Inf", "45.0560000000"))}},
+    }
+    items = [i for i in wanted("eu-west-1", set(), set(), set()) if i.key == "ebs.gp3.throughput"]
+    entry = extract(offer, items, "u", "2026-11-25")["ebs.gp3.throughput"]
+    assert (entry["unit"], entry["usd"]) == ("MiBps-Mo", 0.044)
+
+
 def test_snapshot_lists_what_it_could_not_find_and_parses_as_a_catalog():
     items = wanted("eu-west-1", {"t3.large"}, {"db.t4g.medium"}, set())
     document = build_snapshot("eu-west-1", {"AmazonEC2": (URL, OFFER)}, items, "2026-11-25")
