@@ -25,6 +25,14 @@ DATA_CLASSES: dict[str, tuple[str, ...]] = {
     "notifications": ("sns",),
 }
 """Data class → AWS services allowed to use its key on behalf of principals of this account."""
+USE_ACTIONS: list[str] = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+]
+"""What a service using a key needs (never key administration)."""
 
 
 @dataclass
@@ -94,14 +102,7 @@ class Kms(WalletComponent):
                     "Sid": "UseThroughAwsServicesOnly",
                     "Effect": "Allow",
                     "Principal": {"AWS": root},
-                    "Action": [
-                        "kms:Encrypt",
-                        "kms:Decrypt",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:DescribeKey",
-                        "kms:CreateGrant",
-                    ],
+                    "Action": [*USE_ACTIONS, "kms:CreateGrant"],
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {
@@ -117,13 +118,7 @@ class Kms(WalletComponent):
                     "Sid": "CloudWatchLogsOfThisAccount",
                     "Effect": "Allow",
                     "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": [
-                        "kms:Encrypt",
-                        "kms:Decrypt",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:DescribeKey",
-                    ],
+                    "Action": USE_ACTIONS,
                     "Resource": "*",
                     "Condition": {
                         "ArnLike": {
@@ -141,14 +136,7 @@ class Kms(WalletComponent):
                         "AWS": f"arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
                         "AWSServiceRoleForAutoScaling"
                     },
-                    "Action": [
-                        "kms:Encrypt",
-                        "kms:Decrypt",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:DescribeKey",
-                        "kms:CreateGrant",
-                    ],
+                    "Action": [*USE_ACTIONS, "kms:CreateGrant"],
                     "Resource": "*",
                 }
             )

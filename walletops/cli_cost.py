@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from cost.estimator import CostReport, estimate
 from infra.config import ComputeEngine, EnvironmentConfig, UsageConfig, load_all, load_environment
+from walletops.cli_plan import load_plan
 from walletops.options import Env, Output, ProjectDir
 from walletops.output import Format, console, err_console, to_json, write_text
 from walletops.project import ENVIRONMENTS, UsageProblem, expand_envs, resolve_project_dir
@@ -88,17 +88,7 @@ def usage_for(
 
 def load_plan_or_cost(path: Path, option: str) -> dict[str, Any]:
     """A plan document or a cost report from ``path``, told apart by their shape."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageProblem(f"{option} {path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise UsageProblem(f"{option} {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("environments"), dict):
-        raise UsageProblem(
-            f"{option} {path}: expected a plan (walletops plan) or a cost report (walletops cost)"
-        )
-    return document
+    return load_plan(path, option, "a plan (walletops plan) or a cost report (walletops cost)")
 
 
 def is_cost_report(document: dict[str, Any]) -> bool:

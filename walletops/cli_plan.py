@@ -27,18 +27,21 @@ def build_plan(env: str, project_dir: Path | None) -> dict[str, Any]:
     return plan_environments(list(models.values()), root)
 
 
-def load_plan(path: Path) -> dict[str, Any]:
-    """Read a saved plan JSON (``walletops plan --format json``), checking its shape."""
+def load_plan(
+    path: Path,
+    option: str = "--plan",
+    expected: str = "a plan (an 'environments' mapping, from walletops plan)",
+) -> dict[str, Any]:
+    """Read a saved plan JSON (``walletops plan --format json``) or another per-environment document
+    (``expected`` says which), checking that it has an ``environments`` mapping."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageProblem(f"--plan {path}: file not found") from None
+        raise UsageProblem(f"{option} {path}: file not found") from None
     except json.JSONDecodeError as exc:
-        raise UsageProblem(f"--plan {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        raise UsageProblem(f"{option} {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(document, dict) or not isinstance(document.get("environments"), dict):
-        raise UsageProblem(
-            f"--plan {path}: not a plan (expected an 'environments' mapping, from walletops plan)"
-        )
+        raise UsageProblem(f"{option} {path}: not {expected}")
     return document
 
 
