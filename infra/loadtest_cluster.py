@@ -20,12 +20,12 @@ import pulumi_kubernetes as k8s
 
 from infra.common import WalletComponent
 from infra.config import EnvironmentConfig
+from infra.workloads import restricted_container_context, restricted_pod_context
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOADTEST_IMAGE = "ghcr.io/walletco/walletops-loadtest:0.1.0"
 MASTER_PORT = 5557
 WEB_PORT = 8089
-RUN_AS_UID = 10001
 CONFIG_MOUNT = "/etc/walletops"
 PRIVATE_RANGES: list[str] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 
@@ -234,15 +234,7 @@ class LoadtestCluster(WalletComponent):
                 requests={"cpu": "500m" if master else "1000m", "memory": "512Mi"},
                 limits={"cpu": "1000m", "memory": "1Gi"},
             ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                run_as_non_root=True,
-                run_as_user=RUN_AS_UID,
-                run_as_group=RUN_AS_UID,
-                read_only_root_filesystem=True,
-                allow_privilege_escalation=False,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=restricted_container_context(),
             readiness_probe=probe,
             liveness_probe=probe,
             volume_mounts=[
@@ -264,12 +256,7 @@ class LoadtestCluster(WalletComponent):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name="locust",
                         automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=RUN_AS_UID,
-                            fs_group=RUN_AS_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod_context(),
                         containers=[container],
                         volumes=[
                             k8s.core.v1.VolumeArgs(

@@ -311,16 +311,7 @@ class Workloads(WalletComponent):
                 requests={"cpu": f"{cfg.cpu_millicores}m", "memory": f"{cfg.memory_mib}Mi"},
                 limits={"cpu": f"{cfg.cpu_millicores * 2}m", "memory": f"{cfg.memory_mib}Mi"},
             ),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False,
-                privileged=False,
-                read_only_root_filesystem=True,
-                run_as_non_root=True,
-                run_as_user=APP_UID,
-                run_as_group=APP_UID,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=restricted_container_context(),
             liveness_probe=_probe("/healthz", period=10),
             readiness_probe=_probe("/readyz", period=5),
             startup_probe=_probe("/healthz", period=2, failures=30),
@@ -348,13 +339,7 @@ class Workloads(WalletComponent):
                         host_network=False,
                         host_pid=False,
                         host_ipc=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=APP_UID,
-                            run_as_group=APP_UID,
-                            fs_group=APP_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod_context(),
                         containers=[container],
                         volumes=[
                             k8s.core.v1.VolumeArgs(
@@ -679,6 +664,31 @@ class Workloads(WalletComponent):
             ),
             opts=self.child_opts(),
         )
+
+
+def restricted_container_context() -> k8s.core.v1.SecurityContextArgs:
+    """The container side of the pod-security "restricted" profile, as every walletops pod runs."""
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        run_as_user=APP_UID,
+        run_as_group=APP_UID,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def restricted_pod_context() -> k8s.core.v1.PodSecurityContextArgs:
+    """The pod side of the "restricted" profile: a fixed non-root user, group and volume group."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=APP_UID,
+        run_as_group=APP_UID,
+        fs_group=APP_UID,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
 
 
 def _db_user(workload: Workload) -> str:
