@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.common import WalletComponent, policy_json
-from infra.config import EnvironmentConfig, NatLayout
+from infra.config import ComputeEngine, EnvironmentConfig, NatLayout
 
 INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager")
 POSTGRES_PORT = 5432
@@ -296,6 +296,8 @@ class Network(WalletComponent):
         self._rule("in", self.app_sg, "app-from-lb", low, to_port=high, peer=self.lb_sg)
         self._rule("in", self.app_sg, "app-from-app", 0, peer=self.app_sg, protocol="-1")
         self._rule("out", self.app_sg, "app-to-app", 0, peer=self.app_sg, protocol="-1")
+        if self.env.compute_engine is ComputeEngine.ecs:  # ECS tasks call each other through the NLB
+            self._rule("out", self.app_sg, "app-to-lb", low, to_port=high, peer=self.lb_sg)
         self._rule("out", self.app_sg, "app-https", HTTPS_PORT, cidr="0.0.0.0/0")
         self._rule("out", self.app_sg, "app-to-db", POSTGRES_PORT, peer=self.db_sg)
         self._rule("out", self.app_sg, "app-to-cache", REDIS_PORT, peer=self.cache_sg)

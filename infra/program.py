@@ -107,6 +107,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             cache_address=data.cache.primary_endpoint_address,
             cache_auth_secret_arn=data.cache_auth_secret.arn,
             target_group_arns={name: group.arn for name, group in gateway.target_groups.items()},
+            internal_lb_dns=gateway.nlb.dns_name,
             oidc_provider=compute.oidc_provider,
             k8s_provider=compute.k8s_provider,
             ecs_cluster=compute.ecs_cluster,

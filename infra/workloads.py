@@ -60,6 +60,7 @@ class WorkloadsArgs:
     cache_address: pulumi.Input[str]
     cache_auth_secret_arn: pulumi.Input[str]
     target_group_arns: dict[str, pulumi.Output[str]]
+    internal_lb_dns: pulumi.Input[str]
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
     k8s_provider: k8s.Provider | None = None
     ecs_cluster: aws.ecs.Cluster | None = None
@@ -514,12 +515,16 @@ class Workloads(WalletComponent):
             env["CACHE_AUTH_SECRET_ARN"] = self.args.cache_auth_secret_arn
         if workload.secret_keys and workload.name in self.secrets:
             env["CREDENTIALS_SECRET_ARN"] = self.secrets[workload.name].arn
+        ports = {item.name: item.port for item in workloads_of(self.env)}
         for callee in workload.calls:
-            env[f"{callee.upper().replace('-', '_')}_URL"] = f"http://{callee}.{self._ns_or_local()}"
+            env[f"{callee.upper().replace('-', '_')}_URL"] = self._service_url(callee, ports[callee])
         return env
 
-    def _ns_or_local(self) -> str:
-        return f"{self.env.kubernetes.namespace}.svc.cluster.local" if self.env.kubernetes else "local"
+    def _service_url(self, name: str, port: int) -> pulumi.Input[str]:
+        """How one service reaches another: cluster DNS on EKS, the internal NLB listener on ECS."""
+        if self.env.kubernetes is not None:
+            return f"http://{name}.{self.env.kubernetes.namespace}.svc.cluster.local"
+        return pulumi.Output.concat("http://", self.args.internal_lb_dns, f":{port}")
 
     def _ecs_service(
         self, workload: Workload, task_role: aws.iam.Role, secret: aws.secretsmanager.Secret | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,17 @@ def test_ecs_fargate_is_selectable_per_environment(project_copy: Callable[[], Pa
     assert len(services) == len(plan["outputs"]["services"])
     assert all(s["inputs"]["networkConfiguration"]["assignPublicIp"] is False for s in services)
     assert len(of_type(plan, "aws:appautoscaling/policy:Policy")) == len(services)
+    nlb_dns = one(plan, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["name"]
+    roundups = next(
+        t for t in of_type(plan, "aws:ecs/taskDefinition:TaskDefinition") if "roundups" in t["name"]
+    )
+    [container] = json.loads(roundups["inputs"]["containerDefinitions"])
+    env = {item["name"]: item["value"] for item in container["environment"]}
+    assert env["WALLET_URL"].startswith(f"http://{nlb_dns}-") and env["WALLET_URL"].endswith(":30080")
+    assert any(
+        r["name"].endswith("out-app-to-lb")
+        for r in of_type(plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    )
     for task in of_type(plan, "aws:ecs/taskDefinition:TaskDefinition"):
         assert '"readonlyRootFilesystem": true' in task["inputs"]["containerDefinitions"]
         assert '"user": "10001:10001"' in task["inputs"]["containerDefinitions"]
