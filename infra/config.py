@@ -13,9 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from walletops.documents import read_yaml
 from walletops.project import ENVIRONMENTS, UsageProblem
 
 NAMESPACE = "walletops"
@@ -391,13 +391,7 @@ def load_all(project_dir: Path, envs: list[str] | None = None) -> dict[str, Envi
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path.name}: file not found in {path.parent}")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path.name}{where}: malformed YAML: {reason}") from None
+    document = read_yaml(path, path.name)
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ConfigError(
             f"{path.name}: expected a mapping with a 'config:' section, as Pulumi stack files have"

@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from walletops.project import UsageProblem
+from walletops.documents import load_yaml_model
 
 SPEC_FILE = "gateway.yaml"
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -98,19 +97,4 @@ class GatewaySpec(_Strict):
 
 def load_gateway_spec(project_dir: Path) -> GatewaySpec:
     """Read and validate ``gateway.yaml``; problems are reported as usage errors (exit 2)."""
-    path = project_dir / SPEC_FILE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageProblem(f"{SPEC_FILE}: not found in {project_dir}") from None
-    except yaml.YAMLError as exc:
-        raise UsageProblem(f"{SPEC_FILE}: malformed YAML: {exc}") from None
-    try:
-        return GatewaySpec.model_validate(raw)
-    except ValidationError as exc:
-        raise UsageProblem(
-            [
-                f"{SPEC_FILE}: {'.'.join(str(p) for p in e['loc'])} = {e.get('input')!r}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            ]
-        ) from None
+    return load_yaml_model(GatewaySpec, project_dir / SPEC_FILE, str(project_dir / SPEC_FILE))

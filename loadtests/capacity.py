@@ -30,12 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from infra.config import CapacityType, EnvironmentConfig, ServiceConfig
 from infra.gateway_spec import Route
 from loadtests.reports import SUMMARY_FORMAT, service_of
+from walletops.documents import load_yaml_model
 from walletops.project import UsageProblem
 
 SECONDS_PER_DAY = 86_400
@@ -121,21 +121,7 @@ class ActivityProfile(_Strict):
 
 def load_profile(path: Path) -> ActivityProfile:
     """Read and validate an activity profile; problems name the file and key (exit 2)."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageProblem(f"--profile {path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise UsageProblem(f"--profile {path}: malformed YAML: {str(exc).splitlines()[0]}") from None
-    try:
-        return ActivityProfile.model_validate(document)
-    except ValidationError as exc:
-        raise UsageProblem(
-            [
-                f"--profile {path}: {'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            ]
-        ) from None
+    return load_yaml_model(ActivityProfile, path, f"--profile {path}")
 
 
 def load_summary(path: Path) -> dict[str, Any]:

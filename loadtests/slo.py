@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from walletops.project import UsageProblem
+from walletops.documents import load_yaml_model
 
 if TYPE_CHECKING:
     from locust.stats import RequestStats
@@ -61,20 +60,7 @@ class SloSpec(_Strict):
 
 def load_slo(path: Path) -> SloSpec:
     """Read and validate an SLO file; every problem is reported as a usage problem naming the file."""
-    if not path.is_file():
-        raise UsageProblem(f"--slo {path}: file not found")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UsageProblem(f"--slo {path}: malformed YAML: {str(exc).splitlines()[0]}") from None
-    try:
-        return SloSpec.model_validate(document)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            key = ".".join(str(part) for part in error["loc"]) or "(document)"
-            problems.append(f"--slo {path}: {key}: {error['msg']}")
-        raise UsageProblem(problems) from None
+    return load_yaml_model(SloSpec, path, f"--slo {path}")
 
 
 def percentile(response_times: Counter[int], requests: int, fraction: float) -> float:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from walletops.documents import read_yaml, validate
 from walletops.project import ENVIRONMENTS, UsageProblem
 
 WAIVERS_FILE = "policy-waivers.yaml"
@@ -85,20 +85,7 @@ def load_waivers(path: Path, known_rules: set[str], today: date, *, required: bo
         if required:
             raise UsageProblem(f"--waivers {path}: file not found")
         return NO_WAIVERS
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise UsageProblem(f"{path.name}: not valid YAML ({exc})") from None
-    try:
-        document = WaiverFile.model_validate(raw)
-    except ValidationError as exc:
-        raise UsageProblem(
-            [
-                f"{path.name}: {'.'.join(str(p) for p in error['loc'])} = {error.get('input')!r}: "
-                f"{error['msg'].removeprefix('Value error, ')}"
-                for error in exc.errors(include_url=False)
-            ]
-        ) from None
+    document = validate(WaiverFile, read_yaml(path, path.name) or {}, path.name)
     problems = []
     for index, waiver in enumerate(document.waivers):
         if waiver.rule not in known_rules:

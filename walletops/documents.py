@@ -1,0 +1,52 @@
+"""Reading the toolkit's YAML inputs (gateway spec, SLO files, profiles, waivers) into models.
+
+One place decides how a missing file, malformed YAML and an invalid value are reported: as usage
+problems (exit 2), one line per problem, each starting with the caller's label (a file name or the
+option that named it), never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from walletops.project import UsageProblem
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_yaml(path: Path, label: str) -> Any:
+    """The YAML document at ``path``; a missing file or malformed YAML names ``label`` (and line:column)."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"{label}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageProblem(f"{label}{where}: malformed YAML: {reason}") from None
+
+
+def validate(model: type[Model], document: Any, label: str) -> Model:
+    """``document`` as ``model``; every validation error becomes a line ``label: key = value: message``."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise UsageProblem([_line(error, label) for error in exc.errors(include_url=False)]) from None
+
+
+def load_yaml_model(model: type[Model], path: Path, label: str) -> Model:
+    """Read and validate one YAML file."""
+    return validate(model, read_yaml(path, label), label)
+
+
+def _line(error: Any, label: str) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return f"{label}: {message}"
+    key = ".".join(str(part) for part in error["loc"])
+    return f"{label}: {key} = {error.get('input')!r}: {message}"
