@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo
 
 CURRENCY_EXPONENTS: dict[str, int] = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "JPY": 0}
 MAX_UNITS = 1_000_000_000
@@ -73,3 +73,15 @@ def to_decimal_string(minor: int, currency: str) -> str:
     """1234 EUR -> ``"12.34"``; -5 EUR -> ``"-0.05"``."""
     exponent = CURRENCY_EXPONENTS[currency]
     return str(Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+
+
+def precise_for_currency(amount: str, info: ValidationInfo) -> str:
+    """Field validator: ``amount`` has no more decimals than the model's ``currency`` allows.
+
+    Reuse it as ``_precision = field_validator("amount")(precise_for_currency)``; ``currency`` must be
+    declared before the amount field so that it is validated first.
+    """
+    currency = info.data.get("currency")
+    if currency is not None:
+        to_minor(amount, currency)
+    return amount

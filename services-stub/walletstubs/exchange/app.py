@@ -26,7 +26,7 @@ import httpx
 import pybreaker
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,7 +36,7 @@ from walletstubs.common.cache import Cache, make_cache
 from walletstubs.common.credentials import load_credentials
 from walletstubs.common.db import make_engine, ping, prepare_schema
 from walletstubs.common.idempotency import REPLAYED_HEADER, IdempotencyKey, request_hash
-from walletstubs.common.money import Amount, Currency, to_decimal_string, to_minor, utc
+from walletstubs.common.money import Amount, Currency, precise_for_currency, to_decimal_string, to_minor, utc
 from walletstubs.common.problems import PROBLEM_JSON, Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, env, env_int
@@ -70,12 +70,7 @@ class OrderCreate(BaseModel):
     currency: Currency
     amount: Amount = Field(description="Total to spend from the wallet account, fee included")
 
-    @field_validator("amount")
-    @classmethod
-    def _precision(cls, amount: str, info: ValidationInfo) -> str:
-        if info.data.get("currency") is not None:
-            to_minor(amount, info.data["currency"])
-        return amount
+    _precision = field_validator("amount")(precise_for_currency)
 
 
 class Order(BaseModel):

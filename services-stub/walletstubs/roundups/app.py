@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -32,7 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from walletstubs.common.db import is_sqlite, make_engine, ping, prepare_schema
 from walletstubs.common.idempotency import IdempotencyKey, replay, request_hash
-from walletstubs.common.money import CURRENCY_EXPONENTS, Amount, Currency, to_decimal_string, to_minor, utc
+from walletstubs.common.money import (
+    CURRENCY_EXPONENTS,
+    Amount,
+    Currency,
+    precise_for_currency,
+    to_decimal_string,
+    to_minor,
+    utc,
+)
 from walletstubs.common.problems import Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, SettingsError, env, env_int
@@ -93,12 +101,7 @@ class PurchaseCreate(BaseModel):
                     )
         return data
 
-    @field_validator("amount")
-    @classmethod
-    def _precision(cls, amount: str, info: ValidationInfo) -> str:
-        if info.data.get("currency") is not None:
-            to_minor(amount, info.data["currency"])
-        return amount
+    _precision = field_validator("amount")(precise_for_currency)
 
     @model_validator(mode="after")
     def _card_reference(self) -> PurchaseCreate:
@@ -114,12 +117,7 @@ class SettingsUpdate(BaseModel):
     currency: Currency
     threshold: Amount = Field(description="Sweep once the spare change reaches this amount")
 
-    @field_validator("threshold")
-    @classmethod
-    def _precision(cls, threshold: str, info: ValidationInfo) -> str:
-        if info.data.get("currency") is not None:
-            to_minor(threshold, info.data["currency"])
-        return threshold
+    _precision = field_validator("threshold")(precise_for_currency)
 
 
 class RoundupSettings(BaseModel):

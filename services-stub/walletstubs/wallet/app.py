@@ -26,7 +26,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -39,7 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from walletstubs.common.cache import Cache, make_cache
 from walletstubs.common.db import is_sqlite, make_engine, ping, prepare_schema
 from walletstubs.common.idempotency import IdempotencyKey, replay, request_hash
-from walletstubs.common.money import CURRENCY_EXPONENTS, Amount, Currency, to_decimal_string, to_minor, utc
+from walletstubs.common.money import (
+    CURRENCY_EXPONENTS,
+    Amount,
+    Currency,
+    precise_for_currency,
+    to_decimal_string,
+    to_minor,
+    utc,
+)
 from walletstubs.common.problems import Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings
@@ -74,13 +81,7 @@ class _Precise(_Body):
     currency: Currency
     amount: Amount
 
-    @field_validator("amount")
-    @classmethod
-    def _precision(cls, amount: str, info: ValidationInfo) -> str:
-        currency = info.data.get("currency")
-        if currency is not None:
-            to_minor(amount, currency)
-        return amount
+    _precision = field_validator("amount")(precise_for_currency)
 
 
 class TopupCreate(_Precise):
