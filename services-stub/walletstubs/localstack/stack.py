@@ -369,6 +369,14 @@ class LocalStack:
             str(self.project_dir),
             str(self.project_dir / "services-stub"),
         ]
+        for folder in python_path:
+            blocked = _unsearchable_parent(Path(folder))
+            if blocked is not None:
+                raise StackError(
+                    f"user {account.user!r} cannot reach {folder}: {blocked} is not searchable by other "
+                    f"users (mode {blocked.stat().st_mode & 0o777:o}); run from a folder others may enter, "
+                    f"or `chmod o+x {blocked}`"
+                )
         return [str(system), *argv[1:]], environ | {"PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path))}
 
     def _start_gateway(
@@ -509,6 +517,15 @@ def _reachable(binary: Path) -> bool:
     except FileNotFoundError:
         return False
     return bool(real.stat().st_mode & 0o001) and all(p.stat().st_mode & 0o001 for p in real.parents)
+
+
+def _unsearchable_parent(folder: Path) -> Path | None:
+    """The outermost folder on the way to ``folder`` (itself included) that other users cannot enter."""
+    real = folder.resolve()
+    for candidate in (*reversed(real.parents), real):
+        if not candidate.stat().st_mode & 0o001:
+            return candidate
+    return None
 
 
 def _healthy(process: ProcessRecord) -> bool:
