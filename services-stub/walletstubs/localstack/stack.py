@@ -373,9 +373,9 @@ class LocalStack:
             blocked = _unsearchable_parent(Path(folder))
             if blocked is not None:
                 raise StackError(
-                    f"user {account.user!r} cannot reach {folder}: {blocked} is not searchable by other "
-                    f"users (mode {blocked.stat().st_mode & 0o777:o}); run from a folder others may enter, "
-                    f"or `chmod o+x {blocked}`"
+                    f"user {account.user!r} cannot read {folder}: other users may not enter or list "
+                    f"{blocked} (mode {blocked.stat().st_mode & 0o777:o}); run from a folder others may "
+                    f"read, or `chmod o+{'rx' if blocked == Path(folder).resolve() else 'x'} {blocked}`"
                 )
         return [str(system), *argv[1:]], environ | {"PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path))}
 
@@ -520,12 +520,13 @@ def _reachable(binary: Path) -> bool:
 
 
 def _unsearchable_parent(folder: Path) -> Path | None:
-    """The outermost folder on the way to ``folder`` (itself included) that other users cannot enter."""
+    """The outermost folder on the way to ``folder`` that other users cannot enter, or ``folder``
+    itself when they cannot list it (Python's importer lists every folder on its path)."""
     real = folder.resolve()
-    for candidate in (*reversed(real.parents), real):
+    for candidate in real.parents[::-1]:
         if not candidate.stat().st_mode & 0o001:
             return candidate
-    return None
+    return None if real.stat().st_mode & 0o005 == 0o005 else real
 
 
 def _healthy(process: ProcessRecord) -> bool:
