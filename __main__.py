@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pulumi
 
-from infra.config import load_environment
+from contracts.config import load_environment
 from infra.program import build_environment
 
 build_environment(load_environment(pulumi.get_stack(), Path(__file__).resolve().parent))

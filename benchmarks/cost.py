@@ -16,9 +16,10 @@ import statistics
 import time
 from pathlib import Path
 
+from contracts.config import load_all
+from contracts.plan_graph import read_plan
+from contracts.project import find_project_dir
 from cost.estimator import estimate
-from infra.config import load_all
-from walletops.project import find_project_dir
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
         print(f"end to end (plan + estimate):   {end_to_end:6.2f} s   target <= 6 s")
     else:
         started = time.perf_counter()
-        document = json.loads(args.plan.read_text(encoding="utf-8"))
+        document = read_plan(args.plan)
         print(f"read saved plan:                {time.perf_counter() - started:6.3f} s")
 
     runs = []
@@ -50,9 +51,9 @@ def main() -> None:
         report = estimate(document, usage)
         json.dumps(report.to_json())
         runs.append(time.perf_counter() - started)
-    resources = sum(len(env["resources"]) for env in document["environments"].values())
+    resources = sum(len(env.resources) for env in document)
     median, worst = statistics.median(runs) * 1000, max(runs) * 1000
-    print(f"estimate from plan ({resources} resources, {len(document['environments'])} envs):")
+    print(f"estimate from plan ({resources} resources, {len(document.names)} envs):")
     print(f"  median {median:.1f} ms, max {worst:.1f} ms over {args.repeat} runs   target <= 1 s")
     for name, env in report.environments.items():
         lines, unpriced = len(env.items), len(env.unpriced)

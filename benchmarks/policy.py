@@ -10,18 +10,17 @@ applied), after the rule modules are imported. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-from infra.config import load_all
+from contracts.config import load_all
+from contracts.plan_graph import read_plan
+from contracts.project import find_project_dir
 from infra.policy.engine import evaluate_plan
 from infra.policy.model import all_rules, rules_by_id
 from infra.policy.waivers import WAIVERS_FILE, load_waivers
-from walletops.project import find_project_dir
 
 
 def main() -> None:
@@ -38,15 +37,15 @@ def main() -> None:
         from infra.planner import plan_environments
 
         started = time.perf_counter()
-        document: dict[str, Any] = plan_environments(list(load_all(root).values()))
+        document = plan_environments(list(load_all(root).values()))
         print(f"plan 4 environments (not in the figure): {time.perf_counter() - started:6.2f} s")
     else:
         started = time.perf_counter()
-        document = json.loads(args.plan.read_text(encoding="utf-8"))
+        document = read_plan(args.plan)
         print(f"load saved plan:                         {time.perf_counter() - started:6.3f} s")
-    configs = load_all(root, list(document["environments"]))
+    configs = load_all(root, document.names)
     waivers = load_waivers(root / WAIVERS_FILE, set(rules_by_id()), date.today())
-    resources = sum(len(env["resources"]) for env in document["environments"].values())
+    resources = sum(len(env.resources) for env in document)
 
     timings = []
     for _ in range(max(1, args.repeat)):
@@ -56,7 +55,7 @@ def main() -> None:
     evaluations = len(report.results)
     print(f"import rule modules:                     {imported:6.3f} s")
     print(
-        f"evaluate {len(rules)} rules x {len(document['environments'])} environments "
+        f"evaluate {len(rules)} rules x {len(document.names)} environments "
         f"({resources} resources, {evaluations} verdicts, {len(report.findings)} findings):"
     )
     print(

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from walletops.project import UsageProblem
+from contracts.errors import UsageProblem
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 HOURS_PER_MONTH = 730

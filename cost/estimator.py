@@ -2,12 +2,11 @@
 
 Stable interface (used by the CLI, the load-test capacity model and the budgets)::
 
-    estimate(plan_document, usage=None, catalog=None) -> CostReport
-    estimate_environment(model, usage=None) -> CostReport     # plans the model, then prices it
+    estimate(graph, usage=None, catalog=None) -> CostReport
 
-``plan_document`` is the JSON of ``walletops plan`` (``{"environments": {env: {"region",
-"resources": [...]}}}``). ``usage`` maps an environment name to its
-:class:`infra.config.UsageConfig` (monthly requests, log GB, NAT GB, egress GB, KMS requests,
+``graph`` is a :class:`contracts.plan_graph.PlanGraph` (planned by the command line, or read from a
+``walletops plan --format json`` file); this area never plans. ``usage`` maps an environment name
+to its :class:`contracts.config.UsageConfig` (monthly requests, log GB, NAT GB, egress GB, KMS requests,
 S3 GB); an environment without an entry is priced with the model's defaults and the report says
 so. The result is pure data: no file, network or clock is read while pricing.
 
@@ -33,9 +32,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from contracts.config import UsageConfig
+from contracts.plan_graph import PlanGraph, component_of
 from cost.catalog import HOURS_PER_MONTH, Catalog, load_catalog
-from infra.config import EnvironmentConfig, UsageConfig
-from walletops.cli_plan import component_of
 
 CURRENCY = "USD"
 
@@ -537,18 +536,19 @@ def _price_resource(resource: dict[str, Any], ctx: _Context) -> None:
 
 
 def estimate(
-    plan_document: Mapping[str, Any],
+    graph: PlanGraph,
     usage: Mapping[str, UsageConfig] | None = None,
     catalog: Catalog | None = None,
 ) -> CostReport:
-    """Price every environment of a plan document; see the module docstring for the rules."""
+    """Price every environment of a plan graph; see the module docstring for the rules."""
     environments: dict[str, EnvironmentCost] = {}
     catalog_date = ""
-    for name, env_plan in plan_document["environments"].items():
-        region = str(env_plan.get("region", "eu-west-1"))
+    for env_plan in graph:
+        name = env_plan.name
+        region = env_plan.region or "eu-west-1"
         prices = catalog or load_catalog(region)
         catalog_date = prices.snapshot_date
-        resources = [r for r in env_plan["resources"] if r.get("custom", True)]
+        resources = env_plan.custom_resources
         env = EnvironmentCost(name=name, region=region)
         env_usage = (usage or {}).get(name)
         if env_usage is None:
@@ -558,22 +558,10 @@ def estimate(
             env=env,
             catalog=prices,
             usage=env_usage,
-            by_urn={r["urn"]: r for r in env_plan["resources"]},
+            by_urn={urn: dict(resource) for urn, resource in env_plan.by_urn.items()},
             type_counts=Counter(r["type"] for r in resources),
         )
         for resource in resources:
-            _price_resource(resource, ctx)
+            _price_resource(dict(resource), ctx)
         environments[name] = env
     return CostReport(environments=environments, catalog_date=catalog_date)
-
-
-def estimate_environment(model: EnvironmentConfig, usage: UsageConfig | None = None) -> CostReport:
-    """Plan ``model`` offline (the real program under mocks) and price it.
-
-    ``usage`` replaces the model's own usage assumptions when given. Planning forks one process
-    and takes a few seconds; the result's only environment is ``model.name``.
-    """
-    from infra.planner import plan_environments
-
-    document = plan_environments([model], processes=1)
-    return estimate(document, {model.name: usage or model.usage})

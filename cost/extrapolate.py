@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from contracts.errors import UsageProblem
+from contracts.project import ENVIRONMENTS
 from cost.estimator import CURRENCY, CostReport
-from walletops.project import ENVIRONMENTS, UsageProblem
 
 
 @dataclass(frozen=True)

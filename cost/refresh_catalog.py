@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contracts.config import load_all
+from contracts.project import find_project_dir
 from cost.catalog import catalog_path
-from infra.config import load_all
-from walletops.project import find_project_dir
 
 OFFER_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/{service}/current/{region}/index.json"
 USAGE_PREFIX = {"eu-west-1": "EU", "eu-central-1": "EUC1", "eu-west-2": "EUW2", "us-east-1": "USE1"}

@@ -1,7 +1,7 @@
 """AWS Budgets per environment: a monthly cost budget from the estimate, alerting through SNS.
 
 The limit is the environment's recorded cost estimate (``cost/estimates.json``, see
-:mod:`cost.estimates`) times ``budget.headroom`` from config, rounded up to whole dollars. The
+:mod:`contracts.estimates`) times ``budget.headroom`` from config, rounded up to whole dollars. The
 budget counts only costs tagged ``environment=<env>`` (the tag must be activated as a
 cost-allocation tag, ``user:environment``). It alerts at 80 % and 100 % of ACTUAL spend and at
 100 % of FORECASTED spend, to a KMS-encrypted SNS topic that only ``budgets.amazonaws.com`` of
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
-from infra.config import EnvironmentConfig
 
 ALERTS: tuple[tuple[str, float], ...] = (("ACTUAL", 80.0), ("ACTUAL", 100.0), ("FORECASTED", 100.0))
 
@@ -34,7 +34,8 @@ def budget_limit(estimate_usd: float, headroom: float) -> int:
 
 @dataclass
 class BudgetsArgs:
-    """``monthly_estimate_usd`` from :func:`cost.estimates.monthly_estimate`; ``kms_key_arn`` encrypts SNS."""
+    """``monthly_estimate_usd`` from :func:`contracts.estimates.monthly_estimate`; ``kms_key_arn``
+    encrypts SNS."""
 
     monthly_estimate_usd: float
     kms_key_arn: pulumi.Input[str]

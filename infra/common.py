@@ -13,30 +13,7 @@ from typing import Any
 
 import pulumi
 
-from infra.config import EnvironmentConfig
-
-STANDARD_TAG_KEYS: tuple[str, ...] = (
-    "environment",
-    "service",
-    "component",
-    "owner",
-    "cost-center",
-    "data-classification",
-)
-
-
-def standard_tags(
-    env: EnvironmentConfig, component: str, service: str = "platform", data_classification: str | None = None
-) -> dict[str, str]:
-    """The six tags every taggable resource carries (policy and cost group by them)."""
-    return {
-        "environment": env.name,
-        "service": service,
-        "component": component,
-        "owner": env.tags.owner,
-        "cost-center": env.tags.cost_center,
-        "data-classification": data_classification or env.data_classification.value,
-    }
+from contracts.config import EnvironmentConfig, standard_tags
 
 
 def policy_json(statements: list[dict[str, Any]]) -> str:

@@ -15,8 +15,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from contracts.config import ComputeEngine, EnvironmentConfig, NodeGroupConfig
 from infra.common import WalletComponent
-from infra.config import ComputeEngine, EnvironmentConfig, NodeGroupConfig
 
 CONTROL_PLANE_LOGS: list[str] = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 EKS_ADDONS: tuple[str, ...] = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent")

@@ -15,8 +15,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
-from infra.config import EnvironmentConfig
 
 LEDGER_DB = "ledger"
 

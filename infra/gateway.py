@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from contracts.config import ComputeEngine, EnvironmentConfig
+from contracts.gateway_spec import GatewaySpec, Route
 from infra.common import WalletComponent
-from infra.config import ComputeEngine, EnvironmentConfig
-from infra.gateway_spec import GatewaySpec, Route
 from infra.iam import service_trust
 from infra.services import CONTAINER_PORT, Workload
 

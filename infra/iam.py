@@ -13,8 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
-from infra.config import EnvironmentConfig
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_THUMBPRINT = "6938fd4d98bab03faadb97b34396831e3780aea1"

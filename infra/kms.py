@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
-from infra.config import EnvironmentConfig
 
 DATA_CLASSES: dict[str, tuple[str, ...]] = {
     "ebs": ("ec2",),

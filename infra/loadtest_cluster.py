@@ -18,8 +18,8 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
+from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
-from infra.config import EnvironmentConfig
 from infra.workloads import restricted_container_context, restricted_pod_context
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from contracts.config import ComputeEngine, EnvironmentConfig, NatLayout
 from infra.common import WalletComponent, policy_json
-from infra.config import ComputeEngine, EnvironmentConfig, NatLayout
 
 INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager")
 POSTGRES_PORT = 5432

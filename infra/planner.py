@@ -1,17 +1,8 @@
 """The offline planner: run the real Pulumi program under ``pulumi.runtime.set_mocks`` and record it.
 
-The result is the *plan graph*, the contract between the infra program and everything that
-analyses it (policy, cost, manifests). Its JSON shape (``PLAN_FORMAT`` 1)::
-
-    {"format": 1,
-     "environments": {"<env>": {
-         "region": "eu-west-1",
-         "resources": [{"urn", "type", "name", "custom", "parent", "dependencies", "provider",
-                        "protect", "inputs"}],   # sorted by URN
-         "outputs": {...}}}}                      # the stack outputs
-
-``inputs`` are the properties as the provider receives them (camelCase). Mocked ids and ARNs are
-derived from the URN, so the same config always gives byte-identical JSON.
+The result is the *plan graph* (:class:`contracts.plan_graph.PlanGraph`), the contract between the
+infra program and everything that analyses it (policy, cost, manifests, scanners, pipelines). Mocked
+ids and ARNs are derived from the URN, so the same config always gives byte-identical JSON.
 
 Mocks and Pulumi settings are process-global, so every environment is planned in its own forked
 child process (started after the heavy SDK imports are done once in the parent): nothing leaks
@@ -36,10 +27,10 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import EnvironmentConfig
+from contracts.config import EnvironmentConfig
+from contracts.plan_graph import PLAN_FORMAT, EnvironmentPlan, PlanGraph, PlanResource
 from infra.program import PROJECT_DIR, build_environment
 
-PLAN_FORMAT = 1
 ACCOUNT_ID = "123456789012"
 WARM_AWS: tuple[str, ...] = (
     "apigateway",
@@ -175,24 +166,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
-        self.records: list[dict[str, Any]] = []
+        self.records: list[PlanResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.records.append(
-                {
-                    "urn": response.urn,
-                    "type": request.type,
-                    "name": request.name,
-                    "custom": bool(request.custom),
-                    "parent": request.parent or None,
-                    "dependencies": sorted(set(request.dependencies)),
-                    "provider": request.provider.split("::")[3] if request.provider else None,
-                    "protect": bool(request.protect),
-                    "inputs": _plain(rpc.deserialize_properties(request.object)),
-                }
+                PlanResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=request.parent or None,
+                    dependencies=sorted(set(request.dependencies)),
+                    provider=request.provider.split("::")[3] if request.provider else None,
+                    protect=bool(request.protect),
+                    inputs=_plain(rpc.deserialize_properties(request.object)),
+                )
             )
         return response
 
@@ -213,7 +204,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def plan_in_process(model: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+def plan_in_process(model: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -> EnvironmentPlan:
     """Plan one environment in this process. Use :func:`plan_environments` unless already isolated."""
     monitor = RecordingMonitor(PlanMocks(model.region))
     pulumi.runtime.set_mocks(
@@ -229,18 +220,19 @@ def plan_in_process(model: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         stack._outputs_registered = False  # set_mocks registered an empty stack before the program ran
         stack._finish()
         _sync_await(run_pulumi_func(lambda: None))
-    return {
-        "region": model.region,
-        "resources": sorted(monitor.records, key=lambda record: record["urn"]),
-        "outputs": monitor.stack_outputs,
-    }
+    return EnvironmentPlan(
+        name=model.name,
+        region=model.region,
+        resources=sorted(monitor.records, key=lambda record: record["urn"]),
+        outputs=monitor.stack_outputs,
+    )
 
 
 def _child(model: EnvironmentConfig, project_dir: Path, conn: Connection) -> None:
     """Body of a planning process: send back the plan as JSON, or the error as text."""
     asyncio.set_event_loop(asyncio.new_event_loop())  # never the parent's loop: its task state is not ours
     try:
-        conn.send(("ok", json.dumps(plan_in_process(model, project_dir), default=str)))
+        conn.send(("ok", json.dumps(plan_in_process(model, project_dir).to_document(), default=str)))
     except BaseException as exc:  # reported to the parent, which raises it
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -262,7 +254,7 @@ def _warm_imports() -> None:
 
 def plan_environments(
     models: list[EnvironmentConfig], project_dir: Path = PROJECT_DIR, processes: int = 2
-) -> dict[str, Any]:
+) -> PlanGraph:
     """Plan each environment in a fresh forked process (``processes`` at a time); return the document."""
     _warm_imports()
     context = multiprocessing.get_context("fork")
@@ -288,4 +280,5 @@ def plan_environments(
         if status != "ok":
             raise PlanError(f"planning {model.name} failed: {payload}")
         plans[model.name] = json.loads(payload)
-    return {"format": PLAN_FORMAT, "environments": {m.name: plans[m.name] for m in models}}
+    document = {"format": PLAN_FORMAT, "environments": {m.name: plans[m.name] for m in models}}
+    return PlanGraph.from_document(document, "planner")

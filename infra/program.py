@@ -14,13 +14,13 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from cost.estimates import monthly_estimate
+from contracts.config import ComputeEngine, EnvironmentConfig
+from contracts.estimates import monthly_estimate
+from contracts.gateway_spec import load_gateway_spec
 from infra.budgets import Budgets, BudgetsArgs
 from infra.compute import Compute, ComputeArgs
-from infra.config import ComputeEngine, EnvironmentConfig
 from infra.data import Data, DataArgs
 from infra.gateway import Gateway, GatewayArgs
-from infra.gateway_spec import load_gateway_spec
 from infra.iam import Iam, IamArgs
 from infra.kms import Kms, KmsArgs
 from infra.loadtest_cluster import build_loadtest_cluster
@@ -120,7 +120,9 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
     )
     Budgets(
         "budgets",
-        BudgetsArgs(monthly_estimate_usd=monthly_estimate(env.name), kms_key_arn=kms.arn("notifications")),
+        BudgetsArgs(
+            monthly_estimate_usd=monthly_estimate(project_dir, env.name), kms_key_arn=kms.arn("notifications")
+        ),
         env,
         opts,
     )

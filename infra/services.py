@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from infra.config import ConfigError, EnvironmentConfig, ServiceConfig
+from contracts.config import ConfigError, EnvironmentConfig, ServiceConfig
 
 CONTAINER_PORT = 8080
 CORE_PORTS: dict[str, int] = {"wallet": 30080, "roundups": 30081}

@@ -18,8 +18,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from contracts.config import ComputeEngine, EnvironmentConfig
 from infra.common import WalletComponent, policy_json
-from infra.config import ComputeEngine, EnvironmentConfig
 from infra.services import CONTAINER_PORT, Workload, workloads_of
 
 APP_UID = 10001

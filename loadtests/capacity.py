@@ -32,11 +32,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra.config import CapacityType, EnvironmentConfig, ServiceConfig
-from infra.gateway_spec import Route
+from contracts.config import CapacityType, EnvironmentConfig, ServiceConfig
+from contracts.documents import load_yaml_model
+from contracts.errors import UsageProblem
+from contracts.gateway_spec import Route
 from loadtests.reports import SUMMARY_FORMAT, service_of
-from walletops.documents import load_yaml_model
-from walletops.project import UsageProblem
 
 SECONDS_PER_DAY = 86_400
 GIB = 1024**3

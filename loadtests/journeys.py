@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from locust import FastHttpUser, TaskSet, between
 from locust.contrib.fasthttp import FastResponse, ResponseContextManager
 
-from infra.config import load_environment
+from contracts.config import load_environment
 from loadtests.settings import RunSettings
 
 CURRENCY = "EUR"

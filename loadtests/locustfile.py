@@ -17,13 +17,13 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 from rich.console import Console
 
-from infra.gateway_spec import load_gateway_spec
+from contracts.gateway_spec import load_gateway_spec
+from contracts.output import to_json
 from loadtests import shapes
 from loadtests.journeys import build_user_class, configured_exchanges
 from loadtests.reports import build_summary, print_gates
 from loadtests.settings import RunSettings
 from loadtests.slo import GateResult, evaluate, load_slo, snapshot
-from walletops.output import to_json
 
 SETTINGS = RunSettings.from_environ()
 

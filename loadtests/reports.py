@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.gateway_spec import Route
+from contracts.gateway_spec import Route
 from loadtests.slo import EndpointWindow, GateResult, StatsWindow
 
 SUMMARY_FORMAT = 1

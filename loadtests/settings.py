@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from walletops.project import UsageProblem, find_project_dir
+from contracts.errors import UsageProblem
+from contracts.project import find_project_dir
 
 SCENARIOS: tuple[str, ...] = ("smoke", "load", "stress", "spike", "soak")
 

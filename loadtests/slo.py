@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from walletops.documents import load_yaml_model
+from contracts.documents import load_yaml_model
 
 if TYPE_CHECKING:
     from locust.stats import RequestStats

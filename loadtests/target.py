@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from walletops.project import UsageProblem
+from contracts.errors import UsageProblem
 
 API_KEY_VARIABLE = "WALLETOPS_API_KEY"
 OPERATOR_KEY_VARIABLE = "WALLETOPS_OPERATOR_API_KEY"

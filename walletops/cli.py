@@ -14,8 +14,8 @@ import sys
 
 import typer
 
-from walletops.output import err_console
-from walletops.project import UsageProblem
+from contracts.errors import UsageProblem
+from contracts.output import err_console
 
 app = typer.Typer(
     name="walletops",

@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from infra.config import load_environment
+from contracts.config import load_environment
+from contracts.errors import UsageProblem
+from contracts.output import Format, console, to_json, write_text
+from contracts.project import expand_envs, resolve_project_dir
 from walletops.options import Env, Output, ProjectDir
-from walletops.output import Format, console, to_json, write_text
-from walletops.project import UsageProblem, expand_envs, resolve_project_dir
 
 app = typer.Typer(help="Inspect the validated environment configuration.", no_args_is_help=True)
 

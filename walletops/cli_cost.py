@@ -11,12 +11,15 @@ import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
+from contracts.config import ComputeEngine, EnvironmentConfig, UsageConfig, load_all, load_environment
+from contracts.documents import read_json_document
+from contracts.errors import UsageProblem
+from contracts.output import Format, console, err_console, to_json, write_text
+from contracts.plan_graph import PlanGraph
+from contracts.project import ENVIRONMENTS, expand_envs, resolve_project_dir
 from cost.estimator import CostReport, estimate
-from infra.config import ComputeEngine, EnvironmentConfig, UsageConfig, load_all, load_environment
-from walletops.cli_plan import load_plan
 from walletops.options import Env, Output, ProjectDir
-from walletops.output import Format, console, err_console, to_json, write_text
-from walletops.project import ENVIRONMENTS, UsageProblem, expand_envs, resolve_project_dir
+from walletops.orchestration import build_plan
 
 app = typer.Typer(
     help="Monthly cost per environment from the plan graph: line items, diffs, budgets, actuals.",
@@ -86,21 +89,23 @@ def usage_for(
     return usage
 
 
-def load_plan_or_cost(path: Path, option: str) -> dict[str, Any]:
-    """A plan document or a cost report from ``path``, told apart by their shape."""
-    return load_plan(path, option, "a plan (walletops plan) or a cost report (walletops cost)")
+def load_plan_or_cost(path: Path, option: str) -> PlanGraph | dict[str, Any]:
+    """A plan graph or a cost report (``walletops cost --format json``) from ``path``, told apart by shape."""
+    document = read_json_document(path, option)
+    if isinstance(document, dict) and is_cost_report(document):
+        return document
+    if isinstance(document, dict) and isinstance(document.get("environments"), dict):
+        return PlanGraph.from_document(document, f"{option} {path}")
+    raise UsageProblem(f"{option} {path}: not a plan (walletops plan) or a cost report (walletops cost)")
 
 
 def is_cost_report(document: dict[str, Any]) -> bool:
-    return "currency" in document and all("items" in env for env in document["environments"].values())
-
-
-def _select(document: dict[str, Any], envs: list[str], source: str) -> dict[str, Any]:
-    missing = [env for env in envs if env not in document["environments"]]
-    if missing:
-        have = ", ".join(document["environments"]) or "none"
-        raise UsageProblem(f"{source}: no environment {', '.join(missing)} in it; it has: {have}")
-    return {**document, "environments": {env: document["environments"][env] for env in envs}}
+    environments = document.get("environments")
+    return (
+        "currency" in document
+        and isinstance(environments, dict)
+        and all(isinstance(env, dict) and "items" in env for env in environments.values())
+    )
 
 
 def price(
@@ -112,22 +117,19 @@ def price(
     """Plan (or read ``plan_file``), then price with config usage and the usage file's overrides."""
     root = resolve_project_dir(project_dir)
     if plan_file is not None:
-        document = load_plan_or_cost(plan_file, "--plan")
-        if is_cost_report(document):
+        loaded = load_plan_or_cost(plan_file, "--plan")
+        if not isinstance(loaded, PlanGraph):
             raise UsageProblem(
                 f"--plan {plan_file}: this is a cost report; --plan takes a plan (walletops plan)"
             )
-        envs = list(document["environments"]) if env == "all" else expand_envs(env)
-        document = _select(document, envs, f"--plan {plan_file}")
-        models = load_all(root, envs)
+        envs = loaded.names if env == "all" else expand_envs(env)
+        graph = loaded.select(envs, f"--plan {plan_file}")
     else:
-        from walletops.cli_plan import build_plan
-
         envs = expand_envs(env)
-        models = load_all(root, envs)
-        document = build_plan(env, root)
+        graph = build_plan(env, root)
+    models = load_all(root, envs)
     overrides = load_usage_file(usage_file, envs) if usage_file is not None else {}
-    return estimate(document, usage_for(models, overrides, str(usage_file))), root
+    return estimate(graph, usage_for(models, overrides, str(usage_file))), root
 
 
 def render(report: CostReport, fmt: Format, output: Path | None, show_free: bool) -> None:
@@ -222,14 +224,13 @@ def diff(
     _check_format(fmt, (Format.md, Format.json, Format.table))
     sides: list[dict[str, Any]] = []
     for option, path in (("--base", base), ("--head", head)):
-        document = load_plan_or_cost(path, option)
-        if not is_cost_report(document):
+        loaded = load_plan_or_cost(path, option)
+        if isinstance(loaded, PlanGraph):
             root = resolve_project_dir(project_dir)
-            envs = list(document["environments"])
-            models = load_all(root, envs)
-            overrides = load_usage_file(usage_file, envs) if usage_file is not None else {}
-            document = estimate(document, usage_for(models, overrides, str(usage_file))).to_json()
-        sides.append(document)
+            models = load_all(root, loaded.names)
+            overrides = load_usage_file(usage_file, loaded.names) if usage_file is not None else {}
+            loaded = estimate(loaded, usage_for(models, overrides, str(usage_file))).to_json()
+        sides.append(loaded)
     result = diff_costs(sides[0], sides[1])
     if fmt is Format.json:
         write_text(to_json(result.to_json()), output)

@@ -14,15 +14,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.config import load_environment
+from contracts.config import load_environment
+from contracts.errors import UsageProblem
+from contracts.output import Format, console, err_console, to_json, write_text
+from contracts.project import ENVIRONMENTS, resolve_project_dir
 from loadtests.reports import print_gates, write_chart
 from loadtests.runner import ReportPaths, run_locust
 from loadtests.settings import DEFAULT_DURATION_S, DEFAULT_USERS, RunSettings, check_scenario, parse_duration
 from loadtests.slo import GateResult, load_slo
 from loadtests.target import StackFailure, Target, check_url, local_stack, url_target
 from walletops.options import Output, ProjectDir
-from walletops.output import Format, console, err_console, to_json, write_text
-from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
 
 MAX_WORKERS = 16
 PRICE_TIMEOUT_S = 180.0
@@ -265,7 +266,7 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     Uses the rps per replica a load test measured at SLO (``--from``) and a user activity profile;
     prints every step of the reasoning with its numbers.
     """
-    from infra.gateway_spec import load_gateway_spec
+    from contracts.gateway_spec import load_gateway_spec
     from loadtests.capacity import (
         load_profile,
         load_summary,
@@ -368,13 +369,14 @@ def _price(model: Any) -> dict[str, Any]:
 
 
 def _price_child(model: Any, sender: Any) -> None:
+    from contracts.plan_graph import PlanGraph
     from cost.estimator import estimate
     from infra.planner import plan_in_process
 
     os.setpgrp()
     try:
-        document = {"format": 1, "environments": {model.name: plan_in_process(model)}}
-        env_cost = estimate(document, {model.name: model.usage}).environments[model.name]
+        graph = PlanGraph({model.name: plan_in_process(model)})
+        env_cost = estimate(graph, {model.name: model.usage}).environments[model.name]
         sender.send(
             {
                 "monthly_usd": env_cost.monthly_usd,

@@ -17,29 +17,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from contracts.errors import UsageProblem
+from contracts.output import Format, console, err_console, to_json, write_text
+from contracts.project import expand_envs, find_project_dir, resolve_project_dir
 from walletops.options import Env, Output, ProjectDir
-from walletops.output import Format, console, err_console, to_json, write_text
-from walletops.project import UsageProblem, expand_envs, find_project_dir, resolve_project_dir
+from walletops.orchestration import plan_or_read
 
 if TYPE_CHECKING:
+    from contracts.plan_graph import PlanGraph
     from infra.audit.checks import AuditReport
     from infra.policy.engine import Report
 
 STATUS_STYLE = {"failed": "bold red", "waived": "yellow", "passed": "green", "not-applicable": "dim"}
-
-
-def _select_plan(env: str, plan_file: Path | None, project_dir: Path | None) -> dict[str, Any]:
-    from walletops.cli_plan import build_plan, load_plan
-
-    if plan_file is None:
-        return build_plan(env, project_dir)
-    document = load_plan(plan_file)
-    wanted = expand_envs(env)
-    available = list(document["environments"])
-    missing = [name for name in wanted if name not in available]
-    if env != "all" and missing:
-        raise UsageProblem(f"--env {env}: not in {plan_file} (it holds {', '.join(available) or 'nothing'})")
-    return {**document, "environments": {n: p for n, p in document["environments"].items() if n in wanted}}
 
 
 def _project_root(project_dir: Path | None, plan_file: Path | None) -> Path | None:
@@ -58,17 +47,17 @@ def build_report(
     project_dir: Path | None,
     waivers_file: Path | None,
     today: date | None = None,
-) -> tuple[Report, dict[str, Any], Path | None]:
+) -> tuple[Report, PlanGraph, Path | None]:
     """Plan (or load) the environments, load their configs and the waivers, evaluate every rule."""
-    from infra.config import load_all
+    from contracts.config import load_all
     from infra.policy.engine import evaluate_plan
     from infra.policy.model import rules_by_id
     from infra.policy.waivers import NO_WAIVERS, WAIVERS_FILE, load_waivers
 
     day = today or date.today()
     root = _project_root(project_dir, plan_file)
-    plan = _select_plan(env, plan_file, root)
-    configs = load_all(root, list(plan["environments"])) if root is not None else {}
+    plan = plan_or_read(env, plan_file, root)
+    configs = load_all(root, plan.names) if root is not None else {}
     known = set(rules_by_id())
     if waivers_file is not None:
         waivers = load_waivers(waivers_file, known, day, required=True)

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import typer
 from rich.table import Table
 
+from contracts.errors import UsageProblem
+from contracts.output import Format, console, err_console, to_json, write_text
+from contracts.project import ENVIRONMENTS, resolve_project_dir
 from walletops.options import Output, ProjectDir
-from walletops.output import Format, console, err_console, to_json, write_text
-from walletops.project import ENVIRONMENTS, UsageProblem, resolve_project_dir
 
 if TYPE_CHECKING:
     from walletstubs.localstack.stack import LocalStack

@@ -15,8 +15,9 @@ from typing import Annotated
 
 import typer
 
+from contracts.errors import UsageProblem
+from contracts.project import resolve_project_dir
 from walletops.options import ProjectDir
-from walletops.project import UsageProblem, resolve_project_dir
 
 SUITE = Path("tests") / "verification"
 STATE_ENV = "WALLETOPS_VERIFY_STATE_DIR"

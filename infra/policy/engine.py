@@ -13,12 +13,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
+from contracts.project import ENVIRONMENTS
 from infra.policy.model import Context, NotApplicable, Resource, Rule, Severity, Violation, all_rules
 from infra.policy.waivers import NO_WAIVERS, Waiver, Waivers
-from walletops.project import ENVIRONMENTS
 
 if TYPE_CHECKING:
-    from infra.config import EnvironmentConfig
+    from contracts.config import EnvironmentConfig
+    from contracts.plan_graph import PlanGraph
 
 Verdict = Literal["passed", "failed", "waived", "not-applicable"]
 
@@ -188,23 +189,23 @@ def evaluate_environment(
 
 
 def evaluate_plan(
-    plan: Mapping[str, Any],
+    plan: PlanGraph,
     *,
     waivers: Waivers = NO_WAIVERS,
     today: date | None = None,
     configs: Mapping[str, EnvironmentConfig] | None = None,
     rules: list[Rule] | None = None,
 ) -> Report:
-    """Evaluate every environment of a plan document (``walletops plan --format json``)."""
+    """Evaluate every environment of a plan graph."""
     day = today or date.today()
     chosen = rules if rules is not None else all_rules()
     results: list[RuleResult] = []
-    envs = list(plan["environments"])
+    envs = plan.names
     for env in envs:
         results.extend(
             evaluate_environment(
                 env,
-                plan["environments"][env]["resources"],
+                [dict(resource) for resource in plan[env].resources],
                 rules=chosen,
                 waivers=waivers,
                 today=day,

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 if TYPE_CHECKING:
-    from infra.config import EnvironmentConfig
+    from contracts.config import EnvironmentConfig
 
 Resource = dict[str, Any]
 

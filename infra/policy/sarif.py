@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.policy.engine import Finding, Report
 from infra.policy.model import Rule, Severity, all_rules
+
+if TYPE_CHECKING:
+    from contracts.plan_graph import PlanGraph
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/walletco/walletops/blob/main/infra/policy"
@@ -96,13 +99,11 @@ def _result(finding: Finding, index: int, uri: str) -> dict[str, Any]:
     return result
 
 
-def to_sarif(
-    report: Report, plan: Mapping[str, Any], project_dir: Path | None, version: str
-) -> dict[str, Any]:
+def to_sarif(report: Report, plan: PlanGraph, project_dir: Path | None, version: str) -> dict[str, Any]:
     """The SARIF log of a policy report over ``plan``."""
     rules = all_rules()
     index = {rule.id: position for position, rule in enumerate(rules)}
-    by_env = {env: {r["urn"]: r for r in plan["environments"][env]["resources"]} for env in report.envs}
+    by_env = {env: plan[env].by_urn for env in report.envs}
     results = []
     for finding in report.findings:
         uri = module_of(finding.urn, by_env[finding.env], project_dir) or f"Pulumi.{finding.env}.yaml"

@@ -16,8 +16,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from walletops.documents import read_yaml, validate
-from walletops.project import ENVIRONMENTS, UsageProblem
+from contracts.documents import read_yaml, validate
+from contracts.errors import UsageProblem
+from contracts.project import ENVIRONMENTS
 
 WAIVERS_FILE = "policy-waivers.yaml"
 MAX_WAIVER_DAYS = 366

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from contracts.config import UsageConfig
+from contracts.plan_graph import PlanGraph
+from cost.catalog import Catalog
+from cost.estimator import CostReport, estimate
 
 STACK = "urn:pulumi:{env}::walletops::pulumi:pulumi:Stack::walletops-{env}"
 
@@ -102,3 +108,12 @@ def small_plan(env: str = "dev", multi_az: bool = False) -> dict[str, Any]:
         "format": 1,
         "environments": {env: {"region": "eu-west-1", "resources": resources, "outputs": {}}},
     }
+
+
+def price(
+    document: dict[str, Any],
+    usage: Mapping[str, UsageConfig] | None = None,
+    catalog: Catalog | None = None,
+) -> CostReport:
+    """Estimate a hand-written plan document (checked as a plan graph first)."""
+    return estimate(PlanGraph.from_document(document), usage, catalog)

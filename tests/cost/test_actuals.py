@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from cost_fixtures import small_plan
+from cost_fixtures import price, small_plan
 from moto.server import ThreadedMotoServer
 
-from cost.estimator import estimate
-from infra.config import load_environment
+from contracts.config import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.service
@@ -88,7 +87,7 @@ def plan(tmp_path: Path) -> Path:
 
 def dev_estimate() -> float:
     model = load_environment("dev", ROOT)
-    return estimate(small_plan(), {"dev": model.usage}).environments["dev"].monthly_usd
+    return price(small_plan(), {"dev": model.usage}).environments["dev"].monthly_usd
 
 
 def test_actuals_read_the_environment_tag_group_and_project_the_month(plan: Path, moto_url: str):

@@ -21,7 +21,7 @@ import pulumi
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from infra.budgets import Budgets, BudgetsArgs
-from infra.config import load_environment
+from contracts.config import load_environment
 from infra.planner import PlanMocks, RecordingMonitor
 
 model = load_environment("prod", Path({str(ROOT)!r}))

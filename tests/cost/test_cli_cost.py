@@ -164,7 +164,7 @@ def test_budget_bad_factors_exit_2(plan_file: Path):
 
 
 def test_ecs_variant_of_an_eks_environment_is_a_valid_model():
-    from infra.config import ComputeEngine, load_environment
+    from contracts.config import ComputeEngine, load_environment
     from walletops.cli_cost import ecs_variant
 
     stage = load_environment("stage", ROOT)

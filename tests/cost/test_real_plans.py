@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cost_fixtures import price
 
-from cost.estimates import ESTIMATES_FILE, REFRESH_COMMAND, config_digest, load_estimates
-from cost.estimator import estimate
-from infra.config import load_all
+from contracts.config import load_all
+from contracts.estimates import REFRESH_COMMAND, config_digest, estimates_file, load_estimates
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = ("dev", "qa", "stage", "prod")
@@ -20,9 +20,10 @@ pytestmark = pytest.mark.slow
 PLAN_ONE = """
 import json, sys
 from pathlib import Path
-from infra.config import load_environment
+from contracts.config import load_environment
 from infra.planner import plan_in_process
-print(json.dumps(plan_in_process(load_environment(sys.argv[1], Path(sys.argv[2]))), default=str))
+env_plan = plan_in_process(load_environment(sys.argv[1], Path(sys.argv[2])))
+print(json.dumps(env_plan.to_document(), default=str))
 """
 
 
@@ -47,7 +48,7 @@ def plan() -> dict:
 @pytest.fixture(scope="module")
 def report(plan: dict):
     models = load_all(ROOT)
-    return estimate(plan, {name: model.usage for name, model in models.items()})
+    return price(plan, {name: model.usage for name, model in models.items()})
 
 
 def test_every_cloud_resource_is_priced_free_or_unpriced_with_a_reason(plan: dict, report):
@@ -83,8 +84,8 @@ def test_the_always_on_core_is_priced_in_every_environment(report):
 
 
 def test_recorded_estimates_match_the_config_and_the_estimate(report):
-    recorded = load_estimates()["environments"]
+    recorded = load_estimates(ROOT)["environments"]
     for env in ENVS:
-        hint = f"{ESTIMATES_FILE} is stale for {env}: run `{REFRESH_COMMAND}`"
+        hint = f"{estimates_file(ROOT)} is stale for {env}: run `{REFRESH_COMMAND}`"
         assert recorded[env]["config_sha256"] == config_digest(ROOT, env), hint
         assert recorded[env]["monthly_usd"] == report.environments[env].monthly_usd, hint

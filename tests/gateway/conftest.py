@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import load_environment
-from infra.gateway_rules import EffectiveRules, effective_rules
-from infra.gateway_spec import load_gateway_spec
+from contracts.config import load_environment
+from contracts.gateway_rules import EffectiveRules, effective_rules
+from contracts.gateway_spec import load_gateway_spec
 
 PROJECT = Path(__file__).resolve().parents[2]
 

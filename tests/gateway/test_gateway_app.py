@@ -15,7 +15,7 @@ import pytest
 from walletstubs.gateway import problems
 from walletstubs.gateway.app import DailyQuota, Gateway, GatewaySettings
 
-from infra.gateway_rules import EffectiveRules
+from contracts.gateway_rules import EffectiveRules
 
 
 @pytest.fixture

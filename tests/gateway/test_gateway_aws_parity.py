@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.config import load_environment
-from infra.gateway_rules import EffectiveRules, effective_rules
-from infra.gateway_spec import load_gateway_spec
+from contracts.config import load_environment
+from contracts.gateway_rules import EffectiveRules, effective_rules
+from contracts.gateway_spec import load_gateway_spec
 from infra.planner import plan_environments
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def _plan_and_rules(env: str) -> tuple[list[dict[str, Any]], EffectiveRules]:
     model = load_environment(env, PROJECT)
-    resources = plan_environments([model], PROJECT, processes=1)["environments"][env]["resources"]
+    resources = list(plan_environments([model], PROJECT, processes=1)[env].resources)
     return resources, effective_rules(load_gateway_spec(PROJECT), [e.name for e in model.exchanges])
 
 

@@ -15,7 +15,7 @@ from walletstubs.gateway.nginx import NginxPaths, limits_from_config, render_ngi
 from walletstubs.localstack.nginx import NginxServer
 from walletstubs.localstack.servers import free_port
 
-from infra.gateway_rules import EffectiveRules
+from contracts.gateway_rules import EffectiveRules
 
 
 def _render(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import load_all
+from contracts.config import load_all
 from infra.planner import plan_environments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,13 +20,14 @@ PROJECT_FILES = (
     "Pulumi.qa.yaml",
     "Pulumi.stage.yaml",
     "Pulumi.prod.yaml",
+    "cost/estimates.json",
 )
 
 
 @pytest.fixture(scope="session")
 def plans() -> dict[str, dict[str, Any]]:
     """The plan of each of the four environments, from the real program under mocks."""
-    return plan_environments(list(load_all(ROOT).values()))["environments"]
+    return plan_environments(list(load_all(ROOT).values())).to_document()["environments"]
 
 
 @pytest.fixture
@@ -35,6 +36,7 @@ def project_copy(tmp_path: Path) -> Callable[[], Path]:
 
     def make() -> Path:
         for name in PROJECT_FILES:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, tmp_path / name)
         return tmp_path
 

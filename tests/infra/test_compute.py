@@ -11,8 +11,8 @@ import pytest
 import yaml
 from plan_helpers import key_arn_of, of_type, one
 
+from contracts.config import load_environment
 from infra.compute import CONTROL_PLANE_LOGS
-from infra.config import load_environment
 from infra.planner import plan_environments
 
 
@@ -68,7 +68,7 @@ def test_ecs_fargate_is_selectable_per_environment(project_copy: Callable[[], Pa
     document["config"]["walletops:loadtest"]["in_cluster"] = False
     del document["config"]["walletops:kubernetes"]
     path.write_text(yaml.safe_dump(document))
-    plan = plan_environments([load_environment("qa", project)], project)["environments"]["qa"]
+    plan = plan_environments([load_environment("qa", project)], project)["qa"].to_document()
     types = {r["type"] for r in plan["resources"]}
     assert "aws:eks/cluster:Cluster" not in types and not any(t.startswith("kubernetes:") for t in types)
     assert one(plan, "aws:ecs/cluster:Cluster")["inputs"]["settings"] == [

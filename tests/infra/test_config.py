@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import ConfigError, load_all, load_environment
-from walletops.project import UsageProblem, find_project_dir
+from contracts.config import ConfigError, load_all, load_environment
+from contracts.errors import UsageProblem
+from contracts.project import find_project_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from plan_helpers import of_type, one
 
-from infra.gateway_spec import load_gateway_spec
+from contracts.gateway_spec import load_gateway_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

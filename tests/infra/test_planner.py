@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.planner import PLAN_FORMAT
+from contracts.plan_graph import PLAN_FORMAT
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_KEYS = {"urn", "type", "name", "custom", "parent", "dependencies", "provider", "protect", "inputs"}
@@ -79,3 +79,4 @@ def test_cli_plan_table_counts_by_component_and_type() -> None:
     )
     assert "dev:" in result.stdout and "components" in result.stdout
     assert "aws:rds/instance:Instance" in result.stdout and "Workloads" in result.stdout
+

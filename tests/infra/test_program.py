@@ -10,8 +10,7 @@ import pytest
 import yaml
 from plan_helpers import of_type, workload_objects
 
-from infra.common import STANDARD_TAG_KEYS
-from infra.config import load_environment
+from contracts.config import STANDARD_TAG_KEYS, load_environment
 from infra.planner import plan_environments
 
 UNTAGGABLE_PREFIXES = ("kubernetes:", "pulumi:", "walletops:", "random:")
@@ -80,7 +79,7 @@ def test_stateful_resources_are_protected_in_prod_only(plans: dict[str, Any]) ->
 
 
 def _plan_dev(project: Path) -> dict[str, dict[str, Any]]:
-    plan = plan_environments([load_environment("dev", project)], project)["environments"]["dev"]
+    plan = plan_environments([load_environment("dev", project)], project)["dev"].to_document()
     return {r["urn"]: r for r in plan["resources"]}
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra.config import load_environment
-from infra.gateway_spec import load_gateway_spec
+from contracts.config import load_environment
+from contracts.errors import UsageProblem
+from contracts.gateway_spec import load_gateway_spec
 from loadtests.capacity import (
     ActivityProfile,
     expand_rates,
@@ -18,7 +19,6 @@ from loadtests.capacity import (
     plan_capacity,
     scaled_environment,
 )
-from walletops.project import UsageProblem
 
 PROJECT = Path(__file__).resolve().parents[2]
 PROFILE = ActivityProfile.model_validate(

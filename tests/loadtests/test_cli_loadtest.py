@@ -38,7 +38,7 @@ def project() -> Iterator[Path]:
     folder.chmod(0o755)
     for path in [*PROJECT.glob("Pulumi*.yaml"), PROJECT / "gateway.yaml"]:
         shutil.copy(path, folder / path.name)
-    for package in ("infra", "walletops", "loadtests", "cost", "services-stub"):
+    for package in ("contracts", "infra", "walletops", "loadtests", "cost", "services-stub"):
         (folder / package).symlink_to(PROJECT / package)
     yield folder
     from walletstubs.localstack.stack import LocalStack

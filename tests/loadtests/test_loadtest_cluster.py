@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import load_environment
+from contracts.config import load_environment
 from infra.loadtest_cluster import PRIVATE_RANGES
 from infra.planner import plan_environments
 
@@ -18,7 +18,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def plans() -> dict[str, list[dict[str, Any]]]:
     models = [load_environment(name, PROJECT) for name in ("stage", "dev")]
     document = plan_environments(models)
-    return {name: plan["resources"] for name, plan in document["environments"].items()}
+    return {env_plan.name: list(env_plan.resources) for env_plan in document}
 
 
 def _mine(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from infra.gateway_spec import load_gateway_spec
+from contracts.gateway_spec import load_gateway_spec
 from loadtests.reports import build_summary, service_of, write_chart
 from loadtests.slo import EndpointWindow, GateResult, StatsWindow
 

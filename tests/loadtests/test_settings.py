@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import UsageProblem
 from loadtests.settings import DEFAULT_DURATION_S, RunSettings, check_scenario, parse_duration
-from walletops.project import UsageProblem
 
 
 @pytest.mark.parametrize(

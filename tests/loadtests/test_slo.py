@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import UsageProblem
 from loadtests.slo import EndpointWindow, SloSpec, StatsWindow, breached, evaluate, load_slo
-from walletops.project import UsageProblem
 
 PROJECT = Path(__file__).resolve().parents[2]
 

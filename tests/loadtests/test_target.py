@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.errors import UsageProblem
 from loadtests.target import check_url, is_loopback, url_target
-from walletops.project import UsageProblem
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost"])

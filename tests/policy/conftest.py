@@ -5,11 +5,11 @@ from __future__ import annotations
 import fcntl
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from walletops.cli_plan import build_plan
+from contracts.plan_graph import PlanGraph
+from walletops.orchestration import build_plan
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def project_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_plan(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Any]:
+def real_plan(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> PlanGraph:
     """The four environments planned under mocks (about 20 s), once per test run.
 
     Under xdist the first worker to ask plans and saves the result in the run's shared temporary
@@ -34,10 +34,9 @@ def real_plan(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if saved.exists():
-                document: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
-                return document
-            document = build_plan("all", PROJECT_DIR)
-            saved.write_text(json.dumps(document), encoding="utf-8")
-            return document
+                return PlanGraph.from_document(json.loads(saved.read_text(encoding="utf-8")))
+            graph = build_plan("all", PROJECT_DIR)
+            saved.write_text(graph.to_json(), encoding="utf-8")
+            return graph
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

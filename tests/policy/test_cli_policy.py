@@ -14,8 +14,9 @@ import pytest
 import yaml
 from policy_world import BREAKAGES, ENV, compliant_world
 
+from contracts.plan_graph import PlanGraph
+from contracts.project import ENVIRONMENTS
 from infra.policy.model import all_rules
-from walletops.project import ENVIRONMENTS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -129,9 +130,9 @@ def test_missing_or_malformed_plan_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("policy-real-plan")
-def test_demo_command_over_the_saved_real_plan_exits_0(real_plan: dict[str, Any], tmp_path: Path) -> None:
+def test_demo_command_over_the_saved_real_plan_exits_0(real_plan: PlanGraph, tmp_path: Path) -> None:
     saved = tmp_path / "plan.json"
-    saved.write_text(json.dumps(real_plan))
+    saved.write_text(real_plan.to_json())
     result = _walletops("policy", "--plan", str(saved), "--format", "table")
     assert result.returncode == 0, result.stdout[-3000:]
     summary = result.stdout[result.stdout.index("policy verdicts") :]

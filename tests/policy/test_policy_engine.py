@@ -10,15 +10,21 @@ import pytest
 import yaml
 from policy_world import BREAKAGES, ENV, TODAY, compliant_world
 
-from infra.config import load_all
+from contracts.config import load_all
+from contracts.errors import UsageProblem
+from contracts.plan_graph import PlanGraph
+from contracts.project import ENVIRONMENTS
 from infra.policy.engine import evaluate_plan
 from infra.policy.model import Severity, all_rules, rules_by_id
 from infra.policy.waivers import WAIVERS_FILE, Waivers, load_waivers
-from walletops.project import ENVIRONMENTS, UsageProblem
 
 
-def _plan(world: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"format": 1, "environments": {ENV: {"region": "eu-west-1", "resources": world, "outputs": {}}}}
+def _plan(world: list[dict[str, Any]]) -> PlanGraph:
+    document = {
+        "format": 1,
+        "environments": {ENV: {"region": "eu-west-1", "resources": world, "outputs": {}}},
+    }
+    return PlanGraph.from_document(document)
 
 
 def _waiver(**overrides: Any) -> dict[str, Any]:
@@ -80,7 +86,9 @@ def test_waiver_matches_by_logical_name_glob_and_environment(tmp_path: Path) -> 
     assert not report.ok
     assert report.unused_waivers() == []  # dev and "all" are not (fully) evaluated in a prod-only run
     everywhere = {env: {"resources": compliant_world()} for env in ENVIRONMENTS}
-    clean = evaluate_plan({"environments": everywhere}, waivers=other_env, today=TODAY)
+    clean = evaluate_plan(
+        PlanGraph.from_document({"environments": everywhere}), waivers=other_env, today=TODAY
+    )
     assert [w.rule for w in clean.unused_waivers()] == ["WO-RDS-002", "WO-RDS-001"]
 
 
@@ -126,8 +134,8 @@ def test_repository_waiver_file_is_valid(project_dir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("policy-real-plan")
-def test_real_environments_have_zero_mandatory_findings(real_plan: dict[str, Any], project_dir: Path) -> None:
-    assert list(real_plan["environments"]) == list(ENVIRONMENTS)
+def test_real_environments_have_zero_mandatory_findings(real_plan: PlanGraph, project_dir: Path) -> None:
+    assert real_plan.names == list(ENVIRONMENTS)
     waivers = load_waivers(project_dir / WAIVERS_FILE, set(rules_by_id()), date.today())
     configs = load_all(project_dir, list(ENVIRONMENTS))
     report = evaluate_plan(real_plan, waivers=waivers, configs=configs)

@@ -7,7 +7,7 @@ import json
 import pytest
 from policy_world import BREAKAGES, ENV, REPO, TODAY, compliant_world, doc, find, setp
 
-from infra.config import load_environment
+from contracts.config import load_environment
 from infra.policy.engine import evaluate_environment
 from infra.policy.model import Context, Severity, all_rules
 from infra.policy.rules.network import is_load_balancer_group

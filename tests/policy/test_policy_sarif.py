@@ -10,17 +10,20 @@ from typing import Any
 import yaml
 from policy_world import BREAKAGES, ENV, TODAY, compliant_world
 
+from contracts.plan_graph import PlanGraph
 from infra.policy.engine import evaluate_plan
 from infra.policy.model import all_rules, rules_by_id
 from infra.policy.sarif import module_of, to_sarif
 from infra.policy.waivers import WAIVERS_FILE, load_waivers
 
 
-def _sarif(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _sarif(tmp_path: Path) -> tuple[dict[str, Any], PlanGraph]:
     world = compliant_world()
     for rule_id in ("WO-RDS-002", "WO-EBS-001", "WO-VPC-002", "WO-K8S-009"):
         BREAKAGES[rule_id](world)
-    plan = {"format": 1, "environments": {ENV: {"region": "eu-west-1", "resources": world}}}
+    plan = PlanGraph.from_document(
+        {"format": 1, "environments": {ENV: {"region": "eu-west-1", "resources": world}}}
+    )
     (tmp_path / "infra").mkdir()
     (tmp_path / "infra" / "network.py").write_text("# component module\n")
     (tmp_path / WAIVERS_FILE).write_text(

@@ -3,7 +3,7 @@
 ``backend`` is parametrized: ``embedded`` (SQLite files, in-process cache) and ``real``
 (PostgreSQL 15 + Redis 7 started once per test session by ``walletstubs.localstack.servers`` on
 free ports; marked ``service``). Databases are fresh for each test session. Services are started from
-``walletstubs.topology`` exactly as the local stack starts them, on free ports, and can be
+``walletstubs.localstack.topology`` exactly as the local stack starts them, on free ports, and can be
 ``kill -9``-ed and restarted.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import pytest
 from walletstubs.localstack.servers import PostgresServer, RedisServer, free_port
-from walletstubs.topology import ServiceProcess, database_names, service_names, service_processes
+from walletstubs.localstack.topology import ServiceProcess, database_names, service_names, service_processes
 
-from infra.config import ExchangeConfig
+from contracts.config import ExchangeConfig
 
 pytestmark = pytest.mark.xdist_group("walletstubs")
 

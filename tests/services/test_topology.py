@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from walletstubs.topology import ServiceProcess, database_names, service_names, service_processes
+from walletstubs.localstack.topology import ServiceProcess, database_names, service_names, service_processes
 
-from infra.config import load_environment
-from infra.gateway_spec import load_gateway_spec
+from contracts.config import load_environment
+from contracts.gateway_spec import load_gateway_spec
 
 PROJECT = Path(__file__).resolve().parents[2]
 

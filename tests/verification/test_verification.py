@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from walletstubs.gateway.nginx import limits_from_config
 
-from infra.config import load_environment
-from infra.gateway_rules import effective_rules
-from infra.gateway_spec import load_gateway_spec
+from contracts.config import load_environment
+from contracts.gateway_rules import effective_rules
+from contracts.gateway_spec import load_gateway_spec
 
 PROJECT = Path(__file__).resolve().parents[2]
 LocalTarget = Any  # conftest.LocalTarget: state_dir, status, secrets of the running local stack

@@ -29,7 +29,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.config import ConfigError, EnvironmentConfig, load_environment
+from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from infra.policy.engine import evaluate_rule
 from infra.policy.model import Context, NotApplicable, Resource, Rule, all_rules, rules_by_id
 from infra.policy.model import Severity as RuleSeverity

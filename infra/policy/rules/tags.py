@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from infra.common import STANDARD_TAG_KEYS
-from infra.config import DataClassification
+from contracts.config import STANDARD_TAG_KEYS, DataClassification
 from infra.policy.model import Context, NotApplicable, Resource, Severity, resource_rule, tags_of
 
 # AWS resources that must carry the standard tags even if the program forgot the ``tags`` argument.
@@ -57,7 +56,7 @@ def standard_tags(resource: Resource, ctx: Context) -> str | None:
     "Tags name this environment and a known data classification",
     severity=Severity.mandatory,
     controls=("PCI 12.5.1", "PCI 9.4.2"),
-    remediation="Use the standard tags of this environment (infra.common.standard_tags).",
+    remediation="Use the standard tags of this environment (contracts.config.standard_tags).",
     types=(),
 )
 def tag_values(resource: Resource, ctx: Context) -> str | None:

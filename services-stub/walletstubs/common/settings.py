@@ -1,4 +1,6 @@
-"""Service configuration from ``WALLETSTUB_*`` environment variables (written by :mod:`walletstubs.topology`).
+"""Service configuration from ``WALLETSTUB_*`` environment variables.
+
+Locally :mod:`walletstubs.localstack.topology` writes them; in the cloud the Pulumi program does.
 
 A missing or malformed variable stops the service at start-up with a message naming the variable.
 Outside a container a service only ever binds to loopback; the images set ``WALLETSTUB_CONTAINER=1``

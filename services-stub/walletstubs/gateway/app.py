@@ -37,7 +37,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
-from infra.gateway_rules import API_KEY_HEADER, ConsumerRule, EffectiveRules, RouteRule
+from contracts.gateway_rules import API_KEY_HEADER, ConsumerRule, EffectiveRules, RouteRule
 from walletstubs.gateway import problems
 from walletstubs.gateway.problems import PROBLEM_CONTENT_TYPE, Refusal
 from walletstubs.gateway.upstream import UpstreamError, UpstreamPool

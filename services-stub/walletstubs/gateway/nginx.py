@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jinja2
 
-from infra.gateway_rules import EffectiveRules
+from contracts.gateway_rules import EffectiveRules
 from walletstubs.gateway import problems
 from walletstubs.gateway.problems import RATE_LIMIT_RETRY_AFTER_SECONDS
 

@@ -38,16 +38,16 @@ from typing import Any, Literal
 
 import httpx
 
-from infra.config import ExchangeConfig, load_environment
-from infra.gateway_rules import EffectiveRules, effective_rules
-from infra.gateway_spec import load_gateway_spec
+from contracts.config import ExchangeConfig, load_environment
+from contracts.gateway_rules import EffectiveRules, effective_rules
+from contracts.gateway_spec import load_gateway_spec
 from walletstubs.gateway.app import GatewaySettings
 from walletstubs.gateway.nginx import NginxPaths, render_nginx
 from walletstubs.localstack.nginx import NginxServer
 from walletstubs.localstack.processes import alive, stop_group
 from walletstubs.localstack.servers import PostgresServer, RedisServer, free_port
+from walletstubs.localstack.topology import database_names, service_names, service_processes
 from walletstubs.localstack.users import RunAs, service_account
-from walletstubs.topology import database_names, service_names, service_processes
 
 Backend = Literal["embedded", "real"]
 BACKENDS: tuple[Backend, ...] = ("embedded", "real")

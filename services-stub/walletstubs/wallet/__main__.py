@@ -1,4 +1,4 @@
-"""Run the wallet service from ``WALLETSTUB_*`` settings (see :mod:`walletstubs.topology`)."""
+"""Run the wallet service from ``WALLETSTUB_*`` settings (see :mod:`walletstubs.localstack.topology`)."""
 
 from walletstubs.common.service import serve
 from walletstubs.common.settings import ServiceSettings

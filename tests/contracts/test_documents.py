@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from walletops.documents import load_yaml_model, read_yaml
-from walletops.project import UsageProblem
+from contracts.documents import load_yaml_model, read_yaml
+from contracts.errors import UsageProblem
 
 
 class Limits(BaseModel):

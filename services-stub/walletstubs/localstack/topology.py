@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.config import ExchangeConfig
+from contracts.config import ExchangeConfig
 
 HOST = "127.0.0.1"
 ENV_PREFIX = "WALLETSTUB_"

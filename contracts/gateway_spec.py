@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from walletops.documents import load_yaml_model
+from contracts.documents import load_yaml_model
 
 SPEC_FILE = "gateway.yaml"
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]

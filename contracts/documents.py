@@ -1,4 +1,5 @@
-"""Reading the toolkit's YAML inputs (gateway spec, SLO files, profiles, waivers) into models.
+"""Reading the toolkit's inputs: YAML (gateway spec, SLO files, profiles, waivers) into models, and the
+per-environment JSON documents the commands write (plans, cost reports, load-test summaries).
 
 One place decides how a missing file, malformed YAML and an invalid value are reported: as usage
 problems (exit 2), one line per problem, each starting with the caller's label (a file name or the
@@ -7,13 +8,14 @@ option that named it), never a traceback.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from walletops.project import UsageProblem
+from contracts.errors import UsageProblem
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -50,3 +52,13 @@ def _line(error: Any, label: str) -> str:
         return f"{label}: {message}"
     key = ".".join(str(part) for part in error["loc"])
     return f"{label}: {key} = {error.get('input')!r}: {message}"
+
+
+def read_json_document(path: Path, option: str) -> Any:
+    """The JSON document at ``path``; a missing file or malformed JSON names ``option`` and the path."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"{option} {path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(f"{option} {path}: not JSON ({exc.msg} at line {exc.lineno})") from None

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contracts.errors import UsageProblem
+
 ENVIRONMENTS: tuple[str, ...] = ("dev", "qa", "stage", "prod")
-
-
-class UsageProblem(Exception):
-    """Bad input from the user: reported as one line per problem, exit code 2, never a traceback."""
-
-    def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
+"""The four environments, in promotion order."""
 
 
 def find_project_dir(start: Path | None = None) -> Path:

@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from walletops.documents import read_yaml
-from walletops.project import ENVIRONMENTS, UsageProblem
+from contracts.documents import read_yaml
+from contracts.errors import UsageProblem
+from contracts.project import ENVIRONMENTS
 
 NAMESPACE = "walletops"
 SLUG = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
@@ -349,6 +350,31 @@ class EnvironmentConfig(Strict):
     def prefix(self) -> str:
         """Name prefix of every resource of this environment."""
         return f"wallet-{self.name}"
+
+
+STANDARD_TAG_KEYS: tuple[str, ...] = (
+    "environment",
+    "service",
+    "component",
+    "owner",
+    "cost-center",
+    "data-classification",
+)
+
+
+def standard_tags(
+    env: EnvironmentConfig, component: str, service: str = "platform", data_classification: str | None = None
+) -> dict[str, str]:
+    """The six tags every taggable resource carries (the program sets them; policy and cost group by
+    them)."""
+    return {
+        "environment": env.name,
+        "service": service,
+        "component": component,
+        "owner": env.tags.owner,
+        "cost-center": env.tags.cost_center,
+        "data-classification": data_classification or env.data_classification.value,
+    }
 
 
 SECTIONS: tuple[str, ...] = tuple(

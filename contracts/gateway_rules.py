@@ -1,6 +1,6 @@
 """The effective gateway rules: the one normalized view of ``gateway.yaml`` that every rendering enforces.
 
-The spec (``infra/gateway_spec.py``) is written for people: templated exchange routes, consumers as a
+The spec (``contracts/gateway_spec.py``) is written for people: templated exchange routes, consumers as a
 list. The renderings need something flatter and deterministic: every concrete route with its service,
 every consumer with its rate, burst, daily quota and scopes, the body limit and blocked patterns. The
 nginx config, the in-process gateway of the embedded stack and the AWS component (API Gateway usage
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from infra.gateway_spec import GatewaySpec
+from contracts.gateway_spec import GatewaySpec
 
 API_KEY_HEADER = "X-Api-Key"
 """The request header carrying the consumer's API key (API Gateway's ``x-api-key`` too)."""
