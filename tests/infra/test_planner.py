@@ -80,3 +80,35 @@ def test_cli_plan_table_counts_by_component_and_type() -> None:
     assert "dev:" in result.stdout and "components" in result.stdout
     assert "aws:rds/instance:Instance" in result.stdout and "Workloads" in result.stdout
 
+
+WARM_CHECK = """
+import json, sys
+from pathlib import Path
+from pulumi._utils import _LazyModule
+from contracts.config import load_environment
+from infra import planner
+planner._warm_imports()
+before = set(sys.modules)
+for env in ("stage", "prod"):
+    planner.plan_in_process(load_environment(env, Path(sys.argv[1])))
+loaded = [
+    name for name in set(sys.modules) - before
+    if name.startswith(("pulumi_aws", "pulumi_kubernetes"))
+    and not isinstance(sys.modules[name], _LazyModule)  # a placeholder, never executed
+]
+print(json.dumps(sorted(loaded)))
+"""
+
+
+def test_the_parent_loads_every_sdk_module_the_program_uses() -> None:
+    """After ``_warm_imports`` the program loads no SDK module of its own (each child would load it
+    again, once per environment); a new area the program starts using must join the warm lists."""
+    result = subprocess.run(
+        [sys.executable, "-c", WARM_CHECK, str(ROOT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    assert json.loads(result.stdout.splitlines()[-1]) == []
