@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from contracts.errors import UsageProblem
-from contracts.output import Format, console, write_text
+from contracts.output import Format, console, err_console, write_text
+from contracts.plan_graph import write_plan
 from walletops.options import Env, Output, ProjectDir
 from walletops.orchestration import build_plan
 
@@ -18,12 +20,19 @@ def plan(
     env: Env = "all",
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
     output: Output = None,
+    save: Annotated[
+        Path | None,
+        typer.Option("--save", help="Also write the plan graph JSON here (e.g. with the table format)."),
+    ] = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Run the Pulumi program under mocks and emit the plan graph (every resource with its inputs)."""
     if fmt not in (Format.table, Format.json):
         raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
     graph = build_plan(env, project_dir)
+    if save is not None:
+        write_plan(graph, save)
+        err_console.print(f"wrote {save}")
     if fmt is Format.json:
         write_text(graph.to_json(), output)
         return

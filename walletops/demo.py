@@ -1,7 +1,8 @@
 """``walletops demo``: the whole toolkit on the embedded defaults, as the README's first command.
 
-Plans all four environments, judges them with the guardrails, prices them, runs the local stack
-through a money-moving scenario, then a short smoke load test; prints where every report went.
+Plans all four environments once (every later step reads the saved graph), judges them with the
+guardrails, prices them, runs the local stack through a money-moving scenario, then a short smoke
+load test; prints where every report went.
 Each step runs as its own ``walletops`` process (as an engineer would type it), so the load
 test's gevent patching stays in its own process. Exit 0 only when every step passed.
 """
@@ -17,16 +18,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from contracts.output import console
+from contracts.project import resolve_project_dir
 from walletops.options import ProjectDir
-from walletops.output import console
-from walletops.project import resolve_project_dir
 
 
 def _steps(reports: Path, smoke_seconds: int) -> list[tuple[str, list[str]]]:
     plan = str(reports / "plan.json")
     return [
-        ("plan all four environments", ["plan", "--env", "all", "--format", "table"]),
-        ("save the plan graph", ["plan", "--env", "all", "--format", "json", "--output", plan]),
+        ("plan all four environments (once)", ["plan", "--env", "all", "--format", "table", "--save", plan]),
         ("guardrails (policy verdicts)", ["policy", "--plan", plan, "--format", "table"]),
         (
             "policy report (SARIF)",
