@@ -144,3 +144,68 @@ def test_cross_field_rules(project_copy: Callable[[], Path]) -> None:
     edit(project, "dev", "", lambda d: d.update({"walletops:compute_engine": "ecs"}))
     with pytest.raises(ConfigError, match="takes no 'kubernetes' section"):
         load_environment("dev", project)
+
+
+@pytest.mark.parametrize(
+    ("env", "section", "change", "expected"),
+    [
+        (
+            "prod",
+            "walletops:kubernetes",
+            lambda d: d["node_groups"][1].pop("taints"),
+            "a SPOT group needs the taint",
+        ),
+        (
+            "dev",
+            "walletops:kubernetes",
+            lambda d: d["node_groups"][0].update(instance_types=["m6i.large", "m7g.large"]),
+            "instance_types mix architectures (arm64, x86_64)",
+        ),
+        ("dev", "walletops:database", lambda d: d.update(engine_version="16.4"), "pins a minor"),
+        ("dev", "walletops:network", lambda d: d.pop("availability_zones"), "required key is missing"),
+        (
+            "dev",
+            "walletops:network",
+            lambda d: d.update(availability_zones=["eu-west-1a", "eu-west-1a"]),
+            "distinct",
+        ),
+        (
+            "dev",
+            "walletops:kubernetes",
+            lambda d: d.update(access=[{"role": "platform-readonly", "access": "view"}]),
+            "at least one cluster-admin",
+        ),
+        ("dev", "walletops:kubernetes", lambda d: d["addons"].pop("metrics-server"), "metrics-server"),
+        (
+            "dev",
+            "walletops:kubernetes",
+            lambda d: d["cluster_autoscaler"].update(
+                image="registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.0"
+            ),
+            "must be v1.35.x",
+        ),
+        ("dev", "walletops:services", lambda d: d["wallet"].update(tolerate_spot=True), "never runs on SPOT"),
+        ("dev", "walletops:database", lambda d: d.update(master_username="admin"), "reserved by RDS"),
+    ],
+)
+def test_deployability_rules_of_the_model(
+    project_copy: Callable[[], Path], env: str, section: str, change: Callable[[dict], None], expected: str
+) -> None:
+    project = project_copy()
+    edit(project, env, section, change)
+    with pytest.raises(ConfigError) as caught:
+        load_environment(env, project)
+    assert expected in "\n".join(caught.value.problems)
+
+
+def test_database_minor_may_be_pinned_only_without_automatic_upgrades(
+    project_copy: Callable[[], Path],
+) -> None:
+    project = project_copy()
+    edit(
+        project,
+        "dev",
+        "walletops:database",
+        lambda d: d.update(engine_version="16.4", auto_minor_version_upgrade=False),
+    )
+    assert load_environment("dev", project).database.engine_version == "16.4"
