@@ -3,18 +3,22 @@
 SQLite (embedded backend): WAL journal, foreign keys on, a generous busy timeout and ``BEGIN
 IMMEDIATE`` for every transaction, so concurrent writers queue instead of failing with "database is
 locked" half-way. PostgreSQL (real backend): asyncpg over TLS, schema from the service's alembic
-migrations. Services only ever see an :class:`AsyncEngine` and ``async_sessionmaker``.
+migrations, and on RDS IAM authentication (``WALLETSTUB_DATABASE_IAM_AUTH=1``) instead of a
+password. Services only ever see an :class:`AsyncEngine` and ``async_sessionmaker``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from walletstubs.common.settings import PREFIX, SettingsError, env
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -46,10 +50,38 @@ def make_engine(url: str, *, reads_only: bool = False) -> AsyncEngine:
 
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        engine = create_async_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+        )
+        if env("DATABASE_IAM_AUTH", "0") == "1":
+            _sign_in_with_iam(engine, parsed)
+        return engine
     raise ValueError(
         f"unsupported database URL scheme {parsed.drivername!r}; use sqlite+aiosqlite or postgresql+asyncpg"
     )
+
+
+def _sign_in_with_iam(engine: AsyncEngine, url: URL) -> None:
+    """RDS IAM authentication: every new connection logs in with a fresh 15-minute token.
+
+    The URL names the user and host but no password; the token is a SigV4-presigned request made
+    locally from the pod's/task's role credentials (``AWS_REGION`` names the region).
+    """
+    import botocore.session  # only images that use IAM auth need botocore
+
+    region = os.environ.get("AWS_REGION")
+    if not region:
+        raise SettingsError(f"{PREFIX}DATABASE_IAM_AUTH=1 needs AWS_REGION (the region of the database)")
+    if not url.username or not url.host:
+        raise SettingsError(f"{PREFIX}DATABASE_URL must name the user and host for IAM authentication")
+    client = botocore.session.get_session().create_client("rds", region_name=region)
+    host, port, user = url.host, url.port or 5432, url.username
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _token(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["password"] = client.generate_db_auth_token(  # type: ignore[attr-defined]
+            DBHostname=host, Port=port, DBUsername=user, Region=region
+        )
 
 
 def _alembic_upgrade(connection: Connection, script_location: str) -> None:
