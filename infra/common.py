@@ -49,12 +49,20 @@ class WalletComponent(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] | None = None,
         provider: pulumi.ProviderResource | None = None,
         ignore_changes: list[str] | None = None,
+        retain: bool = False,
+        delete_before_replace: bool = False,
     ) -> pulumi.ResourceOptions:
-        """Options for a child: parented here, and protected when it holds state in prod."""
+        """Options for a child: parented here, and protected when it holds state in prod.
+
+        ``retain``: state whose owner may be removed from config (an exchange): not protected (the
+        removal must succeed) but left in AWS when it leaves the stack.
+        """
         return pulumi.ResourceOptions(
             parent=self,
-            protect=stateful and self.env.is_production,
+            protect=stateful and self.env.is_production and not retain,
+            retain_on_delete=retain or None,
             depends_on=list(depends_on) if depends_on else None,
             provider=provider,
             ignore_changes=ignore_changes,
+            delete_before_replace=delete_before_replace or None,
         )

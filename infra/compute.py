@@ -2,8 +2,11 @@
 
 EKS: private API endpoint (public only where config lists allowed CIDRs, never in stage/prod by
 config), secrets envelope-encrypted with the secrets key, all control-plane logs to a KMS-encrypted
-log group, STANDARD support, API access entries (no aws-auth ConfigMap), nodes in private subnets
-from a launch template with IMDSv2 required and encrypted gp3 volumes.
+log group, STANDARD support, API access entries (no aws-auth ConfigMap) for the CI role and the
+people's roles named in config, managed add-ons pinned in config (the VPC CNI enforcing
+NetworkPolicies, metrics-server feeding the HPAs), nodes in private subnets from a launch template
+with IMDSv2 required and encrypted gp3 volumes, the AMI matching the instance architecture, SPOT
+groups tainted.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from contracts.config import ComputeEngine, EnvironmentConfig, NodeGroupConfig
+from contracts.config import ACCESS_POLICIES, ComputeEngine, EnvironmentConfig, NodeGroupConfig
 from infra.common import WalletComponent
 
 CONTROL_PLANE_LOGS: list[str] = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
-EKS_ADDONS: tuple[str, ...] = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent")
-EKS_OIDC_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
+ACCESS_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/{}"
+ADDON_CONFIGURATION: dict[str, dict[str, object]] = {
+    "vpc-cni": {"enableNetworkPolicy": "true"},
+}
+"""Add-on configuration values: the VPC CNI enforces NetworkPolicies (its network-policy agent)."""
+BEFORE_NODES: tuple[str, ...] = ("vpc-cni", "eks-pod-identity-agent", "kube-proxy")
+"""Add-ons that are DaemonSets: installed before the nodes join, so no pod starts without them."""
 
 
 @dataclass
@@ -35,6 +43,7 @@ class ComputeArgs:
     cluster_role: aws.iam.Role
     node_role: aws.iam.Role
     deploy_role_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
 
 
 class Compute(WalletComponent):
@@ -101,43 +110,27 @@ class Compute(WalletComponent):
             opts=self.child_opts(stateful=True, depends_on=[log_group]),
         )
         self.eks_cluster = cluster
-        admin = aws.eks.AccessEntry(
-            self.name("access-ci-deploy"),
-            cluster_name=cluster.name,
-            principal_arn=args.deploy_role_arn,
-            type="STANDARD",
-            tags=self.tags(service="ci"),
-            opts=self.child_opts(),
-        )
-        aws.eks.AccessPolicyAssociation(
-            self.name("access-ci-deploy-admin"),
-            cluster_name=cluster.name,
-            principal_arn=args.deploy_role_arn,
-            policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-            opts=self.child_opts(depends_on=[admin]),
-        )
+        self.access_associations = self._access(cluster, args)
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             self.name("irsa-oidc"),
             url=cluster.identities[0].oidcs[0].issuer,
             client_id_lists=["sts.amazonaws.com"],
-            thumbprint_lists=[EKS_OIDC_THUMBPRINT],
+            thumbprint_lists=[kube.oidc_thumbprint],
             tags=self.tags(),
             opts=self.child_opts(),
         )
         cluster_sg = cluster.vpc_config.cluster_security_group_id
+        daemon_addons = [self._addon(cluster, name, []) for name in BEFORE_NODES]
         for group in kube.node_groups:
-            self.node_groups.append(self._node_group(group, cluster, args, cluster_sg))
-        for addon in EKS_ADDONS:
-            aws.eks.Addon(
-                self.name("addon", addon),
-                cluster_name=cluster.name,
-                addon_name=addon,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=self.tags(),
-                opts=self.child_opts(depends_on=self.node_groups),
-            )
+            self.node_groups.append(self._node_group(group, cluster, args, cluster_sg, daemon_addons))
+        self.addons = {
+            **dict(zip(BEFORE_NODES, daemon_addons, strict=True)),
+            **{
+                name: self._addon(cluster, name, self.node_groups)
+                for name in kube.addons
+                if name not in BEFORE_NODES
+            },
+        }
         kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.certificate_authority.data
         ).apply(lambda parts: _kubeconfig(parts[0], parts[1], parts[2], env.region))
@@ -145,7 +138,61 @@ class Compute(WalletComponent):
             self.name("k8s"),
             kubeconfig=kubeconfig,
             enable_server_side_apply=True,
-            opts=self.child_opts(depends_on=[admin]),
+            opts=self.child_opts(depends_on=self.access_associations),
+        )
+
+    def _access(self, cluster: aws.eks.Cluster, args: ComputeArgs) -> list[aws.eks.AccessPolicyAssociation]:
+        """Access entries + policy associations: the CI role and each configured person's role.
+
+        The creator gets no implicit access (it would depend on who runs the first ``up``); the
+        Kubernetes provider waits for every association, since an entry alone grants nothing.
+        """
+        assert self.env.kubernetes is not None
+        principals: list[tuple[str, pulumi.Input[str], str, list[str]]] = [
+            ("ci-deploy", args.deploy_role_arn, "cluster-admin", [])
+        ]
+        for entry in self.env.kubernetes.access:
+            label = entry.role.rsplit("/", 1)[-1].lower().replace("_", "-")[:40]
+            arn = pulumi.Output.concat("arn:aws:iam::", args.account_id, f":role/{entry.role}")
+            principals.append((label, arn, entry.access, list(entry.namespaces)))
+        associations = []
+        for label, principal, level, namespaces in principals:
+            access_entry = aws.eks.AccessEntry(
+                self.name("access", label),
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags=self.tags(service="ci" if label == "ci-deploy" else "platform"),
+                opts=self.child_opts(),
+            )
+            associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    self.name("access", label, level),
+                    cluster_name=cluster.name,
+                    principal_arn=access_entry.principal_arn,
+                    policy_arn=ACCESS_POLICY_ARN.format(ACCESS_POLICIES[level]),
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                        type="namespace" if namespaces else "cluster", namespaces=namespaces or None
+                    ),
+                    opts=self.child_opts(depends_on=[access_entry]),
+                )
+            )
+        return associations
+
+    def _addon(self, cluster: aws.eks.Cluster, name: str, after: list[aws.eks.NodeGroup]) -> aws.eks.Addon:
+        """One EKS managed add-on at the version pinned in config."""
+        assert self.env.kubernetes is not None
+        configuration = ADDON_CONFIGURATION.get(name)
+        return aws.eks.Addon(
+            self.name("addon", name),
+            cluster_name=cluster.name,
+            addon_name=name,
+            addon_version=self.env.kubernetes.addons[name],
+            configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=self.tags(),
+            opts=self.child_opts(depends_on=after or None),
         )
 
     def _node_group(
@@ -154,6 +201,7 @@ class Compute(WalletComponent):
         cluster: aws.eks.Cluster,
         args: ComputeArgs,
         cluster_sg: pulumi.Output[str],
+        daemon_addons: list[aws.eks.Addon],
     ) -> aws.eks.NodeGroup:
         tags = self.tags(service=f"nodes-{group.name}")
         template = aws.ec2.LaunchTemplate(
@@ -193,7 +241,7 @@ class Compute(WalletComponent):
             node_group_name=self.name("ng", group.name),
             node_role_arn=args.node_role.arn,
             subnet_ids=args.app_subnet_ids,
-            ami_type="AL2023_x86_64_STANDARD",
+            ami_type=group.ami_type,
             instance_types=group.instance_types,
             capacity_type=group.capacity_type.value,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
@@ -203,9 +251,17 @@ class Compute(WalletComponent):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
-            labels={"walletops.io/node-group": group.name},
+            labels={
+                "walletops.io/node-group": group.name,
+                "walletops.io/capacity": group.capacity_type.value.lower(),
+            },
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=taint.key, value=taint.value or None, effect=taint.effect)
+                for taint in group.taints
+            ]
+            or None,
             tags=tags,
-            opts=self.child_opts(ignore_changes=["scalingConfig.desiredSize"]),
+            opts=self.child_opts(ignore_changes=["scalingConfig.desiredSize"], depends_on=daemon_addons),
         )
 
     def _ecs(self, args: ComputeArgs) -> None:

@@ -3,8 +3,8 @@
 The ledger database is encrypted with the database key, reachable only from the workloads'
 security group in the isolated data subnets, forces TLS, uses IAM database authentication for
 services and a Secrets Manager-managed master password (rotated by RDS, never in config or state).
-Redis encrypts at rest (cache key) and in transit, and requires an auth token kept in Secrets
-Manager under the secrets key.
+Redis encrypts at rest (cache key) and in transit, and authenticates each service as its own RBAC
+user limited to its key prefix; each user's connection URL is kept in Secrets Manager.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
 
 LEDGER_DB = "ledger"
+REDIS_PORT = 6379
 
 
 @dataclass
@@ -32,6 +33,8 @@ class DataArgs:
     cache_key_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    cache_users: list[str]
+    """Services that use the cache: each gets its own Redis user and secret."""
 
 
 class Data(WalletComponent):
@@ -50,7 +53,7 @@ class Data(WalletComponent):
                 "db_address": self.db.address,
                 "db_resource_id": self.db.resource_id,
                 "cache_address": self.cache.primary_endpoint_address,
-                "cache_auth_secret_arn": self.cache_auth_secret.arn,
+                "master_secret_arn": self.db.master_user_secrets[0].secret_arn,
             }
         )
 
@@ -96,7 +99,7 @@ class Data(WalletComponent):
             engine_version=db_cfg.engine_version,
             instance_class=db_cfg.instance_class,
             db_name=LEDGER_DB,
-            username="ledger_admin",
+            username=db_cfg.master_username,
             manage_master_user_password=True,
             master_user_secret_kms_key_id=args.secrets_key_arn,
             iam_database_authentication_enabled=True,
@@ -111,13 +114,13 @@ class Data(WalletComponent):
             publicly_accessible=False,
             parameter_group_name=params.name,
             backup_retention_period=db_cfg.backup_retention_days,
-            backup_window="02:00-03:00",
-            maintenance_window="sun:03:30-sun:04:30",
+            backup_window=db_cfg.backup_window,
+            maintenance_window=db_cfg.maintenance_window,
             copy_tags_to_snapshot=True,
             deletion_protection=db_cfg.deletion_protection,
             skip_final_snapshot=False,
             final_snapshot_identifier=self.name("ledger-final"),
-            auto_minor_version_upgrade=True,
+            auto_minor_version_upgrade=db_cfg.auto_minor_version_upgrade,
             performance_insights_enabled=db_cfg.performance_insights,
             performance_insights_kms_key_id=args.database_key_arn if db_cfg.performance_insights else None,
             performance_insights_retention_period=7 if db_cfg.performance_insights else None,
@@ -128,28 +131,51 @@ class Data(WalletComponent):
         )
 
     def _cache(self, args: DataArgs) -> None:
+        """Redis with RBAC: one user per service (its own key prefix), the built-in default user off.
+
+        Rotating a service's password replaces it in the user's password list, so the old one stops
+        working at once (an AUTH token rotated with ROTATE would stay valid until a later SET).
+        """
         env = self.env
         cache_cfg = env.cache
         tags = self.tags(service="wallet", data_classification="confidential")
-        token = random.RandomPassword(
-            self.name("cache-auth-token"),
-            length=48,
-            special=False,
+        default_user = aws.elasticache.User(
+            self.name("cache-user-default"),
+            user_id=self.name("cache-default"),
+            user_name="default",
+            engine="redis",
+            access_string="off -@all",
+            authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="no-password-required"),
+            tags=tags,
             opts=self.child_opts(),
         )
-        self.cache_auth_secret = aws.secretsmanager.Secret(
-            self.name("cache-auth"),
-            name=f"walletops/{env.name}/cache/auth-token",
-            description="Redis AUTH token of the API cache",
-            kms_key_id=args.secrets_key_arn,
-            recovery_window_in_days=7 if env.is_production else 0,
+        users: list[aws.elasticache.User] = [default_user]
+        passwords: dict[str, pulumi.Output[str]] = {}
+        for service in args.cache_users:
+            password = random.RandomPassword(
+                self.name("cache-password", service), length=48, special=False, opts=self.child_opts()
+            )
+            passwords[service] = password.result
+            users.append(
+                aws.elasticache.User(
+                    self.name("cache-user", service),
+                    user_id=self.name("cache", service)[:40],
+                    user_name=service,
+                    engine="redis",
+                    access_string=f"on ~{service}:* +@all -@dangerous",
+                    authentication_mode=aws.elasticache.UserAuthenticationModeArgs(
+                        type="password", passwords=[password.result]
+                    ),
+                    tags=self.tags(service=service, data_classification="confidential"),
+                    opts=self.child_opts(),
+                )
+            )
+        group = aws.elasticache.UserGroup(
+            self.name("cache-users"),
+            user_group_id=self.name("cache-users"),
+            engine="redis",
+            user_ids=[user.user_id for user in users],
             tags=tags,
-            opts=self.child_opts(stateful=True),
-        )
-        aws.secretsmanager.SecretVersion(
-            self.name("cache-auth-value"),
-            secret_id=self.cache_auth_secret.id,
-            secret_string=token.result,
             opts=self.child_opts(),
         )
         subnets = aws.elasticache.SubnetGroup(
@@ -170,18 +196,48 @@ class Data(WalletComponent):
             num_cache_clusters=cache_cfg.num_nodes,
             automatic_failover_enabled=replicated,
             multi_az_enabled=replicated,
-            port=6379,
+            port=REDIS_PORT,
             subnet_group_name=subnets.name,
             security_group_ids=[args.cache_security_group_id],
             at_rest_encryption_enabled=True,
             kms_key_id=args.cache_key_arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
-            auth_token=token.result,
-            auth_token_update_strategy="ROTATE",  # noqa: S106 (a strategy name, not a secret)
+            user_group_ids=[group.user_group_id],
             snapshot_retention_limit=cache_cfg.snapshot_retention_days,
             auto_minor_version_upgrade=True,
             apply_immediately=not env.is_production,
             tags=tags,
             opts=self.child_opts(stateful=True),
         )
+        self.cache_urls: dict[str, pulumi.Output[str]] = {}
+        self.cache_secrets: dict[str, aws.secretsmanager.Secret] = {}
+        for service, secret_value in passwords.items():
+            url: pulumi.Output[str] = pulumi.Output.secret(
+                pulumi.Output.concat(
+                    "rediss://",
+                    service,
+                    ":",
+                    secret_value,
+                    "@",
+                    self.cache.primary_endpoint_address,
+                    f":{REDIS_PORT}/0",
+                )
+            )
+            secret = aws.secretsmanager.Secret(
+                self.name(service, "cache"),
+                name=f"walletops/{env.name}/{service}/cache",
+                description=f"{service}: its Redis user and connection URL (rediss://user:password@host)",
+                kms_key_id=args.secrets_key_arn,
+                recovery_window_in_days=30 if env.is_production else 0,
+                tags=self.tags(service=service, data_classification="restricted"),
+                opts=self.child_opts(),
+            )
+            aws.secretsmanager.SecretVersion(
+                self.name(service, "cache-value"),
+                secret_id=secret.id,
+                secret_string=pulumi.Output.json_dumps({"username": service, "url": url}),
+                opts=self.child_opts(),
+            )
+            self.cache_urls[service] = url
+            self.cache_secrets[service] = secret

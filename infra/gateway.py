@@ -55,6 +55,7 @@ class GatewayArgs:
     app_subnet_ids: list[pulumi.Output[str]]
     lb_security_group_id: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
 
 
 class Gateway(WalletComponent):
@@ -101,7 +102,13 @@ class Gateway(WalletComponent):
                 vpc_id=self.nlb.vpc_id,
                 deregistration_delay=30,
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
-                    protocol="HTTP", path="/healthz", healthy_threshold=2, unhealthy_threshold=2, interval=10
+                    protocol="HTTP",
+                    port="traffic-port",
+                    path="/healthz",
+                    matcher="200",
+                    healthy_threshold=2,
+                    unhealthy_threshold=2,
+                    interval=10,
                 ),
                 tags=self.tags(service=workload.name),
                 opts=self.child_opts(),
@@ -187,14 +194,15 @@ class Gateway(WalletComponent):
         access_logs = aws.cloudwatch.LogGroup(
             self.name("api-access-logs"),
             name=f"/walletops/{env.name}/api-gateway/access",
-            retention_in_days=env.logging.audit_retention_days,
+            retention_in_days=env.logging.access_retention_days,
             kms_key_id=self.args.logs_key_arn,
-            tags={**self.tags(), "log-class": "audit"},
+            tags={**self.tags(), "log-class": "access"},
             opts=self.child_opts(stateful=True),
         )
         push_role = aws.iam.Role(
             self.name("api-logs-role"),
             assume_role_policy=service_trust("apigateway.amazonaws.com"),
+            permissions_boundary=self.args.permissions_boundary_arn,
             tags=self.tags(),
             opts=self.child_opts(),
         )
@@ -418,9 +426,9 @@ class Gateway(WalletComponent):
         waf_logs = aws.cloudwatch.LogGroup(
             self.name("waf-logs"),
             name=f"aws-waf-logs-{self.prefix}",
-            retention_in_days=self.env.logging.audit_retention_days,
+            retention_in_days=self.env.logging.access_retention_days,
             kms_key_id=self.args.logs_key_arn,
-            tags={**self.tags(), "log-class": "audit"},
+            tags={**self.tags(), "log-class": "access"},
             opts=self.child_opts(stateful=True),
         )
         aws.wafv2.WebAclLoggingConfiguration(

@@ -2,7 +2,9 @@
 
 No user, no access key, no password: people and pipelines assume roles. The CI role trusts only
 GitHub's OIDC tokens for this repository *and* this environment (``sub`` pinned with
-StringEquals), and its permissions name services, never ``*`` on ``*``.
+StringEquals); its permissions name verbs per service (never ``service:*``) on this environment's
+resources, and a permissions boundary it cannot edit or remove stops it from escalating through
+the roles it manages.
 """
 
 from __future__ import annotations
@@ -17,25 +19,235 @@ from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
-GITHUB_OIDC_THUMBPRINT = "6938fd4d98bab03faadb97b34396831e3780aea1"
-DEPLOY_SERVICES: tuple[str, ...] = (
-    "ec2",
-    "eks",
-    "ecs",
-    "rds",
-    "elasticache",
-    "kms",
-    "logs",
-    "secretsmanager",
-    "apigateway",
-    "wafv2",
-    "elasticloadbalancing",
-    "application-autoscaling",
-    "budgets",
-    "sns",
-    "s3",
-    "ssm",
+VERBS: dict[str, tuple[str, ...]] = {
+    "ec2": (
+        "Describe*",
+        "Get*",
+        "Create*",
+        "Delete*",
+        "Modify*",
+        "Associate*",
+        "Disassociate*",
+        "Attach*",
+        "Detach*",
+        "Allocate*",
+        "Release*",
+        "Authorize*",
+        "Revoke*",
+        "Replace*",
+        "EnableEbsEncryptionByDefault",
+        "ResetEbsDefaultKmsKeyId",
+    ),
+    "eks": (
+        "Describe*",
+        "List*",
+        "Create*",
+        "Delete*",
+        "Update*",
+        "Associate*",
+        "Disassociate*",
+        "TagResource",
+        "UntagResource",
+    ),
+    "ecs": (
+        "Describe*",
+        "List*",
+        "Create*",
+        "Delete*",
+        "Update*",
+        "Put*",
+        "RegisterTaskDefinition",
+        "DeregisterTaskDefinition",
+        "TagResource",
+        "UntagResource",
+    ),
+    "rds": (
+        "Describe*",
+        "List*",
+        "Create*",
+        "Delete*",
+        "Modify*",
+        "AddTagsToResource",
+        "RemoveTagsFromResource",
+    ),
+    "elasticache": (
+        "Describe*",
+        "List*",
+        "Create*",
+        "Delete*",
+        "Modify*",
+        "AddTagsToResource",
+        "RemoveTagsFromResource",
+    ),
+    "logs": (
+        "Describe*",
+        "List*",
+        "CreateLogGroup",
+        "DeleteLogGroup",
+        "PutRetentionPolicy",
+        "DeleteRetentionPolicy",
+        "AssociateKmsKey",
+        "DisassociateKmsKey",
+        "TagResource",
+        "UntagResource",
+        "TagLogGroup",
+        "PutResourcePolicy",
+        "DeleteResourcePolicy",
+        "CreateLogDelivery",
+        "GetLogDelivery",
+        "UpdateLogDelivery",
+        "DeleteLogDelivery",
+    ),
+    "apigateway": ("GET", "POST", "PUT", "PATCH", "DELETE", "UpdateRestApiPolicy"),
+    "wafv2": (
+        "Get*",
+        "List*",
+        "Create*",
+        "Delete*",
+        "Update*",
+        "AssociateWebACL",
+        "DisassociateWebACL",
+        "PutLoggingConfiguration",
+        "DeleteLoggingConfiguration",
+        "TagResource",
+        "UntagResource",
+    ),
+    "elasticloadbalancing": (
+        "Describe*",
+        "Create*",
+        "Delete*",
+        "Modify*",
+        "AddTags",
+        "RemoveTags",
+        "SetSecurityGroups",
+        "SetSubnets",
+        "RegisterTargets",
+        "DeregisterTargets",
+    ),
+    "autoscaling": (
+        "Describe*",
+        "AttachLoadBalancerTargetGroups",
+        "DetachLoadBalancerTargetGroups",
+        "AttachTrafficSources",
+        "DetachTrafficSources",
+    ),
+    "application-autoscaling": (
+        "Describe*",
+        "RegisterScalableTarget",
+        "DeregisterScalableTarget",
+        "PutScalingPolicy",
+        "DeleteScalingPolicy",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
+    "sns": (
+        "CreateTopic",
+        "DeleteTopic",
+        "GetTopicAttributes",
+        "SetTopicAttributes",
+        "Subscribe",
+        "Unsubscribe",
+        "GetSubscriptionAttributes",
+        "ListSubscriptionsByTopic",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
+}
+"""What the deploy role may do per regional service: named verbs (prefix wildcards at most)."""
+KMS_KEY_ACTIONS: tuple[str, ...] = (
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:EnableKeyRotation",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CreateGrant",
+    "kms:GenerateDataKey",
+    "kms:Decrypt",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
 )
+SECRET_ACTIONS: tuple[str, ...] = (
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+)
+BUCKET_ACTIONS: tuple[str, ...] = (
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:ListBucket",
+    "s3:GetBucket*",
+    "s3:PutBucket*",
+    "s3:DeleteBucketPolicy",
+    "s3:GetEncryptionConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:GetAnalyticsConfiguration",
+    "s3:GetInventoryConfiguration",
+    "s3:GetMetricsConfiguration",
+    "s3:GetIntelligentTieringConfiguration",
+)
+ROLE_WRITE_ACTIONS: tuple[str, ...] = (
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+)
+"""Role writes the deploy role may only make on roles that carry the deploy boundary."""
+BOUNDARY_SERVICES: tuple[str, ...] = (
+    *VERBS,
+    "kms",
+    "secretsmanager",
+    "s3",
+    "budgets",
+    "rds-db",
+    "ecr",
+    "sts",
+    "cloudwatch",
+    "xray",
+    "cloudtrail",
+    "guardduty",
+    "config",
+    "securityhub",
+    "access-analyzer",
+    "codebuild",
+    "codeconnections",
+    "network-firewall",
+    "eks-auth",
+)
+"""The ceiling of every role this program creates (a boundary grants nothing by itself)."""
+SERVICE_LINKED_ROLES: tuple[str, ...] = (
+    "autoscaling.amazonaws.com",
+    "eks.amazonaws.com",
+    "eks-nodegroup.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "rds.amazonaws.com",
+    "elasticache.amazonaws.com",
+    "ecs.amazonaws.com",
+    "config.amazonaws.com",
+    "guardduty.amazonaws.com",
+    "securityhub.amazonaws.com",
+    "access-analyzer.amazonaws.com",
+    "network-firewall.amazonaws.com",
+)
+"""AWS services whose service-linked roles a deploy may create (created once per account)."""
 MANAGED = "arn:aws:iam::aws:policy/"
 
 
@@ -73,7 +285,11 @@ class IamArgs:
 
 
 class Iam(WalletComponent):
-    """Account-level roles of one environment: CI deploy, EKS cluster and EKS nodes."""
+    """Account-level roles of one environment: CI deploy (with its boundary), EKS cluster and nodes.
+
+    Every role the program creates carries the deploy boundary (``boundary_arn``), which is what lets
+    the deploy role manage them without being able to grant more than the boundary allows.
+    """
 
     component = "iam"
 
@@ -81,29 +297,49 @@ class Iam(WalletComponent):
         self, name: str, args: IamArgs, env: EnvironmentConfig, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("iam:Iam", name, env, opts)
+        account = pulumi.Output.from_input(args.account_id)
+        deploy_name = self.name("ci-deploy")
+        self.boundary = aws.iam.Policy(
+            self.name("deploy-boundary"),
+            name=self.name("deploy-boundary"),
+            description=f"Permissions boundary of every {env.name} role; only administrators change it",
+            policy=account.apply(
+                lambda acct: self._boundary_policy(
+                    acct,
+                    deploy_role_arn=f"arn:aws:iam::{acct}:role/{deploy_name}",
+                    github_oidc_arn=f"arn:aws:iam::{acct}:oidc-provider/{GITHUB_OIDC_HOST}",
+                )
+            ),
+            tags=self.tags(service="ci"),
+            opts=self.child_opts(),
+        )
+        self.boundary_arn: pulumi.Output[str] = self.boundary.arn
         self.github_oidc = aws.iam.OpenIdConnectProvider(
             self.name("github-oidc"),
             url=f"https://{GITHUB_OIDC_HOST}",
             client_id_lists=["sts.amazonaws.com"],
-            thumbprint_lists=[GITHUB_OIDC_THUMBPRINT],
+            thumbprint_lists=[env.ci.github_oidc_thumbprint],
             tags=self.tags(service="ci"),
             opts=self.child_opts(),
         )
         self.deploy_role = aws.iam.Role(
             self.name("ci-deploy"),
-            name=self.name("ci-deploy"),
+            name=deploy_name,
             description=f"GitHub Actions deploys {env.name} from {env.ci.github_repository} only",
             assume_role_policy=self.github_oidc.arn.apply(
                 lambda arn: github_deploy_trust(arn, env.ci.github_repository, env.ci.github_environment)
             ),
             max_session_duration=3600,
+            permissions_boundary=self.boundary_arn,
             tags=self.tags(service="ci"),
             opts=self.child_opts(),
         )
         aws.iam.RolePolicy(
             self.name("ci-deploy-permissions"),
             role=self.deploy_role.id,
-            policy=pulumi.Output.from_input(args.account_id).apply(self._deploy_policy),
+            policy=pulumi.Output.all(account, self.boundary_arn).apply(
+                lambda values: self._deploy_policy(values[0], values[1])
+            ),
             opts=self.child_opts(),
         )
         self.cluster_role = self.service_role(
@@ -119,6 +355,7 @@ class Iam(WalletComponent):
         self.register_outputs(
             {
                 "deploy_role_arn": self.deploy_role.arn,
+                "boundary_arn": self.boundary_arn,
                 "cluster_role_arn": self.cluster_role.arn,
                 "node_role_arn": self.node_role.arn,
             }
@@ -130,6 +367,7 @@ class Iam(WalletComponent):
             self.name(label),
             name=self.name(label),
             assume_role_policy=service_trust(*principals),
+            permissions_boundary=self.boundary_arn,
             tags=self.tags(),
             opts=self.child_opts(),
         )
@@ -142,46 +380,208 @@ class Iam(WalletComponent):
             )
         return role
 
-    def _deploy_policy(self, account: str) -> str:
+    def _deploy_policy(self, account: str, boundary_arn: str) -> str:
+        """Least privilege for ``pulumi up`` of this environment: named verbs, resources of this env.
+
+        Budgets is a global API (its requests are made in us-east-1), so it sits outside the region
+        condition; IAM role writes require the deploy boundary on the role written.
+        """
+        region, env = self.env.region, self.env.name
         statements: list[dict[str, Any]] = [
             {
-                "Sid": "ManagePlatformServices",
+                "Sid": "ManagePlatformServicesInRegion",
                 "Effect": "Allow",
-                "Action": [f"{service}:*" for service in DEPLOY_SERVICES],
+                "Action": sorted(f"{service}:{verb}" for service, verbs in VERBS.items() for verb in verbs),
                 "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestedRegion": self.env.region}},
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
             },
             {
-                "Sid": "ManageRolesOfThisEnvironmentOnly",
+                "Sid": "CreateKeys",
+                "Effect": "Allow",
+                "Action": ["kms:CreateKey", "kms:ListAliases", "kms:ListKeys"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            },
+            {
+                "Sid": "ManageKeysOfThisAccountAndRegion",
+                "Effect": "Allow",
+                "Action": list(KMS_KEY_ACTIONS),
+                "Resource": [
+                    f"arn:aws:kms:{region}:{account}:key/*",
+                    f"arn:aws:kms:{region}:{account}:alias/{self.prefix}-*",
+                ],
+            },
+            {
+                "Sid": "ManageSecretsOfThisEnvironment",
+                "Effect": "Allow",
+                "Action": list(SECRET_ACTIONS),
+                "Resource": [
+                    f"arn:aws:secretsmanager:{region}:{account}:secret:walletops/{env}/*",
+                    f"arn:aws:secretsmanager:{region}:{account}:secret:rds!*",
+                ],
+            },
+            {
+                "Sid": "ManageBucketsOfThisEnvironment",
+                "Effect": "Allow",
+                "Action": list(BUCKET_ACTIONS),
+                "Resource": f"arn:aws:s3:::{self.prefix}-*",
+            },
+            {
+                "Sid": "ManageBudgetsOfThisEnvironment",
                 "Effect": "Allow",
                 "Action": [
-                    "iam:Get*",
-                    "iam:List*",
-                    "iam:CreateRole",
+                    "budgets:ViewBudget",
+                    "budgets:ModifyBudget",
+                    "budgets:TagResource",
+                    "budgets:UntagResource",
+                    "budgets:ListTagsForResource",
+                ],
+                "Resource": f"arn:aws:budgets::{account}:budget/{self.prefix}-*",
+            },
+            {
+                "Sid": "ReadIam",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:GetPolicy",
+                    "iam:GetPolicyVersion",
+                    "iam:GetOpenIDConnectProvider",
+                    "iam:ListRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListRoleTags",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:ListPolicyVersions",
+                ],
+                "Resource": [
+                    f"arn:aws:iam::{account}:role/*",
+                    f"arn:aws:iam::{account}:policy/{self.prefix}-*",
+                    f"arn:aws:iam::{account}:oidc-provider/*",
+                ],
+            },
+            {
+                "Sid": "WriteRolesThatCarryTheBoundary",
+                "Effect": "Allow",
+                "Action": list(ROLE_WRITE_ACTIONS),
+                "Resource": f"arn:aws:iam::{account}:role/{self.prefix}-*",
+                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+            },
+            {
+                "Sid": "ManageRolesOfThisEnvironment",
+                "Effect": "Allow",
+                "Action": [
                     "iam:DeleteRole",
                     "iam:TagRole",
                     "iam:UntagRole",
-                    "iam:UpdateRole*",
-                    "iam:PutRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:AttachRolePolicy",
-                    "iam:DetachRolePolicy",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
                     "iam:PassRole",
+                ],
+                "Resource": f"arn:aws:iam::{account}:role/{self.prefix}-*",
+            },
+            {
+                "Sid": "ManageClusterIssuers",
+                "Effect": "Allow",
+                "Action": [
                     "iam:CreateOpenIDConnectProvider",
                     "iam:UpdateOpenIDConnectProviderThumbprint",
                     "iam:TagOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider",
                     "iam:DeleteOpenIDConnectProvider",
                 ],
-                "Resource": [
-                    f"arn:aws:iam::{account}:role/{self.prefix}-*",
-                    f"arn:aws:iam::{account}:oidc-provider/*",
-                ],
+                "Resource": f"arn:aws:iam::{account}:oidc-provider/oidc.eks.{region}.amazonaws.com/id/*",
             },
             {
                 "Sid": "CreateServiceLinkedRoles",
                 "Effect": "Allow",
                 "Action": "iam:CreateServiceLinkedRole",
                 "Resource": f"arn:aws:iam::{account}:role/aws-service-role/*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+            },
+        ]
+        return policy_json(statements)
+
+    def _boundary_policy(self, account: str, deploy_role_arn: str, github_oidc_arn: str) -> str:
+        """The ceiling of every role of this environment, and what no role may ever do.
+
+        Denies: removing or replacing a boundary, editing the boundary policy, any write to the deploy
+        role or its GitHub trust, creating users/keys, and creating or changing a role without this
+        boundary. Only an administrator changes the deploy role, its policy and this boundary.
+        """
+        boundary_arn = f"arn:aws:iam::{account}:policy/{self.prefix}-deploy-boundary"
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "Ceiling",
+                "Effect": "Allow",
+                "Action": [f"{service}:*" for service in sorted(set(BOUNDARY_SERVICES))]
+                + [
+                    "iam:Get*",
+                    "iam:List*",
+                    "iam:DeleteRole",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                    "iam:PassRole",
+                    *ROLE_WRITE_ACTIONS,
+                    "iam:CreateOpenIDConnectProvider",
+                    "iam:UpdateOpenIDConnectProviderThumbprint",
+                    "iam:TagOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider",
+                    "iam:DeleteOpenIDConnectProvider",
+                    "iam:CreateServiceLinkedRole",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "NeverRemoveOrEditTheBoundary",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:DeleteRolePermissionsBoundary",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion",
+                ],
+                "Resource": [f"arn:aws:iam::{account}:role/*", boundary_arn],
+            },
+            {
+                "Sid": "NeverChangeTheDeployRoleOrItsTrust",
+                "Effect": "Deny",
+                "Action": [
+                    *ROLE_WRITE_ACTIONS,
+                    "iam:DeleteRole",
+                    "iam:UpdateRole",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateOpenIDConnectProviderThumbprint",
+                    "iam:DeleteOpenIDConnectProvider",
+                    "iam:AddClientIDToOpenIDConnectProvider",
+                    "iam:RemoveClientIDFromOpenIDConnectProvider",
+                ],
+                "Resource": [deploy_role_arn, github_oidc_arn],
+            },
+            {
+                "Sid": "NoRoleWithoutThisBoundary",
+                "Effect": "Deny",
+                "Action": list(ROLE_WRITE_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
+            },
+            {
+                "Sid": "NoLongLivedCredentials",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:CreateUser",
+                    "iam:CreateAccessKey",
+                    "iam:CreateLoginProfile",
+                    "iam:UpdateLoginProfile",
+                    "iam:AttachUserPolicy",
+                    "iam:PutUserPolicy",
+                    "iam:AddUserToGroup",
+                ],
+                "Resource": "*",
             },
         ]
         return policy_json(statements)

@@ -2,6 +2,9 @@
 
 Separate keys per data class keep blast radius small and let key policies name exactly the AWS
 services that may use each key (through ``kms:ViaService``), with rotation on for every key.
+The EBS key policy names the Auto Scaling service-linked role (it launches the encrypted node
+volumes); a fresh account has no such role, so it is created first and the policy is built from
+its ARN, which orders the key after it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ USE_ACTIONS: list[str] = [
     "kms:DescribeKey",
 ]
 """What a service using a key needs (never key administration)."""
+AUTOSCALING_ROLE_PATH = "aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Kms(WalletComponent):
     ):
         super().__init__("kms:Kms", name, env, opts)
         self.keys: dict[str, aws.kms.Key] = {}
+        self.autoscaling_role_arn = self._autoscaling_service_role(args.account_id)
         for data_class, services in DATA_CLASSES.items():
             key = aws.kms.Key(
                 self.name("kms", data_class),
@@ -61,8 +66,8 @@ class Kms(WalletComponent):
                 deletion_window_in_days=30,
                 key_usage="ENCRYPT_DECRYPT",
                 customer_master_key_spec="SYMMETRIC_DEFAULT",
-                policy=pulumi.Output.from_input(args.account_id).apply(
-                    functools.partial(self._key_policy, data_class=data_class, services=services)
+                policy=pulumi.Output.all(args.account_id, self.autoscaling_role_arn).apply(
+                    functools.partial(self._key_policy_of, data_class=data_class, services=services)
                 ),
                 tags=self.tags(data_classification="restricted"),
                 opts=self.child_opts(stateful=True),
@@ -84,7 +89,28 @@ class Kms(WalletComponent):
     def arn(self, data_class: str) -> pulumi.Output[str]:
         return self.keys[data_class].arn
 
-    def _key_policy(self, account: str, data_class: str, services: tuple[str, ...]) -> str:
+    def _autoscaling_service_role(self, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+        """ARN of ``AWSServiceRoleForAutoScaling``: created here unless config says the account has it."""
+        if self.env.account.create_autoscaling_service_linked_role:
+            role = aws.iam.ServiceLinkedRole(
+                self.name("autoscaling-service-role"),
+                aws_service_name="autoscaling.amazonaws.com",
+                description="Auto Scaling launches the EKS nodes (needed by the EBS key policy)",
+                tags=self.tags(),
+                opts=self.child_opts(),
+            )
+            return role.arn
+        return pulumi.Output.from_input(account_id).apply(
+            lambda account: f"arn:aws:iam::{account}:role/{AUTOSCALING_ROLE_PATH}"
+        )
+
+    def _key_policy_of(self, values: list[str], data_class: str, services: tuple[str, ...]) -> str:
+        account, autoscaling_role = values
+        return self._key_policy(account, data_class, services, autoscaling_role)
+
+    def _key_policy(
+        self, account: str, data_class: str, services: tuple[str, ...], autoscaling_role: str
+    ) -> str:
         region = self.env.region
         root = f"arn:aws:iam::{account}:root"
         statements: list[dict[str, object]] = [
@@ -132,10 +158,7 @@ class Kms(WalletComponent):
                 {
                     "Sid": "AutoScalingLaunchesEncryptedNodes",
                     "Effect": "Allow",
-                    "Principal": {
-                        "AWS": f"arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/"
-                        "AWSServiceRoleForAutoScaling"
-                    },
+                    "Principal": {"AWS": autoscaling_role},
                     "Action": [*USE_ACTIONS, "kms:CreateGrant"],
                     "Resource": "*",
                 }

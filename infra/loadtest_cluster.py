@@ -23,7 +23,6 @@ from infra.common import WalletComponent
 from infra.workloads import restricted_container_context, restricted_pod_context
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-LOADTEST_IMAGE = "ghcr.io/walletco/walletops-loadtest:0.1.0"
 MASTER_PORT = 5557
 WEB_PORT = 8089
 CONFIG_MOUNT = "/etc/walletops"
@@ -35,9 +34,10 @@ class LoadtestClusterArgs:
     """What the load-test cluster needs from the rest of the program."""
 
     gateway_url: pulumi.Input[str]
+    image: str
+    """The toolkit image (``loadtest.image`` in config)."""
     k8s_provider: pulumi.ProviderResource | None = None
     namespace: str = "wallet-loadtest"
-    image: str = LOADTEST_IMAGE
     scenario: str = "load"
     api_keys_secret: str = "loadtest-api-keys"  # noqa: S105 (the name of a Kubernetes Secret)
     gateway_port: int = 443
@@ -351,5 +351,5 @@ def build_loadtest_cluster(
     """The in-cluster Locust deployment of ``env`` when its config enables it, else None."""
     if not env.loadtest.in_cluster or env.kubernetes is None:
         return None
-    args = LoadtestClusterArgs(gateway_url=gateway_url, k8s_provider=provider)
+    args = LoadtestClusterArgs(gateway_url=gateway_url, k8s_provider=provider, image=env.loadtest.image)
     return LoadtestCluster("loadtest", env, args, parent_opts)

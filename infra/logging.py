@@ -18,8 +18,19 @@ from infra.common import WalletComponent, policy_json
 
 @dataclass
 class AuditLoggingArgs:
+    """Keys, and the account id that makes the bucket name unique across all AWS accounts."""
+
     logs_key_arn: pulumi.Input[str]
     s3_key_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+
+
+def bucket_name(prefix: str, purpose: str, account: str, region: str) -> str:
+    """``<prefix>-<purpose>-<account>-<region>``: S3 names are global, so ours carry account and region."""
+    name = f"{prefix}-{purpose}-{account}-{region}"
+    if len(name) > 63:
+        raise ValueError(f"bucket name {name!r} is longer than 63 characters; shorten {purpose!r}")
+    return name
 
 
 class AuditLogging(WalletComponent):
@@ -46,7 +57,9 @@ class AuditLogging(WalletComponent):
         )
         self.bucket = aws.s3.Bucket(
             self.name("audit-archive"),
-            bucket=f"{self.prefix}-audit-archive",
+            bucket=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: bucket_name(self.prefix, "audit-archive", account, env.region)
+            ),
             force_destroy=False,
             object_lock_enabled=env.is_production,
             tags=restricted,

@@ -25,10 +25,17 @@ HTTPS_PORT = 443
 
 @dataclass
 class NetworkArgs:
-    """``logs_key_arn`` encrypts the flow-log group; ``service_ports`` are opened from the load balancer."""
+    """``logs_key_arn`` encrypts the flow-log group.
+
+    ``listener_ports``: the internal NLB's listeners (reached from the VPC link and, on ECS, from
+    the tasks); ``target_ports``: where the NLB sends traffic in the app tier (node ports on EKS,
+    the container port on ECS), opened from the load balancer's security group only.
+    """
 
     logs_key_arn: pulumi.Input[str]
-    service_ports: list[int]
+    listener_ports: list[int]
+    target_ports: list[int]
+    permissions_boundary_arn: pulumi.Input[str]
 
 
 def carve_subnets(cidr: str, az_count: int) -> dict[str, list[str]]:
@@ -156,8 +163,8 @@ class Network(WalletComponent):
                 opts=self.child_opts(),
             )
 
-        self._flow_logs(args.logs_key_arn)
-        self._security_groups(args.service_ports)
+        self._flow_logs(args.logs_key_arn, args.permissions_boundary_arn)
+        self._security_groups(args.listener_ports, args.target_ports)
         self._endpoints([*self.app_route_tables, data_rt])
 
         self.register_outputs(
@@ -191,7 +198,7 @@ class Network(WalletComponent):
             for block, zone in zip(blocks, zones, strict=True)
         ]
 
-    def _flow_logs(self, logs_key_arn: pulumi.Input[str]) -> None:
+    def _flow_logs(self, logs_key_arn: pulumi.Input[str], boundary_arn: pulumi.Input[str]) -> None:
         group = aws.cloudwatch.LogGroup(
             self.name("flow-logs"),
             name=f"/walletops/{self.env.name}/vpc-flow-logs",
@@ -202,6 +209,7 @@ class Network(WalletComponent):
         )
         role = aws.iam.Role(
             self.name("flow-logs-role"),
+            permissions_boundary=boundary_arn,
             assume_role_policy=policy_json(
                 [
                     {
@@ -282,7 +290,7 @@ class Network(WalletComponent):
             opts=self.child_opts(),
         )
 
-    def _security_groups(self, service_ports: list[int]) -> None:
+    def _security_groups(self, listener_ports: list[int], target_ports: list[int]) -> None:
         cidr = self.env.network.cidr
         self.lb_sg = self._security_group("lb", "Internal NLB behind the API gateway VPC link")
         self.app_sg = self._security_group("app", "Workloads: EKS nodes or ECS tasks")
@@ -290,10 +298,11 @@ class Network(WalletComponent):
         self.cache_sg = self._security_group("cache", "Redis: reachable from workloads only")
         self.endpoint_sg = self._security_group("endpoints", "Interface VPC endpoints: HTTPS from the VPC")
 
-        low, high = min(service_ports), max(service_ports)
+        low, high = min(listener_ports), max(listener_ports)
+        first, last = min(target_ports), max(target_ports)
         self._rule("in", self.lb_sg, "lb-from-vpc-link", low, to_port=high, cidr=cidr)
-        self._rule("out", self.lb_sg, "lb-to-app", low, to_port=high, peer=self.app_sg)
-        self._rule("in", self.app_sg, "app-from-lb", low, to_port=high, peer=self.lb_sg)
+        self._rule("out", self.lb_sg, "lb-to-app", first, to_port=last, peer=self.app_sg)
+        self._rule("in", self.app_sg, "app-from-lb", first, to_port=last, peer=self.lb_sg)
         self._rule("in", self.app_sg, "app-from-app", 0, peer=self.app_sg, protocol="-1")
         self._rule("out", self.app_sg, "app-to-app", 0, peer=self.app_sg, protocol="-1")
         if self.env.compute_engine is ComputeEngine.ecs:  # ECS tasks call each other through the NLB

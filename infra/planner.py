@@ -57,15 +57,23 @@ WARM_AWS: tuple[str, ...] = (
 WARM_KUBERNETES: tuple[str, ...] = (
     "apps.v1",
     "autoscaling.v2",
+    "batch.v1",
     "core.v1",
     "meta.v1",
     "networking.v1",
     "policy.v1",
+    "rbac.v1",
 )
 """The SDK areas (and Kubernetes API versions) the program uses, loaded once in the parent before the
 planning processes fork: loading them is most of a plan's time, and every child then starts with
 them loaded. ``tests/infra/test_planner.py`` fails when the program starts using an area missing
 here (it would still plan, only slower)."""
+
+
+SERVICE_LINKED_ROLE_NAMES: dict[str, str] = {
+    "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
+    "config.amazonaws.com": "AWSServiceRoleForConfig",
+}
 
 
 def _digest(text: str, length: int = 17) -> str:
@@ -165,6 +173,13 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}"}
     if typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{outputs.get('name')}"}
+    if typ == "aws:iam/policy:Policy":
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{outputs.get('name')}"}
+    if typ == "aws:iam/serviceLinkedRole:ServiceLinkedRole":
+        service = str(outputs.get("awsServiceName", ""))
+        default = f"AWSServiceRoleFor{service.split('.', maxsplit=1)[0].title()}"
+        role = SERVICE_LINKED_ROLE_NAMES.get(service, default)
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{role}", "name": role}
     if typ == "aws:kms/key:Key":
         return {"keyId": rid, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}"}
     return {}

@@ -26,7 +26,7 @@ from infra.kms import Kms, KmsArgs
 from infra.loadtest_cluster import build_loadtest_cluster
 from infra.logging import AuditLogging, AuditLoggingArgs
 from infra.network import Network, NetworkArgs, carve_subnets
-from infra.services import workloads_of
+from infra.services import CONTAINER_PORT, workloads_of
 from infra.workloads import Workloads, WorkloadsArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -44,7 +44,14 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
     iam = Iam("iam", IamArgs(account_id=account_id), env, opts)
     network = Network(
         "network",
-        NetworkArgs(logs_key_arn=kms.arn("logs"), service_ports=[workload.port for workload in workloads]),
+        NetworkArgs(
+            logs_key_arn=kms.arn("logs"),
+            listener_ports=[workload.port for workload in workloads],
+            target_ports=[workload.port for workload in workloads]
+            if env.compute_engine is ComputeEngine.eks
+            else [CONTAINER_PORT],
+            permissions_boundary_arn=iam.boundary_arn,
+        ),
         env,
         opts,
     )
@@ -60,6 +67,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             cluster_role=iam.cluster_role,
             node_role=iam.node_role,
             deploy_role_arn=iam.deploy_role.arn,
+            account_id=account_id,
         ),
         env,
         opts,
@@ -74,6 +82,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             cache_key_arn=kms.arn("cache"),
             secrets_key_arn=kms.arn("secrets"),
             logs_key_arn=kms.arn("logs"),
+            cache_users=[workload.name for workload in workloads if workload.uses_cache],
         ),
         env,
         opts,
@@ -86,6 +95,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             app_subnet_ids=app_subnet_ids,
             lb_security_group_id=network.lb_sg.id,
             logs_key_arn=kms.arn("logs"),
+            permissions_boundary_arn=iam.boundary_arn,
         ),
         env,
         opts,
@@ -104,10 +114,12 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             logs_key_arn=kms.arn("logs"),
             db_resource_id=data.db.resource_id,
             db_address=data.db.address,
-            cache_address=data.cache.primary_endpoint_address,
-            cache_auth_secret_arn=data.cache_auth_secret.arn,
+            master_secret_arn=data.db.master_user_secrets[0].secret_arn,
+            cache_urls=data.cache_urls,
+            cache_secret_arns={name: secret.arn for name, secret in data.cache_secrets.items()},
             target_group_arns={name: group.arn for name, group in gateway.target_groups.items()},
             internal_lb_dns=gateway.nlb.dns_name,
+            permissions_boundary_arn=iam.boundary_arn,
             oidc_provider=compute.oidc_provider,
             k8s_provider=compute.k8s_provider,
             ecs_cluster=compute.ecs_cluster,
@@ -116,7 +128,10 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         opts,
     )
     AuditLogging(
-        "logging", AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3")), env, opts
+        "logging",
+        AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3"), account_id=account_id),
+        env,
+        opts,
     )
     Budgets(
         "budgets",

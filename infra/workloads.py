@@ -1,28 +1,49 @@
 """Workloads: each service with its own role, secret, network policy and autoscaling.
 
-On EKS (pulumi-kubernetes): a restricted namespace with a default-deny NetworkPolicy, and per
-service a ServiceAccount bound to an IRSA role, a Deployment (non-root, read-only root filesystem,
-no privilege escalation, requests/limits, probes), a NodePort Service behind the internal NLB, an
-HPA, a PodDisruptionBudget and NetworkPolicies allowing only what the service needs. On ECS
-Fargate: a task role, a task definition, a service in private subnets and target-tracking
-autoscaling. Exchange credentials live in Secrets Manager; the values are put there by operators.
+On EKS (pulumi-kubernetes): a restricted namespace with a default-deny NetworkPolicy, the ledger's
+DB bootstrap Job, and per service a ServiceAccount bound to an IRSA role, a Deployment (non-root,
+read-only root filesystem, no privilege escalation, requests/limits, probes, spread over zones,
+SPOT nodes only where config allows), a NodePort Service behind the internal NLB, an HPA, a
+PodDisruptionBudget and NetworkPolicies allowing only what the service needs. On ECS Fargate: a
+task role, a task definition, a service in private subnets and target-tracking autoscaling.
+
+The containers get exactly the ``WALLETSTUB_*`` variables the images read (:func:`service_env`,
+checked against the services' code by a contract test): the database over IAM authentication, the
+cache URL from the service's own secret (a Kubernetes Secret / an ECS secret), exchange
+credentials as a 0600 file written by an init container from Secrets Manager, where operators put
+the values.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from contracts.config import ComputeEngine, EnvironmentConfig
+from contracts.config import SPOT_TAINT_KEY, ComputeEngine, EnvironmentConfig, ExchangeConfig
+from infra import db_bootstrap
 from infra.common import WalletComponent, policy_json
 from infra.services import CONTAINER_PORT, Workload, workloads_of
 
 APP_UID = 10001
+ENV_PREFIX = "WALLETSTUB_"
+LEDGER_DATABASE = "ledger"
+POSTGRES_PORT = 5432
+SECRETS_MOUNT = "/run/walletops"
+CREDENTIALS_FILE = f"{SECRETS_MOUNT}/credentials.json"
+MASTER_SECRET_FILE = f"{SECRETS_MOUNT}/master.json"
+BOOTSTRAP_MOUNT = "/etc/walletops"
+BOOTSTRAP_SCRIPT = Path(db_bootstrap.__file__)
+FETCH_TO_FILE = (
+    'umask 077 && aws secretsmanager get-secret-value --secret-id "$SECRET_ARN" '
+    '--query SecretString --output text > "$TARGET_FILE"'
+)
+"""Init-container script: the secret's JSON into a file only the app user may read (mode 0600)."""
 PRIVATE_RANGES: list[str] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 FARGATE_CPU_MEMORY: dict[int, list[int]] = {
     256: [512, 1024, 2048],
@@ -57,10 +78,12 @@ class WorkloadsArgs:
     logs_key_arn: pulumi.Input[str]
     db_resource_id: pulumi.Input[str]
     db_address: pulumi.Input[str]
-    cache_address: pulumi.Input[str]
-    cache_auth_secret_arn: pulumi.Input[str]
+    master_secret_arn: pulumi.Input[str]
+    cache_urls: dict[str, pulumi.Output[str]]
+    cache_secret_arns: dict[str, pulumi.Output[str]]
     target_group_arns: dict[str, pulumi.Output[str]]
     internal_lb_dns: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
     k8s_provider: k8s.Provider | None = None
     ecs_cluster: aws.ecs.Cluster | None = None
@@ -84,16 +107,20 @@ class Workloads(WalletComponent):
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
         items = workloads_of(env)
         self.namespace: k8s.core.v1.Namespace | None = None
+        self.bootstrap: pulumi.Resource | None = None
         if env.compute_engine is ComputeEngine.eks:
             self._namespace()
+            self.bootstrap = self._db_bootstrap_job(items)
+        else:
+            self.bootstrap = self._db_bootstrap_task(items)
         for workload in items:
             secret = self._secret(workload)
             if env.compute_engine is ComputeEngine.eks:
-                role = self._irsa_role(workload)
+                role = self._irsa_role(workload.name, workload.name)
                 self._role_policy(workload, role, secret)
-                self._kubernetes(workload, role)
+                self._kubernetes(workload, role, secret)
             else:
-                role = self._ecs_role(workload, "task")
+                role = self._ecs_role(workload.name, "task")
                 self._role_policy(workload, role, secret)
                 self._ecs_service(workload, role, secret)
             self.roles[workload.name] = role
@@ -107,17 +134,17 @@ class Workloads(WalletComponent):
             name=f"walletops/{self.env.name}/{workload.name}/credentials",
             description=f"{workload.name} API credentials: JSON with keys {', '.join(workload.secret_keys)}",
             kms_key_id=self.args.secrets_key_arn,
-            recovery_window_in_days=7 if self.env.is_production else 0,
+            recovery_window_in_days=30 if self.env.is_production else 0,
             tags=self.tags(service=workload.name, data_classification="restricted"),
-            opts=self.child_opts(stateful=True),
+            opts=self.child_opts(),
         )
         self.secrets[workload.name] = secret
         return secret
 
-    def _irsa_role(self, workload: Workload) -> aws.iam.Role:
+    def _irsa_role(self, label: str, service_account: str) -> aws.iam.Role:
         provider = self.args.oidc_provider
         assert provider is not None
-        subject = f"system:serviceaccount:{self._namespace_name}:{workload.name}"
+        subject = f"system:serviceaccount:{self._namespace_name}:{service_account}"
         trust = pulumi.Output.all(provider.arn, provider.url).apply(
             lambda parts: policy_json(
                 [
@@ -136,17 +163,19 @@ class Workloads(WalletComponent):
             )
         )
         return aws.iam.Role(
-            self.name(workload.name, "irsa"),
-            name=self.name(workload.name, "irsa"),
+            self.name(label, "irsa"),
+            name=self.name(label, "irsa"),
             assume_role_policy=trust,
-            tags=self.tags(service=workload.name),
+            permissions_boundary=self.args.permissions_boundary_arn,
+            tags=self.tags(service=label),
             opts=self.child_opts(),
         )
 
-    def _ecs_role(self, workload: Workload, kind: str) -> aws.iam.Role:
+    def _ecs_role(self, label: str, kind: str) -> aws.iam.Role:
         return aws.iam.Role(
-            self.name(workload.name, kind),
-            name=self.name(workload.name, kind),
+            self.name(label, kind),
+            name=self.name(label, kind),
+            permissions_boundary=self.args.permissions_boundary_arn,
             assume_role_policy=pulumi.Output.from_input(self.args.account_id).apply(
                 lambda account: policy_json(
                     [
@@ -159,27 +188,27 @@ class Workloads(WalletComponent):
                     ]
                 )
             ),
-            tags=self.tags(service=workload.name),
+            tags=self.tags(service=label),
             opts=self.child_opts(),
         )
 
     def _role_policy(
         self, workload: Workload, role: aws.iam.Role, secret: aws.secretsmanager.Secret | None
     ) -> None:
-        """Least privilege: its own secret, the cache token, and IAM login to its own DB user."""
+        """Least privilege: its own credentials secret (read by its init container) and IAM login as
+        its own database user. Its cache URL reaches it from a Kubernetes Secret / the ECS agent."""
         args = self.args
         region = self.env.region
         inputs: list[Any] = [
             args.account_id,
             args.db_resource_id,
-            args.cache_auth_secret_arn,
             args.secrets_key_arn,
             secret.arn if secret else "",
         ]
 
         def document(values: list[Any]) -> str:
-            account, db_resource, cache_secret, secrets_key, own_secret = values
-            readable = [arn for arn in (own_secret, cache_secret if workload.uses_cache else "") if arn]
+            account, db_resource, secrets_key, own_secret = values
+            readable = [own_secret] if own_secret else []
             statements: list[dict[str, Any]] = []
             if readable:
                 statements.append(
@@ -208,11 +237,13 @@ class Workloads(WalletComponent):
                         "Effect": "Allow",
                         "Action": "rds-db:connect",
                         "Resource": f"arn:aws:rds-db:{region}:{account}:dbuser:{db_resource}/"
-                        f"{_db_user(workload)}",
+                        f"{db_user(workload.name)}",
                     }
                 )
             return policy_json(statements)
 
+        if not (secret or workload.uses_database):
+            return
         aws.iam.RolePolicy(
             self.name(workload.name, "permissions"),
             role=role.id,
@@ -279,12 +310,257 @@ class Workloads(WalletComponent):
             opts=self._k8s_opts([self.namespace]),
         )
 
+    def _bootstrap_policy(self, role: aws.iam.Role) -> None:
+        """The bootstrap reads the RDS master secret only (and decrypts it through Secrets Manager)."""
+        aws.iam.RolePolicy(
+            self.name("db-bootstrap", "permissions"),
+            role=role.id,
+            policy=pulumi.Output.all(self.args.master_secret_arn, self.args.secrets_key_arn).apply(
+                lambda values: policy_json(
+                    [
+                        {
+                            "Sid": "ReadLedgerMasterSecret",
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": values[0],
+                        },
+                        {
+                            "Sid": "DecryptViaSecretsManager",
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": values[1],
+                            "Condition": {
+                                "StringEquals": {
+                                    "kms:ViaService": f"secretsmanager.{self.env.region}.amazonaws.com"
+                                }
+                            },
+                        },
+                    ]
+                )
+            ),
+            opts=self.child_opts(),
+        )
+
+    def _bootstrap_env(self, items: list[Workload]) -> dict[str, pulumi.Input[str]]:
+        roles = sorted(db_user(workload.name) for workload in items if workload.uses_database)
+        return {
+            "DATABASE_HOST": self.args.db_address,
+            "DATABASE_PORT": str(POSTGRES_PORT),
+            "DATABASE_NAME": LEDGER_DATABASE,
+            "BOOTSTRAP_ROLES": json.dumps(roles),
+            "MASTER_SECRET_FILE": MASTER_SECRET_FILE,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+
+    def _db_bootstrap_job(self, items: list[Workload]) -> k8s.batch.v1.Job:
+        """The Job creating the services' ledger roles; every Deployment waits for it to complete."""
+        role = self._irsa_role("db-bootstrap", "db-bootstrap")
+        self._bootstrap_policy(role)
+        deps: list[pulumi.Resource] = [self.namespace] if self.namespace else []
+        labels = {"app.kubernetes.io/name": "db-bootstrap", **_labels(self.tags(service="db-bootstrap"))}
+        account = k8s.core.v1.ServiceAccount(
+            self.name("db-bootstrap", "sa"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="db-bootstrap",
+                namespace=self._namespace_name,
+                labels=labels,
+                annotations={"eks.amazonaws.com/role-arn": role.arn},
+            ),
+            automount_service_account_token=False,
+            opts=self._k8s_opts(deps),
+        )
+        script = k8s.core.v1.ConfigMap(
+            self.name("db-bootstrap", "script"),
+            metadata=self._meta("db-bootstrap", "db-bootstrap"),
+            data={"db_bootstrap.py": BOOTSTRAP_SCRIPT.read_text(encoding="utf-8")},
+            opts=self._k8s_opts(deps),
+        )
+        policy = k8s.networking.v1.NetworkPolicy(
+            self.name("db-bootstrap", "netpol"),
+            metadata=self._meta("db-bootstrap-allow", "db-bootstrap"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"app.kubernetes.io/name": "db-bootstrap"}
+                ),
+                policy_types=["Ingress", "Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                            )
+                            for cidr in self.args.data_subnet_cidrs
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=POSTGRES_PORT, protocol="TCP")],
+                    ),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=self.args.vpc_cidr)
+                            )
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=443, protocol="TCP")],
+                    ),
+                ],
+            ),
+            opts=self._k8s_opts(deps),
+        )
+        runner = k8s.core.v1.ContainerArgs(
+            name="db-bootstrap",
+            image=self.env.services.wallet.image,
+            command=["python", f"{BOOTSTRAP_MOUNT}/db_bootstrap.py"],
+            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in self._bootstrap_env(items).items()],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "128Mi"}, limits={"cpu": "500m", "memory": "256Mi"}
+            ),
+            security_context=restricted_container_context(),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="script", mount_path=BOOTSTRAP_MOUNT, read_only=True),
+                k8s.core.v1.VolumeMountArgs(name="secrets", mount_path=SECRETS_MOUNT, read_only=True),
+            ],
+        )
+        return k8s.batch.v1.Job(
+            self.name("db-bootstrap", "job"),
+            metadata=self._meta("db-bootstrap", "db-bootstrap"),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=4,
+                active_deadline_seconds=600,
+                ttl_seconds_after_finished=86400,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name="db-bootstrap",
+                        automount_service_account_token=False,
+                        restart_policy="Never",
+                        security_context=restricted_pod_context(),
+                        init_containers=[
+                            self._fetch_secret_container(self.args.master_secret_arn, MASTER_SECRET_FILE)
+                        ],
+                        containers=[runner],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="script",
+                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="db-bootstrap"),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="secrets",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                    medium="Memory", size_limit="1Mi"
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=self.child_opts(
+                provider=self.args.k8s_provider,
+                depends_on=[account, script, policy],
+                delete_before_replace=True,
+            ),
+        )
+
+    def _db_bootstrap_task(self, items: list[Workload]) -> aws.ecs.TaskDefinition:
+        """ECS: the same bootstrap as a task definition; the deploy pipeline runs it before rollout."""
+        task_role = self._ecs_role("db-bootstrap", "task")
+        self._bootstrap_policy(task_role)
+        execution_role = self._ecs_role("db-bootstrap", "execution")
+        aws.iam.RolePolicyAttachment(
+            self.name("db-bootstrap", "execution-policy"),
+            role=execution_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+            opts=self.child_opts(),
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            self.name("db-bootstrap", "logs"),
+            name=f"/walletops/{self.env.name}/db-bootstrap",
+            retention_in_days=self.env.logging.audit_retention_days,
+            kms_key_id=self.args.logs_key_arn,
+            tags={**self.tags(service="db-bootstrap"), "log-class": "audit"},
+            opts=self.child_opts(stateful=True),
+        )
+        script = BOOTSTRAP_SCRIPT.read_text(encoding="utf-8")
+
+        def definitions(values: list[Any]) -> str:
+            group, env, master_secret = values
+            logs = {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": group,
+                    "awslogs-region": self.env.region,
+                    "awslogs-stream-prefix": "db-bootstrap",
+                },
+            }
+            mounts = [{"sourceVolume": "secrets", "containerPath": SECRETS_MOUNT, "readOnly": False}]
+            return json.dumps(
+                [
+                    {
+                        "name": "fetch-secret",
+                        "image": self.env.services.aws_cli_image,
+                        "essential": False,
+                        "user": "0:0",
+                        "readonlyRootFilesystem": True,
+                        "entryPoint": ["/bin/sh", "-c"],
+                        "command": [f'{FETCH_TO_FILE} && chown {APP_UID}:{APP_UID} "$TARGET_FILE"'],
+                        "environment": [
+                            {"name": "SECRET_ARN", "value": master_secret},
+                            {"name": "TARGET_FILE", "value": MASTER_SECRET_FILE},
+                            {"name": "AWS_REGION", "value": self.env.region},
+                            {"name": "HOME", "value": SECRETS_MOUNT},
+                        ],
+                        "mountPoints": mounts,
+                        "logConfiguration": logs,
+                    },
+                    {
+                        "name": "db-bootstrap",
+                        "image": self.env.services.wallet.image,
+                        "essential": True,
+                        "user": f"{APP_UID}:{APP_UID}",
+                        "readonlyRootFilesystem": True,
+                        "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
+                        "entryPoint": ["python", "-c"],
+                        "command": [script],
+                        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+                        "mountPoints": [{**mounts[0], "readOnly": True}],
+                        "dependsOn": [{"containerName": "fetch-secret", "condition": "SUCCESS"}],
+                        "logConfiguration": logs,
+                    },
+                ],
+                sort_keys=True,
+            )
+
+        return aws.ecs.TaskDefinition(
+            self.name("db-bootstrap", "task"),
+            family=self.name("db-bootstrap"),
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu="256",
+            memory="512",
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="secrets")],
+            container_definitions=pulumi.Output.all(
+                log_group.name,
+                pulumi.Output.from_input(self._bootstrap_env(items)),
+                self.args.master_secret_arn,
+            ).apply(definitions),
+            tags=self.tags(service="db-bootstrap"),
+            opts=self.child_opts(),
+        )
+
     def _meta(self, name: str, service: str = "platform") -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(
             name=name, namespace=self._namespace_name, labels=_labels(self.tags(service=service))
         )
 
-    def _kubernetes(self, workload: Workload, role: aws.iam.Role) -> None:
+    def _kubernetes(
+        self, workload: Workload, role: aws.iam.Role, secret: aws.secretsmanager.Secret | None
+    ) -> None:
         name = workload.name
         cfg = workload.config
         selector = {"app.kubernetes.io/name": name}
@@ -300,14 +576,51 @@ class Workloads(WalletComponent):
             automount_service_account_token=False,
             opts=self._k8s_opts(deps),
         )
+        env_vars = [
+            k8s.core.v1.EnvVarArgs(name=key, value=value)
+            for key, value in self._service_env(workload).items()
+        ]
+        pod_deps: list[pulumi.Resource] = [account, *([self.bootstrap] if self.bootstrap else [])]
+        if workload.uses_cache:
+            cache_secret = k8s.core.v1.Secret(
+                self.name(name, "cache-secret"),
+                metadata=self._meta(f"{name}-cache", name),
+                type="Opaque",
+                string_data={"url": self.args.cache_urls[name]},
+                opts=self._k8s_opts(deps),
+            )
+            pod_deps.append(cache_secret)
+            env_vars.append(
+                k8s.core.v1.EnvVarArgs(
+                    name=f"{ENV_PREFIX}CACHE_URL",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=f"{name}-cache", key="url")
+                    ),
+                )
+            )
+        mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]  # noqa: S108 (an emptyDir in the pod)
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
+            )
+        ]
+        init_containers = []
+        if secret is not None:
+            mounts.append(
+                k8s.core.v1.VolumeMountArgs(name="secrets", mount_path=SECRETS_MOUNT, read_only=True)
+            )
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="secrets",
+                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
+                )
+            )
+            init_containers.append(self._fetch_secret_container(secret.arn, CREDENTIALS_FILE))
         container = k8s.core.v1.ContainerArgs(
             name=name,
             image=cfg.image,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=CONTAINER_PORT)],
-            env=[
-                k8s.core.v1.EnvVarArgs(name=key, value=value)
-                for key, value in self._service_env(workload).items()
-            ],
+            env=env_vars,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": f"{cfg.cpu_millicores}m", "memory": f"{cfg.memory_mib}Mi"},
                 limits={"cpu": f"{cfg.cpu_millicores * 2}m", "memory": f"{cfg.memory_mib}Mi"},
@@ -316,9 +629,7 @@ class Workloads(WalletComponent):
             liveness_probe=_probe("/healthz", period=10),
             readiness_probe=_probe("/readyz", period=5),
             startup_probe=_probe("/healthz", period=2, failures=30),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")  # noqa: S108 (an emptyDir in the pod)
-            ],
+            volume_mounts=mounts,
         )
         k8s.apps.v1.Deployment(
             self.name(name, "deployment"),
@@ -341,25 +652,16 @@ class Workloads(WalletComponent):
                         host_pid=False,
                         host_ipc=False,
                         security_context=restricted_pod_context(),
+                        init_containers=init_containers or None,
                         containers=[container],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
-                            )
-                        ],
-                        topology_spread_constraints=[
-                            k8s.core.v1.TopologySpreadConstraintArgs(
-                                max_skew=1,
-                                topology_key="topology.kubernetes.io/zone",
-                                when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                            )
-                        ],
+                        volumes=volumes,
+                        tolerations=[spot_toleration()] if cfg.tolerate_spot else None,
+                        topology_spread_constraints=self._spread(selector, cfg.min_replicas),
                     ),
                 ),
             ),
             opts=self.child_opts(
-                provider=self.args.k8s_provider, depends_on=[account], ignore_changes=["spec.replicas"]
+                provider=self.args.k8s_provider, depends_on=pod_deps, ignore_changes=["spec.replicas"]
             ),
         )
         k8s.core.v1.Service(
@@ -500,24 +802,46 @@ class Workloads(WalletComponent):
         )
 
     def _service_env(self, workload: Workload) -> dict[str, pulumi.Input[str]]:
+        """The plain ``WALLETSTUB_*`` variables of a service (the cache URL comes from its secret)."""
         env: dict[str, pulumi.Input[str]] = {
-            "WALLETOPS_SERVICE": workload.name,
-            "WALLETOPS_ENV": self.env.name,
-            "WALLETOPS_PORT": str(CONTAINER_PORT),
+            f"{ENV_PREFIX}SERVICE": workload.name,
+            f"{ENV_PREFIX}HOST": "0.0.0.0",  # noqa: S104 (the pod/task network; policies and SGs front it)
+            f"{ENV_PREFIX}PORT": str(CONTAINER_PORT),
+            f"{ENV_PREFIX}CONTAINER": "1",
+            f"{ENV_PREFIX}LOG_LEVEL": "INFO",
             "AWS_REGION": self.env.region,
         }
         if workload.uses_database:
-            env["DATABASE_HOST"] = self.args.db_address
-            env["DATABASE_USER"] = _db_user(workload)
-            env["DATABASE_AUTH"] = "iam"
-        if workload.uses_cache:
-            env["CACHE_HOST"] = self.args.cache_address
-            env["CACHE_AUTH_SECRET_ARN"] = self.args.cache_auth_secret_arn
-        if workload.secret_keys and workload.name in self.secrets:
-            env["CREDENTIALS_SECRET_ARN"] = self.secrets[workload.name].arn
+            env[f"{ENV_PREFIX}DATABASE_URL"] = pulumi.Output.concat(
+                "postgresql+asyncpg://",
+                db_user(workload.name),
+                "@",
+                self.args.db_address,
+                f":{POSTGRES_PORT}/{LEDGER_DATABASE}?ssl=require",
+            )
+            env[f"{ENV_PREFIX}DATABASE_IAM_AUTH"] = "1"
         ports = {item.name: item.port for item in workloads_of(self.env)}
-        for callee in workload.calls:
-            env[f"{callee.upper().replace('-', '_')}_URL"] = self._service_url(callee, ports[callee])
+        if "wallet" in workload.calls:
+            env[f"{ENV_PREFIX}WALLET_URL"] = self._service_url("wallet", ports["wallet"])
+        exchanges = [callee for callee in workload.calls if callee.startswith("exchange-")]
+        if exchanges:
+            urls = {
+                callee.removeprefix("exchange-"): self._service_url(callee, ports[callee])
+                for callee in exchanges
+            }
+            env[f"{ENV_PREFIX}EXCHANGE_URLS"] = pulumi.Output.json_dumps(urls)
+        if isinstance(workload.config, ExchangeConfig):
+            exchange = workload.config
+            env.update(
+                {
+                    f"{ENV_PREFIX}EXCHANGE_NAME": exchange.name,
+                    f"{ENV_PREFIX}EXCHANGE_KIND": exchange.kind,
+                    f"{ENV_PREFIX}EXCHANGE_BASE_URL": exchange.base_url,
+                    f"{ENV_PREFIX}EXCHANGE_FEE_BPS": str(exchange.fee_bps),
+                    f"{ENV_PREFIX}EXCHANGE_TIMEOUT_MS": str(exchange.timeout_ms),
+                    f"{ENV_PREFIX}EXCHANGE_CREDENTIALS_FILE": CREDENTIALS_FILE,
+                }
+            )
         return env
 
     def _service_url(self, name: str, port: int) -> pulumi.Input[str]:
@@ -525,6 +849,50 @@ class Workloads(WalletComponent):
         if self.env.kubernetes is not None:
             return f"http://{name}.{self.env.kubernetes.namespace}.svc.cluster.local"
         return pulumi.Output.concat("http://", self.args.internal_lb_dns, f":{port}")
+
+    def _fetch_secret_container(
+        self, secret_arn: pulumi.Input[str], target: str
+    ) -> k8s.core.v1.ContainerArgs:
+        """Init container writing a Secrets Manager secret to a memory volume, mode 0600 (pod's IRSA role)."""
+        return k8s.core.v1.ContainerArgs(
+            name="fetch-secret",
+            image=self.env.services.aws_cli_image,
+            command=["/bin/sh", "-c", FETCH_TO_FILE],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="SECRET_ARN", value=secret_arn),
+                k8s.core.v1.EnvVarArgs(name="TARGET_FILE", value=target),
+                k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=self.env.region),
+                k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),  # noqa: S108 (an emptyDir in the pod)
+            ],
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "200m", "memory": "128Mi"}
+            ),
+            security_context=restricted_container_context(),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="secrets", mount_path=SECRETS_MOUNT),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # noqa: S108 (an emptyDir)
+            ],
+        )
+
+    def _spread(
+        self, selector: dict[str, str], replicas: int
+    ) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+        """Spread over zones (strictly once there is a replica per zone) and, softly, over nodes."""
+        zones = len(self.env.zones)
+        return [
+            k8s.core.v1.TopologySpreadConstraintArgs(
+                max_skew=1,
+                topology_key="topology.kubernetes.io/zone",
+                when_unsatisfiable="DoNotSchedule" if replicas >= zones else "ScheduleAnyway",
+                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            ),
+            k8s.core.v1.TopologySpreadConstraintArgs(
+                max_skew=1,
+                topology_key="kubernetes.io/hostname",
+                when_unsatisfiable="ScheduleAnyway",
+                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            ),
+        ]
 
     def _ecs_service(
         self, workload: Workload, task_role: aws.iam.Role, secret: aws.secretsmanager.Secret | None
@@ -541,61 +909,54 @@ class Workloads(WalletComponent):
             retention_in_days=self.env.logging.audit_retention_days,
             kms_key_id=args.logs_key_arn,
             tags={**self.tags(service=name), "log-class": "financial"},
-            opts=self.child_opts(stateful=True),
+            opts=self.child_opts(stateful=True, retain=workload.is_exchange),
         )
-        execution_role = self._ecs_role(workload, "execution")
+        execution_role = self._ecs_role(name, "execution")
         aws.iam.RolePolicyAttachment(
             self.name(name, "execution-policy"),
             role=execution_role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
             opts=self.child_opts(),
         )
-        env_vars = self._service_env(workload)
-        definition = pulumi.Output.all(log_group.name, pulumi.Output.from_input(env_vars)).apply(
-            lambda parts: json.dumps(
-                [
-                    {
-                        "name": name,
-                        "image": cfg.image,
-                        "essential": True,
-                        "user": f"{APP_UID}:{APP_UID}",
-                        "readonlyRootFilesystem": True,
-                        "privileged": False,
-                        "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
-                        "portMappings": [{"containerPort": CONTAINER_PORT, "protocol": "tcp"}],
-                        "environment": [{"name": k, "value": v} for k, v in sorted(parts[1].items())],
-                        "healthCheck": {
-                            "command": [
-                                "CMD",
-                                "python",
-                                "-c",
-                                f"import urllib.request;urllib.request.urlopen('http://127.0.0.1:{CONTAINER_PORT}/healthz')",
-                            ],
-                            "interval": 15,
-                            "timeout": 5,
-                            "retries": 3,
-                            "startPeriod": 20,
-                        },
-                        "logConfiguration": {
-                            "logDriver": "awslogs",
-                            "options": {
-                                "awslogs-group": parts[0],
-                                "awslogs-region": self.env.region,
-                                "awslogs-stream-prefix": name,
-                            },
-                        },
-                        "mountPoints": [
+        cache_secret = args.cache_secret_arns.get(name) if workload.uses_cache else None
+        if cache_secret is not None:
+            aws.iam.RolePolicy(
+                self.name(name, "execution-secrets"),
+                role=execution_role.id,
+                policy=pulumi.Output.all(cache_secret, args.secrets_key_arn).apply(
+                    lambda values: policy_json(
+                        [
                             {
-                                "sourceVolume": "tmp",
-                                "containerPath": "/tmp",  # noqa: S108 (a task volume)
-                                "readOnly": False,
-                            }
-                        ],
-                    }
-                ],
-                sort_keys=True,
+                                "Sid": "InjectOwnCacheUrl",
+                                "Effect": "Allow",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": values[0],
+                            },
+                            {
+                                "Sid": "DecryptViaSecretsManager",
+                                "Effect": "Allow",
+                                "Action": "kms:Decrypt",
+                                "Resource": values[1],
+                                "Condition": {
+                                    "StringEquals": {
+                                        "kms:ViaService": f"secretsmanager.{self.env.region}.amazonaws.com"
+                                    }
+                                },
+                            },
+                        ]
+                    )
+                ),
+                opts=self.child_opts(),
             )
-        )
+        definition = pulumi.Output.all(
+            log_group.name,
+            pulumi.Output.from_input(self._service_env(workload)),
+            cache_secret or "",
+            secret.arn if secret else "",
+        ).apply(lambda parts: json.dumps(self._container_definitions(workload, *parts), sort_keys=True))
+        volumes = [aws.ecs.TaskDefinitionVolumeArgs(name="tmp")]
+        if secret is not None:
+            volumes.append(aws.ecs.TaskDefinitionVolumeArgs(name="secrets"))
         task = aws.ecs.TaskDefinition(
             self.name(name, "task"),
             family=self.name(name),
@@ -608,7 +969,7 @@ class Workloads(WalletComponent):
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
                 operating_system_family="LINUX", cpu_architecture="X86_64"
             ),
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
+            volumes=volumes,
             container_definitions=definition,
             tags=self.tags(service=name),
             opts=self.child_opts(),
@@ -633,6 +994,7 @@ class Workloads(WalletComponent):
                     container_port=CONTAINER_PORT,
                 )
             ],
+            health_check_grace_period_seconds=60,
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
                 enable=True, rollback=True
             ),
@@ -670,6 +1032,82 @@ class Workloads(WalletComponent):
             opts=self.child_opts(),
         )
 
+    def _container_definitions(
+        self, workload: Workload, log_group: str, env: dict[str, str], cache_secret: str, credentials: str
+    ) -> list[dict[str, Any]]:
+        """The task's containers: the service, and (exchanges) the init container writing credentials."""
+        name = workload.name
+        logs = {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": self.env.region,
+                "awslogs-stream-prefix": name,
+            },
+        }
+        mounts: list[dict[str, Any]] = [
+            {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}  # noqa: S108 (a task volume)
+        ]
+        containers: list[dict[str, Any]] = []
+        depends: list[dict[str, str]] = []
+        if credentials:
+            mounts.append({"sourceVolume": "secrets", "containerPath": SECRETS_MOUNT, "readOnly": True})
+            containers.append(
+                {
+                    "name": "fetch-secret",
+                    "image": self.env.services.aws_cli_image,
+                    "essential": False,
+                    # Fargate volumes are root-owned: write as root, then hand the file to the app user.
+                    "user": "0:0",
+                    "readonlyRootFilesystem": True,
+                    "privileged": False,
+                    "entryPoint": ["/bin/sh", "-c"],
+                    "command": [f'{FETCH_TO_FILE} && chown {APP_UID}:{APP_UID} "$TARGET_FILE"'],
+                    "environment": [
+                        {"name": "SECRET_ARN", "value": credentials},
+                        {"name": "TARGET_FILE", "value": CREDENTIALS_FILE},
+                        {"name": "AWS_REGION", "value": self.env.region},
+                        {"name": "HOME", "value": "/tmp"},  # noqa: S108 (a task volume)
+                    ],
+                    "mountPoints": [
+                        {"sourceVolume": "secrets", "containerPath": SECRETS_MOUNT, "readOnly": False},
+                        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False},  # noqa: S108
+                    ],
+                    "logConfiguration": logs,
+                }
+            )
+            depends.append({"containerName": "fetch-secret", "condition": "SUCCESS"})
+        service: dict[str, Any] = {
+            "name": name,
+            "image": workload.config.image,
+            "essential": True,
+            "user": f"{APP_UID}:{APP_UID}",
+            "readonlyRootFilesystem": True,
+            "privileged": False,
+            "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
+            "portMappings": [{"containerPort": CONTAINER_PORT, "protocol": "tcp"}],
+            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "healthCheck": {
+                "command": [
+                    "CMD",
+                    "python",
+                    "-c",
+                    f"import urllib.request;urllib.request.urlopen('http://127.0.0.1:{CONTAINER_PORT}/healthz')",
+                ],
+                "interval": 15,
+                "timeout": 5,
+                "retries": 3,
+                "startPeriod": 20,
+            },
+            "logConfiguration": logs,
+            "mountPoints": mounts,
+        }
+        if cache_secret:
+            service["secrets"] = [{"name": f"{ENV_PREFIX}CACHE_URL", "valueFrom": f"{cache_secret}:url::"}]
+        if depends:
+            service["dependsOn"] = depends
+        return [*containers, service]
+
 
 def restricted_container_context() -> k8s.core.v1.SecurityContextArgs:
     """The container side of the pod-security "restricted" profile, as every walletops pod runs."""
@@ -696,8 +1134,14 @@ def restricted_pod_context() -> k8s.core.v1.PodSecurityContextArgs:
     )
 
 
-def _db_user(workload: Workload) -> str:
-    return workload.name.replace("-", "_")
+def db_user(service: str) -> str:
+    """The ledger role (and schema) of a service: its name as a PostgreSQL identifier."""
+    return service.replace("-", "_")
+
+
+def spot_toleration() -> k8s.core.v1.TolerationArgs:
+    """Lets a pod run on the tainted SPOT node groups (only services with ``tolerate_spot``)."""
+    return k8s.core.v1.TolerationArgs(key=SPOT_TAINT_KEY, operator="Exists", effect="NoSchedule")
 
 
 def _labels(tags: dict[str, str]) -> dict[str, str]:

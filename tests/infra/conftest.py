@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from contracts.config import load_all
+from contracts.config import load_all, load_environment
 from infra.planner import plan_environments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,20 @@ def project_copy(tmp_path: Path) -> Callable[[], Path]:
         return tmp_path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ecs_plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """qa planned with ``compute_engine: ecs`` (Fargate), from a copy of the project's config."""
+    project = tmp_path_factory.mktemp("ecs-project")
+    for name in PROJECT_FILES:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, project / name)
+    path = project / "Pulumi.qa.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["walletops:compute_engine"] = "ecs"
+    document["config"]["walletops:loadtest"]["in_cluster"] = False
+    del document["config"]["walletops:kubernetes"]
+    path.write_text(yaml.safe_dump(document))
+    plan: dict[str, Any] = plan_environments([load_environment("qa", project)], project)["qa"].to_document()
+    return plan

@@ -32,6 +32,13 @@ def key_arn_of(plan: dict[str, Any], data_class: str) -> str:
     return f"arn:aws:kms:{plan['region']}:{ACCOUNT_ID}:key/{rid}"
 
 
+def mock_arn(plan: dict[str, Any], resource: Resource) -> str:
+    """The (mocked) ARN other resources see for ``resource``."""
+    from infra.planner import PlanMocks
+
+    return str(PlanMocks(plan["region"]).new_resource(_mock_args(resource))[1]["arn"])
+
+
 def _mock_args(resource: Resource) -> Any:
     from pulumi.runtime.mocks import MockResourceArgs
 

@@ -50,19 +50,49 @@ def test_database_lives_in_the_isolated_data_subnets(plans: dict[str, Any]) -> N
     assert {d for d in group["dependencies"] if ":ec2/subnet:" in d} == data_subnets
 
 
-def test_redis_encrypts_at_rest_and_in_transit_with_auth(plans: dict[str, Any]) -> None:
+def test_redis_encrypts_at_rest_and_in_transit(plans: dict[str, Any]) -> None:
     for plan in plans.values():
         cache = one(plan, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]
         assert cache["atRestEncryptionEnabled"] is True
         assert cache["kmsKeyId"] == key_arn_of(plan, "cache")
-        assert cache["transitEncryptionEnabled"] is True
-        assert cache["authToken"]
-    secret = next(
-        s
-        for s in of_type(plans["prod"], "aws:secretsmanager/secret:Secret")
-        if "cache/auth-token" in s["inputs"]["name"]
+        assert cache["transitEncryptionEnabled"] is True and cache["transitEncryptionMode"] == "required"
+
+
+def test_redis_authenticates_each_service_as_its_own_user_and_no_shared_token(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    cache = one(plan, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]
+    assert "authToken" not in cache and "authTokenUpdateStrategy" not in cache
+    group = one(plan, "aws:elasticache/userGroup:UserGroup")["inputs"]
+    assert cache["userGroupIds"] == [group["userGroupId"]]
+    users = {u["inputs"]["userName"]: u["inputs"] for u in of_type(plan, "aws:elasticache/user:User")}
+    assert sorted(group["userIds"]) == sorted(u["userId"] for u in users.values())
+    assert users["default"]["accessString"].startswith("off")
+    cache_users = {"wallet", "exchange-coinbase", "exchange-alpaca", "exchange-kraken"}
+    assert set(users) == {"default", *cache_users}
+    for name in cache_users:
+        assert users[name]["accessString"] == f"on ~{name}:* +@all -@dangerous"
+        mode = users[name]["authenticationMode"]
+        assert mode["type"] == "password" and len(mode["passwords"]) == 1
+    secrets = {s["inputs"]["name"]: s for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
+    for name in cache_users:
+        secret = secrets[f"walletops/prod/{name}/cache"]
+        assert secret["inputs"]["kmsKeyId"] == key_arn_of(plan, "secrets")
+
+
+def test_database_minor_version_floats_with_auto_upgrade(plans: dict[str, Any]) -> None:
+    for plan in plans.values():
+        db = one(plan, "aws:rds/instance:Instance")["inputs"]
+        assert db["autoMinorVersionUpgrade"] is True
+        assert "." not in db["engineVersion"], "a pinned minor fights the automatic minor upgrades"
+
+
+def test_database_user_and_windows_come_from_config(plans: dict[str, Any]) -> None:
+    db = one(plans["prod"], "aws:rds/instance:Instance")["inputs"]
+    assert (db["username"], db["backupWindow"], db["maintenanceWindow"]) == (
+        "ledger_admin",
+        "02:00-03:00",
+        "sun:03:30-sun:04:30",
     )
-    assert secret["inputs"]["kmsKeyId"] == key_arn_of(plans["prod"], "secrets")
 
 
 def test_cache_fails_over_where_it_has_replicas(plans: dict[str, Any]) -> None:

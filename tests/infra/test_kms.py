@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from plan_helpers import key_arn_of, of_type, one
 
+from contracts.config import load_environment
 from infra.kms import DATA_CLASSES
+from infra.planner import ACCOUNT_ID, plan_environments
 
 
 def test_every_key_rotates_and_has_an_alias(plans: dict[str, Any]) -> None:
@@ -35,3 +40,31 @@ def test_ebs_is_encrypted_by_default_with_the_ebs_key(plans: dict[str, Any]) -> 
 def test_keys_are_protected_in_prod_only(plans: dict[str, Any]) -> None:
     assert all(key["protect"] for key in of_type(plans["prod"], "aws:kms/key:Key"))
     assert not any(key["protect"] for key in of_type(plans["dev"], "aws:kms/key:Key"))
+
+
+def test_ebs_key_waits_for_the_auto_scaling_service_role_it_names(plans: dict[str, Any]) -> None:
+    for plan in plans.values():
+        role = one(plan, "aws:iam/serviceLinkedRole:ServiceLinkedRole")
+        assert role["inputs"]["awsServiceName"] == "autoscaling.amazonaws.com"
+        key = next(k for k in of_type(plan, "aws:kms/key:Key") if k["name"].endswith("-kms-ebs"))
+        assert role["urn"] in key["dependencies"], "a key policy naming a missing role is rejected"
+        principals = [
+            s["Principal"]["AWS"]
+            for s in json.loads(key["inputs"]["policy"])["Statement"]
+            if s["Sid"] == "AutoScalingLaunchesEncryptedNodes"
+        ]
+        assert principals == [
+            f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        ]
+
+
+def test_an_account_that_has_the_service_role_does_not_create_it(project_copy: Callable[[], Path]) -> None:
+    project = project_copy()
+    path = project / "Pulumi.dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["walletops:account"] = {"create_autoscaling_service_linked_role": False}
+    path.write_text(yaml.safe_dump(document))
+    plan = plan_environments([load_environment("dev", project)], project)["dev"].to_document()
+    assert not of_type(plan, "aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    key = next(k for k in of_type(plan, "aws:kms/key:Key") if k["name"].endswith("-kms-ebs"))
+    assert "AWSServiceRoleForAutoScaling" in key["inputs"]["policy"]

@@ -89,3 +89,36 @@ def test_vpc_endpoints_for_s3_and_the_aws_apis(plans: dict[str, Any]) -> None:
     assert services.pop("s3") == "Gateway"
     assert set(services) == set(INTERFACE_ENDPOINTS)
     assert set(services.values()) == {"Interface"}
+
+
+def _covers(rule: dict[str, Any], port: int) -> bool:
+    inputs = rule["inputs"]
+    return inputs["ipProtocol"] == "-1" or inputs["fromPort"] <= port <= inputs["toPort"]
+
+
+@pytest.mark.parametrize("engine", ["eks", "ecs"])
+def test_every_target_group_port_is_open_from_the_load_balancer(
+    engine: str, plans: dict[str, Any], ecs_plan: dict[str, Any]
+) -> None:
+    plan = ecs_plan if engine == "ecs" else plans["qa"]
+    groups = {g["name"]: g for g in of_type(plan, "aws:ec2/securityGroup:SecurityGroup")}
+    lb_sg, app_sg = groups["wallet-qa-sg-lb"]["urn"], groups["wallet-qa-sg-app"]["urn"]
+    ingress = [
+        r
+        for r in of_type(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if app_sg in r["dependencies"] and lb_sg in r["dependencies"]
+    ]
+    egress = [
+        r
+        for r in of_type(plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r["name"].endswith("out-lb-to-app")
+    ]
+    targets = of_type(plan, "aws:lb/targetGroup:TargetGroup")
+    assert targets
+    for target in targets:
+        port = target["inputs"]["port"]
+        assert any(_covers(rule, port) for rule in ingress), (
+            f"{target['name']}: port {port} closed on the app SG"
+        )
+        assert any(_covers(rule, port) for rule in egress), f"{target['name']}: LB SG cannot reach {port}"
+        assert target["inputs"]["healthCheck"]["port"] == "traffic-port"

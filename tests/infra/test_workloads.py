@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from plan_helpers import of_type, workload_objects
+from plan_helpers import mock_arn, of_type, one, workload_objects
 
+from contracts.config import SPOT_TAINT_KEY
 from infra.workloads import fargate_size
 
 K8S = "kubernetes:"
@@ -24,7 +25,8 @@ def test_every_service_has_its_full_set_of_objects(plans: dict[str, Any]) -> Non
             "policy/v1:PodDisruptionBudget",
         ):
             names = sorted(r["inputs"]["metadata"]["name"] for r in workload_objects(plan, kind))
-            assert names == sorted(services), kind
+            extra = ["db-bootstrap"] if kind == "core/v1:ServiceAccount" else []
+            assert names == sorted([*services, *extra]), kind
 
 
 def test_pods_run_non_root_read_only_with_limits_and_probes(plans: dict[str, Any]) -> None:
@@ -88,8 +90,10 @@ def test_exchange_credentials_are_secrets_encrypted_with_the_secrets_key(plans: 
     names = {s["inputs"]["name"] for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
     assert {f"walletops/prod/exchange-{x}/credentials" for x in ("coinbase", "alpaca", "kraken")} <= names
     assert not [
-        v for v in of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion") if "exchange" in v["name"]
-    ]
+        v
+        for v in of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion")
+        if "credentials" in v["name"]
+    ], "operators put the exchange credentials; the program never holds them"
 
 
 def test_hpa_bounds_come_from_config(plans: dict[str, Any]) -> None:
@@ -106,3 +110,99 @@ def test_hpa_bounds_come_from_config(plans: dict[str, Any]) -> None:
 )
 def test_fargate_sizes_are_valid_combinations(cpu: int, memory: int, size: tuple[int, int]) -> None:
     assert fargate_size(cpu, memory) == size
+
+
+def _deployments(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {d["inputs"]["metadata"]["name"]: d for d in workload_objects(plan, "apps/v1:Deployment")}
+
+
+def test_only_services_that_opt_in_tolerate_spot_nodes(plans: dict[str, Any]) -> None:
+    for plan in plans.values():
+        for name, deployment in _deployments(plan).items():
+            tolerations = deployment["inputs"]["spec"]["template"]["spec"].get("tolerations", [])
+            assert not any(t["key"] == SPOT_TAINT_KEY for t in tolerations), f"{name} would land on SPOT"
+
+
+def test_pods_spread_over_zones_strictly_once_each_zone_can_hold_one(plans: dict[str, Any]) -> None:
+    wallet = _deployments(plans["prod"])["wallet"]["inputs"]["spec"]
+    zone, host = wallet["template"]["spec"]["topologySpreadConstraints"]
+    assert (
+        zone["topologyKey"] == "topology.kubernetes.io/zone" and zone["whenUnsatisfiable"] == "DoNotSchedule"
+    )
+    assert host["topologyKey"] == "kubernetes.io/hostname" and host["whenUnsatisfiable"] == "ScheduleAnyway"
+    dev_wallet = _deployments(plans["dev"])["wallet"]["inputs"]["spec"]  # 1 replica over 2 zones
+    assert (
+        dev_wallet["template"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"]
+        == "ScheduleAnyway"
+    )
+
+
+def test_removing_an_exchange_is_not_blocked_by_protected_state(
+    plans: dict[str, Any], ecs_plan: dict[str, Any]
+) -> None:
+    for plan in (plans["prod"], ecs_plan):
+        exchange_owned = [
+            r
+            for r in plan["resources"]
+            if r["inputs"].get("tags", {}).get("service", "").startswith("exchange-")
+        ]
+        assert exchange_owned
+        assert not [r["name"] for r in exchange_owned if r["protect"]]
+    secret = next(
+        s
+        for s in of_type(plans["prod"], "aws:secretsmanager/secret:Secret")
+        if s["inputs"]["name"] == "walletops/prod/exchange-kraken/credentials"
+    )
+    assert secret["inputs"]["recoveryWindowInDays"] == 30
+
+
+def test_services_wait_for_the_database_bootstrap(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    [job] = workload_objects(plan, "batch/v1:Job")
+    for name, deployment in _deployments(plan).items():
+        assert job["urn"] in deployment["dependencies"], name
+    rds = one(plan, "aws:rds/instance:Instance")
+    assert rds["urn"] in job["dependencies"]
+    pod = job["inputs"]["spec"]["template"]["spec"]
+    [init] = pod["initContainers"]
+    assert init["securityContext"]["runAsNonRoot"] is True
+    env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
+    assert json.loads(env["BOOTSTRAP_ROLES"]) == sorted(
+        ["wallet", "roundups", "exchange_coinbase", "exchange_alpaca", "exchange_kraken"]
+    )
+
+
+def test_cache_url_and_exchange_credentials_never_appear_in_plain_env(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    for name, deployment in _deployments(plan).items():
+        pod = deployment["inputs"]["spec"]["template"]["spec"]
+        env = {item["name"]: item for item in pod["containers"][0]["env"]}
+        if name == "wallet" or name.startswith("exchange-"):
+            assert env["WALLETSTUB_CACHE_URL"]["valueFrom"]["secretKeyRef"] == {
+                "name": f"{name}-cache",
+                "key": "url",
+            }
+        if name.startswith("exchange-"):
+            [init] = pod["initContainers"]
+            init_env = {item["name"]: item["value"] for item in init["env"]}
+            secret = next(
+                s
+                for s in of_type(plan, "aws:secretsmanager/secret:Secret")
+                if s["inputs"]["name"] == f"walletops/prod/{name}/credentials"
+            )
+            assert init_env["SECRET_ARN"] == mock_arn(plan, secret)
+            assert env["WALLETSTUB_EXCHANGE_CREDENTIALS_FILE"]["value"] == init_env["TARGET_FILE"]
+            volume = next(v for v in pod["volumes"] if v["name"] == "secrets")
+            assert volume["emptyDir"]["medium"] == "Memory"
+
+
+def test_ecs_tasks_get_the_cache_url_from_their_own_secret(ecs_plan: dict[str, Any]) -> None:
+    task = next(
+        t
+        for t in of_type(ecs_plan, "aws:ecs/taskDefinition:TaskDefinition")
+        if t["name"] == "wallet-qa-wallet-task"
+    )
+    [container] = json.loads(task["inputs"]["containerDefinitions"])
+    assert container["secrets"][0]["name"] == "WALLETSTUB_CACHE_URL"
+    assert container["secrets"][0]["valueFrom"].endswith(":url::")
+    assert "WALLETSTUB_CACHE_URL" not in {item["name"] for item in container["environment"]}
