@@ -19,6 +19,7 @@ ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k1"
 OIDC_EKS = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
 OIDC_GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/wallet-prod-deploy-boundary"
 
 World = list[dict[str, Any]]
 
@@ -248,8 +249,58 @@ def compliant_world() -> World:
         res(
             "aws:eks/nodeGroup:NodeGroup",
             "ng-general",
-            {"launchTemplate": {"id": "lt-1", "version": "1"}, "tags": tags()},
+            {"launchTemplate": {"id": "lt-1", "version": "1"}, "capacityType": "ON_DEMAND", "tags": tags()},
             (f"{SUBNET}|wallet-prod-app-a", f"{LT}|lt-general"),
+        ),
+        res(
+            "aws:eks/nodeGroup:NodeGroup",
+            "ng-burst",
+            {
+                "launchTemplate": {"id": "lt-1", "version": "1"},
+                "capacityType": "SPOT",
+                "taints": [{"key": "walletops.io/capacity", "value": "spot", "effect": "NO_SCHEDULE"}],
+                "tags": tags(),
+            },
+            (f"{SUBNET}|wallet-prod-app-a", f"{LT}|lt-general"),
+        ),
+        res(
+            "aws:eks/addon:Addon",
+            "addon-vpc-cni",
+            {
+                "addonName": "vpc-cni",
+                "configurationValues": '{"enableNetworkPolicy": "true"}',
+                "tags": tags(),
+            },
+        ),
+        res("aws:eks/addon:Addon", "addon-metrics-server", {"addonName": "metrics-server", "tags": tags()}),
+        res(
+            "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+            "access-admin",
+            {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"},
+        ),
+        res(
+            "pulumi:providers:kubernetes",
+            "k8s",
+            {},
+            ("aws:eks/accessPolicyAssociation:AccessPolicyAssociation|access-admin",),
+        ),
+        res(
+            "aws:lb/targetGroup:TargetGroup",
+            "tg-wallet",
+            {"port": 30080, "protocol": "TCP", "tags": tags()},
+        ),
+        res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "in-app-from-lb",
+            {
+                "referencedSecurityGroupId": "sg-lb",
+                "fromPort": 30080,
+                "toPort": 30900,
+                "ipProtocol": "tcp",
+                "tags": tags(),
+            },
+            (f"{SG}|wallet-prod-sg-app", f"{SG}|wallet-prod-sg-lb"),
+            net,
         ),
         res(PG, "pg", {"name": "wallet-prod-pg16", "parameters": [{"name": "rds.force_ssl", "value": "1"}]}),
         res(
@@ -263,6 +314,8 @@ def compliant_world() -> World:
                 "multiAz": True,
                 "deletionProtection": True,
                 "iamDatabaseAuthenticationEnabled": True,
+                "engineVersion": "16",
+                "autoMinorVersionUpgrade": True,
                 "parameterGroupName": "wallet-prod-pg16",
                 "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
                 "copyTagsToSnapshot": True,
@@ -277,16 +330,13 @@ def compliant_world() -> World:
                 "atRestEncryptionEnabled": True,
                 "kmsKeyId": KEY_ARN,
                 "transitEncryptionEnabled": True,
-                "authToken": {
-                    "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
-                    "value": "s3cr3t-token-value-32-characters",
-                },
+                "userGroupIds": ["wallet-prod-cache-users"],
                 "snapshotRetentionLimit": 7,
                 "automaticFailoverEnabled": True,
                 "tags": tags(),
             },
         ),
-        res(BUCKET, "archive", {"bucket": "wallet-prod-archive", "tags": tags()}),
+        res(BUCKET, "archive", {"bucket": "wallet-prod-archive-123456789012-eu-west-1", "tags": tags()}),
         res(
             "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
             "archive-pab",
@@ -330,8 +380,8 @@ def compliant_world() -> World:
                         "Principal": "*",
                         "Action": "s3:*",
                         "Resource": [
-                            "arn:aws:s3:::wallet-prod-archive",
-                            "arn:aws:s3:::wallet-prod-archive/*",
+                            "arn:aws:s3:::wallet-prod-archive-123456789012-eu-west-1",
+                            "arn:aws:s3:::wallet-prod-archive-123456789012-eu-west-1/*",
                         ],
                         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                     }
@@ -344,14 +394,35 @@ def compliant_world() -> World:
             "cache-auth",
             {"kmsKeyId": KEY_ARN, "recoveryWindowInDays": 30, "tags": tags()},
         ),
-        res("aws:iam/role:Role", "deploy", {"assumeRolePolicy": github_trust, "tags": tags()}),
-        res("aws:iam/role:Role", "irsa-wallet", {"assumeRolePolicy": irsa_trust, "tags": tags()}),
+        res(
+            "aws:iam/policy:Policy",
+            "deploy-boundary",
+            {
+                "name": "wallet-prod-deploy-boundary",
+                "policy": doc(
+                    {"Effect": "Allow", "Action": ["ec2:*", "eks:*", "iam:PassRole"], "Resource": "*"}
+                ),
+                "tags": tags(),
+            },
+        ),
+        res(
+            "aws:iam/role:Role",
+            "deploy",
+            {"assumeRolePolicy": github_trust, "permissionsBoundary": BOUNDARY_ARN, "tags": tags()},
+            ("aws:iam/policy:Policy|deploy-boundary",),
+        ),
+        res(
+            "aws:iam/role:Role",
+            "irsa-wallet",
+            {"assumeRolePolicy": irsa_trust, "permissionsBoundary": BOUNDARY_ARN, "tags": tags()},
+            ("aws:iam/policy:Policy|deploy-boundary",),
+        ),
         res(
             "aws:iam/rolePolicy:RolePolicy",
             "deploy-policy",
             {
                 "policy": doc(
-                    {"Effect": "Allow", "Action": ["ec2:*", "eks:*"], "Resource": "*"},
+                    {"Effect": "Allow", "Action": ["ec2:Describe*", "eks:Describe*"], "Resource": "*"},
                     {
                         "Effect": "Allow",
                         "Action": "iam:PassRole",
@@ -456,6 +527,18 @@ def compliant_world() -> World:
                     "template": {
                         "spec": {"securityContext": POD_SECURITY, "containers": [copy.deepcopy(CONTAINER)]},
                     },
+                },
+            },
+        ),
+        res(
+            "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+            "wallet-hpa",
+            {
+                "metadata": {"namespace": "wallet", "name": "wallet"},
+                "spec": {
+                    "minReplicas": 3,
+                    "maxReplicas": 40,
+                    "scaleTargetRef": {"kind": "Deployment", "name": "wallet"},
                 },
             },
         ),
@@ -586,7 +669,19 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-RDS-009": lambda w: setp(w, "ledger", "enabledCloudwatchLogsExports", []),
     "WO-ECC-001": lambda w: setp(w, "cache", "atRestEncryptionEnabled", False),
     "WO-ECC-002": lambda w: setp(w, "cache", "transitEncryptionEnabled", False),
-    "WO-ECC-003": lambda w: setp(w, "cache", "authToken", None),
+    "WO-ECC-003": lambda w: setp(w, "cache", "userGroupIds", None),
+    "WO-ECC-005": lambda w: setp(w, "cache", "authToken", {"value": "one-token-shared-by-every-service"}),
+    "WO-RDS-010": lambda w: setp(w, "ledger", "engineVersion", "16.4"),
+    "WO-S3-006": lambda w: setp(w, "archive", "bucket", "wallet-prod-archive"),
+    "WO-EKS-009": lambda w: find(w, "k8s").__setitem__("dependencies", []),
+    "WO-EKS-010": lambda w: setp(w, "addon-vpc-cni", "configurationValues", None),
+    "WO-EKS-011": lambda w: drop(w, "addon-metrics-server"),
+    "WO-EKS-012": lambda w: setp(w, "ng-burst", "taints", []),
+    "WO-IAM-007": lambda w: setp(w, "irsa-wallet", "permissionsBoundary", None),
+    "WO-IAM-008": lambda w: setp(
+        w, "deploy-policy", "policy", doc({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::x"})
+    ),
+    "WO-VPC-007": lambda w: setp(w, "tg-wallet", "port", 8080),
     "WO-ECC-004": lambda w: setp(w, "cache", "automaticFailoverEnabled", False),
     "WO-S3-001": lambda w: setp(w, "archive-pab", "restrictPublicBuckets", False),
     "WO-S3-002": lambda w: setp(

@@ -1,10 +1,24 @@
-"""EKS: private API in stage/prod, envelope-encrypted secrets, control-plane logs, supported versions."""
+"""EKS: private API in stage/prod, envelope-encrypted secrets, control-plane logs, supported versions;
+cluster access ordered, NetworkPolicies enforced, HPAs fed, SPOT capacity tainted."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import date
 
-from infra.policy.model import Context, NotApplicable, Resource, Severity, as_list, prop, resource_rule
+from infra.policy.model import (
+    Context,
+    NotApplicable,
+    Resource,
+    Severity,
+    Violation,
+    as_list,
+    is_object,
+    prop,
+    resource_rule,
+    stack_rule,
+)
 from infra.policy.rules.network import LAUNCH_TEMPLATE, SUBNET, is_public_subnet
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -176,3 +190,92 @@ def node_group_placement(resource: Resource, ctx: Context) -> str | None:
     if not prop(resource, "launchTemplate") or not ctx.referenced_by(resource, LAUNCH_TEMPLATE):
         problems.append("no launch template of this stack")
     return "; ".join(problems) or None
+
+
+ADDON = "aws:eks/addon:Addon"
+ACCESS_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+SPOT_TAINT = "walletops.io/capacity"
+
+
+def _addons(ctx: Context) -> dict[str, Resource]:
+    return {str(prop(addon, "addonName")): addon for addon in ctx.of_type(ADDON)}
+
+
+@stack_rule(
+    "WO-EKS-009",
+    "The Kubernetes provider waits for every cluster access policy association",
+    severity=Severity.mandatory,
+    controls=("PCI 7.2.1", "PCI 7.2.2"),
+    remediation="Give the Kubernetes provider depends_on=[every AccessPolicyAssociation]: an access entry "
+    "alone grants nothing, so resources created before the association are refused (Unauthorized).",
+)
+def provider_waits_for_access(ctx: Context) -> Iterator[Violation]:
+    associations = ctx.of_type(ACCESS_ASSOCIATION)
+    providers = ctx.of_type(K8S_PROVIDER)
+    if not providers:
+        raise NotApplicable("no Kubernetes provider in this stack")
+    if not associations:
+        yield Violation("no access policy association: nobody is authorised in the cluster")
+    for provider in providers:
+        missing = [a["name"] for a in associations if a["urn"] not in provider.get("dependencies", ())]
+        if missing:
+            yield Violation(f"{provider['name']} does not wait for {', '.join(missing)}", provider["urn"])
+
+
+@stack_rule(
+    "WO-EKS-010",
+    "NetworkPolicies are enforced: the VPC CNI runs its network-policy agent",
+    severity=Severity.mandatory,
+    controls=("PCI 1.3.1", "PCI 1.4.1", "FSBP EKS.8"),
+    remediation='Install the vpc-cni add-on with configuration_values {"enableNetworkPolicy": "true"}.',
+)
+def network_policies_enforced(ctx: Context) -> Iterator[Violation]:
+    if not ctx.of_type(NETWORK_POLICY) or not ctx.of_type(CLUSTER):
+        raise NotApplicable("no NetworkPolicy on an EKS cluster in this stack")
+    cni = _addons(ctx).get("vpc-cni")
+    if cni is None:
+        yield Violation("no managed vpc-cni add-on: NetworkPolicies are accepted and never enforced")
+        return
+    try:
+        values = json.loads(str(prop(cni, "configurationValues") or "{}"))
+    except ValueError:
+        values = {}
+    if str(values.get("enableNetworkPolicy", "false")).lower() != "true":
+        yield Violation(
+            "vpc-cni has no enableNetworkPolicy=true: NetworkPolicies are not enforced", cni["urn"]
+        )
+
+
+@stack_rule(
+    "WO-EKS-011",
+    "HPAs have a metrics source: the metrics-server add-on",
+    severity=Severity.mandatory,
+    controls=("PCI 12.10.1",),
+    remediation="Install the metrics-server EKS add-on (version pinned in kubernetes.addons).",
+)
+def metrics_for_hpas(ctx: Context) -> Iterator[Violation]:
+    if not ctx.of_type(HPA):
+        raise NotApplicable("no HorizontalPodAutoscaler in this stack")
+    if "metrics-server" not in _addons(ctx):
+        yield Violation("HPAs without metrics-server never scale (their CPU metric is <unknown>)")
+
+
+@resource_rule(
+    "WO-EKS-012",
+    "SPOT node groups are tainted so that only interruption-tolerant pods run there",
+    severity=Severity.mandatory,
+    controls=("PCI 12.10.1",),
+    remediation=f"Add the taint {{key: {SPOT_TAINT}, value: spot, effect: NO_SCHEDULE}} to the group "
+    "(node_groups[].taints) and tolerate it only in services with tolerate_spot.",
+    types=(NODE_GROUP,),
+)
+def spot_groups_tainted(resource: Resource, ctx: Context) -> str | None:
+    if prop(resource, "capacityType") != "SPOT":
+        return None
+    taints = as_list(prop(resource, "taints"))
+    if any(is_object(t) and t.get("key") == SPOT_TAINT and t.get("effect") == "NO_SCHEDULE" for t in taints):
+        return None
+    return f"SPOT group without the {SPOT_TAINT} NO_SCHEDULE taint: any pod, the ledger's too, may land there"
