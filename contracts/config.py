@@ -462,15 +462,33 @@ class LoadtestConfig(Strict):
         return self
 
 
+SECURITY_HUB_STANDARDS: dict[str, str] = {
+    "fsbp": "standards/aws-foundational-security-best-practices/v/1.0.0",
+    "cis-3.0": "standards/cis-aws-foundations-benchmark/v/3.0.0",
+    "pci-dss-4.0.1": "standards/pci-dss/v/4.0.1",
+}
+"""Security Hub standards by short name → the ARN path after ``arn:aws:securityhub:<region>::``."""
+SecurityHubStandard = Literal["fsbp", "cis-3.0", "pci-dss-4.0.1"]
+
+
 class AccountConfig(Strict):
-    """Account-level facts the program cannot guess.
+    """Account-level facts and the account's security baseline.
 
     ``create_autoscaling_service_linked_role``: a fresh account has no
     ``AWSServiceRoleForAutoScaling``; the EBS key policy names it, so the program creates it first.
     Set false where the account already has it (it exists once per account).
+
+    ``baseline``: this environment's stack owns the account baseline (CloudTrail, GuardDuty, AWS
+    Config, Security Hub, IAM Access Analyzer). Each environment has its own account today; if two
+    share one, exactly one of them sets it.
     """
 
     create_autoscaling_service_linked_role: bool = True
+    baseline: bool
+    security_hub_standards: Annotated[list[SecurityHubStandard], Field(min_length=1)]
+    archive_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "GOVERNANCE"
+    archive_lock_days: Annotated[int, Field(ge=1, le=3653)] = 365
+    """Object Lock default retention of the audit archive (COMPLIANCE: not even root can shorten it)."""
 
 
 class EnvironmentConfig(Strict):
@@ -493,7 +511,7 @@ class EnvironmentConfig(Strict):
     gateway: GatewayConfig = GatewayConfig()
     usage: UsageConfig = UsageConfig()
     loadtest: LoadtestConfig = LoadtestConfig()
-    account: AccountConfig = AccountConfig()
+    account: AccountConfig
 
     @model_validator(mode="after")
     def _cross(self) -> EnvironmentConfig:

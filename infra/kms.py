@@ -26,6 +26,7 @@ DATA_CLASSES: dict[str, tuple[str, ...]] = {
     "secrets": ("secretsmanager",),
     "s3": ("s3",),
     "notifications": ("sns",),
+    "trail": (),
 }
 """Data class → AWS services allowed to use its key on behalf of principals of this account."""
 USE_ACTIONS: list[str] = [
@@ -161,6 +162,46 @@ class Kms(WalletComponent):
                     "Principal": {"AWS": autoscaling_role},
                     "Action": [*USE_ACTIONS, "kms:CreateGrant"],
                     "Resource": "*",
+                }
+            )
+        if data_class == "trail":
+            trail_arn = f"arn:aws:cloudtrail:{region}:{account}:trail/{self.prefix}-trail"
+            statements.append(
+                {
+                    "Sid": "CloudTrailEncryptsThisTrailsLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceArn": trail_arn},
+                        "StringLike": {
+                            "kms:EncryptionContext:aws:cloudtrail:arn": (
+                                f"arn:aws:cloudtrail:*:{account}:trail/*"
+                            )
+                        },
+                    },
+                }
+            )
+            statements.append(
+                {
+                    "Sid": "ConfigDeliversToTheTrailBucket",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "config.amazonaws.com"},
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }
+            )
+        if data_class == "s3":
+            statements.append(
+                {
+                    "Sid": "ServerAccessLogsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 }
             )
         if data_class == "notifications":

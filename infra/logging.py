@@ -1,8 +1,10 @@
 """Audit logging: the financial audit log group and the long-term, tamper-resistant archive bucket.
 
 Financial and audit logs are kept at least 365 days (config enforces the floor). The archive
-bucket is private (all public access blocked), encrypted with the S3 key, versioned, TLS-only and
-moves objects to Glacier after 90 days; application logs and APM go to Elastic (see ARCHITECTURE).
+bucket is private (all public access blocked), encrypted with the S3 key, versioned, TLS-only,
+locked against deletion by an Object Lock default retention (mode and days from config), logs its
+requests to an access-log bucket and moves objects to Glacier after 90 days; application logs and
+APM go to Elastic (see ARCHITECTURE). Bucket names carry account and region (S3 names are global).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pulumi_aws as aws
 
 from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
+
+ARCHIVE_TO_GLACIER_DAYS = 90
 
 
 @dataclass
@@ -33,8 +37,104 @@ def bucket_name(prefix: str, purpose: str, account: str, region: str) -> str:
     return name
 
 
+def private_bucket(
+    owner: WalletComponent,
+    label: str,
+    name: pulumi.Input[str],
+    key_arn: pulumi.Input[str],
+    *,
+    expire_noncurrent_days: int,
+    object_lock: bool = False,
+    glacier_after_days: int | None = None,
+) -> aws.s3.Bucket:
+    """A bucket no one outside the account reads: public access blocked, owner-enforced, KMS-encrypted,
+    versioned, old versions expired (the TLS-only policy is the caller's, with its own grants)."""
+    bucket = aws.s3.Bucket(
+        owner.name(label),
+        bucket=name,
+        force_destroy=False,
+        object_lock_enabled=object_lock or None,
+        tags=owner.tags(data_classification="restricted"),
+        opts=owner.child_opts(stateful=True),
+    )
+    aws.s3.BucketPublicAccessBlock(
+        owner.name(label, "public-block"),
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=owner.child_opts(),
+    )
+    aws.s3.BucketOwnershipControls(
+        owner.name(label, "ownership"),
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=owner.child_opts(),
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        owner.name(label, "encryption"),
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=key_arn
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=owner.child_opts(),
+    )
+    aws.s3.BucketVersioning(
+        owner.name(label, "versioning"),
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+        opts=owner.child_opts(),
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        owner.name(label, "lifecycle"),
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="retention",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                        days=glacier_after_days, storage_class="GLACIER"
+                    )
+                ]
+                if glacier_after_days
+                else None,
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=expire_noncurrent_days
+                ),
+            )
+        ],
+        opts=owner.child_opts(),
+    )
+    return bucket
+
+
+def tls_only(arn: str, *statements: dict[str, object]) -> str:
+    """A bucket policy denying every request not made over TLS, plus ``statements``."""
+    return policy_json(
+        [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            *statements,
+        ]
+    )
+
+
 class AuditLogging(WalletComponent):
-    """The audit log group of the ledger and the encrypted archive bucket."""
+    """The audit log group of the ledger, the locked archive bucket and its access-log bucket."""
 
     component = "logging"
 
@@ -47,6 +147,7 @@ class AuditLogging(WalletComponent):
     ):
         super().__init__("logging:AuditLogging", name, env, opts)
         restricted = self.tags(data_classification="restricted")
+        account = pulumi.Output.from_input(args.account_id)
         self.audit_group = aws.cloudwatch.LogGroup(
             self.name("audit-logs"),
             name=f"/walletops/{env.name}/audit",
@@ -55,87 +156,65 @@ class AuditLogging(WalletComponent):
             tags={**restricted, "log-class": "audit"},
             opts=self.child_opts(stateful=True),
         )
-        self.bucket = aws.s3.Bucket(
-            self.name("audit-archive"),
-            bucket=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: bucket_name(self.prefix, "audit-archive", account, env.region)
+        self.access_logs = private_bucket(
+            self,
+            "access-logs",
+            account.apply(lambda acct: bucket_name(self.prefix, "s3-access-logs", acct, env.region)),
+            args.s3_key_arn,
+            expire_noncurrent_days=env.logging.access_retention_days,
+        )
+        self.bucket = private_bucket(
+            self,
+            "audit-archive",
+            account.apply(lambda acct: bucket_name(self.prefix, "audit-archive", acct, env.region)),
+            args.s3_key_arn,
+            expire_noncurrent_days=env.logging.audit_retention_days,
+            object_lock=True,
+            glacier_after_days=ARCHIVE_TO_GLACIER_DAYS,
+        )
+        aws.s3.BucketObjectLockConfiguration(
+            self.name("audit-archive-lock"),
+            bucket=self.bucket.id,
+            object_lock_enabled="Enabled",
+            rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                    mode=env.account.archive_lock_mode, days=env.account.archive_lock_days
+                )
             ),
-            force_destroy=False,
-            object_lock_enabled=env.is_production,
-            tags=restricted,
-            opts=self.child_opts(stateful=True),
-        )
-        aws.s3.BucketPublicAccessBlock(
-            self.name("audit-archive-public-block"),
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self.child_opts(),
-        )
-        aws.s3.BucketOwnershipControls(
-            self.name("audit-archive-ownership"),
-            bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=self.child_opts(),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            self.name("audit-archive-encryption"),
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=args.s3_key_arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=self.child_opts(),
-        )
-        aws.s3.BucketVersioning(
-            self.name("audit-archive-versioning"),
-            bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=self.child_opts(),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            self.name("audit-archive-lifecycle"),
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="archive-to-glacier",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    transitions=[
-                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                            days=90, storage_class="GLACIER"
-                        )
-                    ],
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=env.logging.audit_retention_days
-                    ),
-                )
-            ],
             opts=self.child_opts(),
         )
         aws.s3.BucketPolicy(
             self.name("audit-archive-tls-only"),
             bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(
-                lambda arn: policy_json(
-                    [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn, f"{arn}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ]
+            policy=self.bucket.arn.apply(tls_only),
+            opts=self.child_opts(),
+        )
+        aws.s3.BucketPolicy(
+            self.name("access-logs-policy"),
+            bucket=self.access_logs.id,
+            policy=pulumi.Output.all(self.access_logs.arn, self.bucket.arn, account).apply(
+                lambda values: tls_only(
+                    values[0],
+                    {
+                        "Sid": "ServerAccessLogsOfTheArchive",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "logging.s3.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{values[0]}/archive/*",
+                        "Condition": {
+                            "ArnLike": {"aws:SourceArn": values[1]},
+                            "StringEquals": {"aws:SourceAccount": values[2]},
+                        },
+                    },
                 )
             ),
+            opts=self.child_opts(),
+        )
+        aws.s3.BucketLogging(
+            self.name("audit-archive-access-logs"),
+            bucket=self.bucket.id,
+            target_bucket=self.access_logs.id,
+            target_prefix="archive/",
             opts=self.child_opts(),
         )
         self.register_outputs({"audit_log_group": self.audit_group.name, "archive_bucket": self.bucket.id})

@@ -1,10 +1,11 @@
 """The walletops Pulumi program: one environment, composed from its components.
 
 Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
-network, compute, data, the gateway (its load balancer fronts the workloads), the workloads, audit
-logging, the budget (from the recorded cost estimate) and, where enabled, the in-cluster load
-test. The same function runs under ``pulumi up`` (``__main__.py``) and under the offline planner;
-nothing here knows which.
+network, compute and its add-ons, data, the gateway (its load balancer fronts the workloads), the
+workloads, audit logging, the account baseline (where this environment owns the account), the
+budget (from the recorded cost estimate) and, where enabled, the in-cluster load test. The same
+function runs under ``pulumi up`` (``__main__.py``) and under the offline planner; nothing here
+knows which.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pulumi_aws as aws
 from contracts.config import ComputeEngine, EnvironmentConfig
 from contracts.estimates import monthly_estimate
 from contracts.gateway_spec import load_gateway_spec
+from infra.baseline import AccountBaseline, BaselineArgs
 from infra.budgets import Budgets, BudgetsArgs
+from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.compute import Compute, ComputeArgs
 from infra.data import Data, DataArgs
 from infra.gateway import Gateway, GatewayArgs
@@ -102,6 +105,20 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
     )
     if env.compute_engine is ComputeEngine.eks:
         gateway.attach_node_groups(compute.node_groups)
+        assert compute.eks_cluster is not None and compute.oidc_provider is not None
+        assert compute.k8s_provider is not None
+        ClusterAddons(
+            "cluster-addons",
+            ClusterAddonsArgs(
+                cluster_name=compute.eks_cluster.name,
+                oidc_provider=compute.oidc_provider,
+                k8s_provider=compute.k8s_provider,
+                node_groups=compute.node_groups,
+                permissions_boundary_arn=iam.boundary_arn,
+            ),
+            env,
+            opts,
+        )
     Workloads(
         "workloads",
         WorkloadsArgs(
@@ -133,6 +150,18 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         env,
         opts,
     )
+    if env.account.baseline:
+        AccountBaseline(
+            "baseline",
+            BaselineArgs(
+                account_id=account_id,
+                trail_key_arn=kms.arn("trail"),
+                logs_key_arn=kms.arn("logs"),
+                permissions_boundary_arn=iam.boundary_arn,
+            ),
+            env,
+            opts,
+        )
     Budgets(
         "budgets",
         BudgetsArgs(

@@ -67,3 +67,12 @@ def test_one_route_and_listener_per_service(plans: dict[str, Any]) -> None:
     assert one(plan, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["internal"] is True
     paths = {r["inputs"]["pathPart"] for r in of_type(plan, "aws:apigateway/resource:Resource")}
     assert {"coinbase", "alpaca", "kraken", "accounts", "transfers", "ledger"} <= paths
+
+
+def test_access_logs_keep_their_own_retention_not_the_audit_span(plans: dict[str, Any]) -> None:
+    groups = {
+        g["inputs"]["name"]: g["inputs"] for g in of_type(plans["prod"], "aws:cloudwatch/logGroup:LogGroup")
+    }
+    assert groups["/walletops/prod/api-gateway/access"]["retentionInDays"] == 400
+    assert groups["aws-waf-logs-wallet-prod"]["retentionInDays"] == 400
+    assert groups["/walletops/prod/audit"]["retentionInDays"] == 2557

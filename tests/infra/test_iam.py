@@ -83,7 +83,12 @@ def test_deploy_policy_names_verbs_never_a_whole_service(plans: dict[str, Any]) 
 
 
 SERVICE_PREFIX = {
+    "accessanalyzer": "access-analyzer",
     "appautoscaling": "application-autoscaling",
+    "cfg": "config",
+    "cloudtrail": "cloudtrail",
+    "guardduty": "guardduty",
+    "securityhub": "securityhub",
     "autoscaling": "autoscaling",
     "apigateway": "apigateway",
     "budgets": "budgets",

@@ -28,10 +28,15 @@ def test_bucket_names_stay_within_the_s3_limit() -> None:
         bucket_name("wallet-stage", "a-much-longer-purpose-name", ACCOUNT_ID, "ap-southeast-3")
 
 
-def test_access_logs_keep_their_own_retention_not_the_audit_span(plans: dict[str, Any]) -> None:
-    groups = {
-        g["inputs"]["name"]: g["inputs"] for g in of_type(plans["prod"], "aws:cloudwatch/logGroup:LogGroup")
-    }
-    assert groups["/walletops/prod/api-gateway/access"]["retentionInDays"] == 400
-    assert groups["aws-waf-logs-wallet-prod"]["retentionInDays"] == 400
-    assert groups["/walletops/prod/audit"]["retentionInDays"] == 2557
+def test_the_archive_is_locked_and_logs_its_access(plans: dict[str, Any]) -> None:
+    for env, (mode, days) in {"prod": ("COMPLIANCE", 2557), "dev": ("GOVERNANCE", 30)}.items():
+        plan = plans[env]
+        [lock] = of_type(plan, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+        assert lock["inputs"]["rule"]["defaultRetention"] == {"mode": mode, "days": days}
+        archive = next(
+            b for b in of_type(plan, "aws:s3/bucket:Bucket") if "audit-archive" in b["inputs"]["bucket"]
+        )
+        assert archive["inputs"]["objectLockEnabled"] is True
+        [logging] = of_type(plan, "aws:s3/bucketLogging:BucketLogging")
+        assert archive["urn"] in logging["dependencies"]
+        assert logging["inputs"]["targetPrefix"] == "archive/"
