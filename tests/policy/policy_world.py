@@ -508,6 +508,64 @@ def compliant_world() -> World:
             },
             ("aws:sns/topic:Topic|budget-alerts",),
         ),
+        res(
+            "aws:cloudtrail/trail:Trail",
+            "trail",
+            {
+                "isMultiRegionTrail": True,
+                "includeGlobalServiceEvents": True,
+                "enableLogFileValidation": True,
+                "kmsKeyId": KEY_ARN,
+                "cloudWatchLogsGroupArn": f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:trail:*",
+                "tags": tags(),
+            },
+        ),
+        *[
+            res(
+                "aws:guardduty/detectorFeature:DetectorFeature",
+                f"gd-{feature.lower()}",
+                {"name": feature, "status": "ENABLED"},
+            )
+            for feature in ("EKS_AUDIT_LOGS", "RDS_LOGIN_EVENTS", "RUNTIME_MONITORING")
+        ],
+        res(
+            "aws:cfg/recorder:Recorder",
+            "recorder",
+            {"recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}},
+        ),
+        res("aws:cfg/recorderStatus:RecorderStatus", "recorder-status", {"isEnabled": True}),
+        res(
+            "aws:cfg/rule:Rule",
+            "rule-trail",
+            {"source": {"owner": "AWS", "sourceIdentifier": "CLOUD_TRAIL_ENABLED"}, "tags": tags()},
+        ),
+        *[
+            res(
+                "aws:securityhub/standardsSubscription:StandardsSubscription",
+                f"standard-{index}",
+                {"standardsArn": f"arn:aws:securityhub:eu-west-1::standards/{standard}"},
+            )
+            for index, standard in enumerate(
+                (
+                    "aws-foundational-security-best-practices/v/1.0.0",
+                    "cis-aws-foundations-benchmark/v/3.0.0",
+                    "pci-dss/v/4.0.1",
+                )
+            )
+        ],
+        res("aws:accessanalyzer/analyzer:Analyzer", "analyzer", {"type": "ACCOUNT", "tags": tags()}),
+        res(
+            "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+            "archive-lock",
+            {"rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": 2557}}},
+            (f"{BUCKET}|archive",),
+        ),
+        res(
+            "aws:s3/bucketLogging:BucketLogging",
+            "archive-logging",
+            {"targetPrefix": "archive/"},
+            (f"{BUCKET}|archive",),
+        ),
         res("kubernetes:core/v1:Namespace", "ns-wallet", {"metadata": {"name": "wallet"}}),
         res(
             "kubernetes:networking.k8s.io/v1:NetworkPolicy",
@@ -528,6 +586,40 @@ def compliant_world() -> World:
                         "spec": {"securityContext": POD_SECURITY, "containers": [copy.deepcopy(CONTAINER)]},
                     },
                 },
+            },
+        ),
+        res(
+            "kubernetes:apps/v1:Deployment",
+            "cluster-autoscaler",
+            {
+                "metadata": {"namespace": "kube-system", "name": "cluster-autoscaler"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "cluster-autoscaler"}},
+                    "template": {
+                        "spec": {
+                            "securityContext": POD_SECURITY,
+                            "containers": [
+                                {
+                                    **copy.deepcopy(CONTAINER),
+                                    "name": "cluster-autoscaler",
+                                    "image": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.0",
+                                    "command": [
+                                        "./cluster-autoscaler",
+                                        "--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled",
+                                    ],
+                                }
+                            ],
+                        },
+                    },
+                },
+            },
+        ),
+        res(
+            "kubernetes:policy/v1:PodDisruptionBudget",
+            "cluster-autoscaler-pdb",
+            {
+                "metadata": {"namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": {"app": "cluster-autoscaler"}}},
             },
         ),
         res(
@@ -677,6 +769,12 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-EKS-010": lambda w: setp(w, "addon-vpc-cni", "configurationValues", None),
     "WO-EKS-011": lambda w: drop(w, "addon-metrics-server"),
     "WO-EKS-012": lambda w: setp(w, "ng-burst", "taints", []),
+    "WO-EKS-013": lambda w: drop(w, "cluster-autoscaler"),
+    "WO-BASE-001": lambda w: setp(w, "trail", "enableLogFileValidation", False),
+    "WO-BASE-002": lambda w: drop(w, "gd-rds_login_events"),
+    "WO-BASE-003": lambda w: setp(w, "recorder-status", "isEnabled", False),
+    "WO-BASE-004": lambda w: drop(w, "standard-2"),
+    "WO-BASE-005": lambda w: drop(w, "archive-lock"),
     "WO-IAM-007": lambda w: setp(w, "irsa-wallet", "permissionsBoundary", None),
     "WO-IAM-008": lambda w: setp(
         w, "deploy-policy", "policy", doc({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::x"})

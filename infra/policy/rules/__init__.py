@@ -1,6 +1,7 @@
 """The guardrails, one module per area; importing this package registers every rule."""
 
 from infra.policy.rules import (
+    baseline,
     budgets,
     data,
     eks,
@@ -13,4 +14,16 @@ from infra.policy.rules import (
     tags,
 )
 
-__all__ = ["budgets", "data", "eks", "gateway", "iam", "kms", "kubernetes", "logs", "network", "tags"]
+__all__ = [
+    "baseline",
+    "budgets",
+    "data",
+    "eks",
+    "gateway",
+    "iam",
+    "kms",
+    "kubernetes",
+    "logs",
+    "network",
+    "tags",
+]

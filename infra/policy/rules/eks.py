@@ -279,3 +279,27 @@ def spot_groups_tainted(resource: Resource, ctx: Context) -> str | None:
     if any(is_object(t) and t.get("key") == SPOT_TAINT and t.get("effect") == "NO_SCHEDULE" for t in taints):
         return None
     return f"SPOT group without the {SPOT_TAINT} NO_SCHEDULE taint: any pod, the ledger's too, may land there"
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+@stack_rule(
+    "WO-EKS-013",
+    "Node groups scale with the pods: a Cluster Autoscaler discovers them",
+    severity=Severity.mandatory,
+    controls=("PCI 12.10.1",),
+    remediation="Deploy the Cluster Autoscaler (infra.cluster_addons) with --node-group-auto-discovery on "
+    "the cluster's tag; node groups' max_size bound it.",
+)
+def nodes_scale(ctx: Context) -> Iterator[Violation]:
+    if not ctx.of_type(HPA) or not ctx.of_type(NODE_GROUP):
+        raise NotApplicable("no HPA on EKS node groups in this stack")
+    for deployment in ctx.of_type(DEPLOYMENT):
+        for container in as_list(prop(deployment, "spec.template.spec.containers")):
+            if is_object(container) and any(
+                str(arg).startswith("--node-group-auto-discovery=")
+                for arg in as_list(container.get("command"))
+            ):
+                return
+    yield Violation("HPAs add pods but nothing adds nodes: pods beyond the groups' desired size stay Pending")
