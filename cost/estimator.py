@@ -442,6 +442,7 @@ PRICERS: dict[str, Pricer] = {
 _CONFIG = "configuration object with no charge of its own"
 _LOGGED = "log ingestion is priced on the log group"
 _EMAIL = "email notifications of budget alerts fall in the free tier"
+_NOT_YET = "usage-priced (per event, item or check) and not yet in the cost model's catalog"
 FREE: dict[str, str] = {
     "aws:ec2/vpc:Vpc": "VPCs are free",
     "aws:ec2/subnet:Subnet": "subnets are free",
@@ -465,6 +466,18 @@ FREE: dict[str, str] = {
     "aws:iam/serviceLinkedRole:ServiceLinkedRole": "IAM is free",
     "aws:elasticache/user:User": "RBAC users are free; the nodes are priced on the replication group",
     "aws:elasticache/userGroup:UserGroup": "RBAC user groups are free",
+    "aws:accessanalyzer/analyzer:Analyzer": "an account analyzer of external access is free",
+    "aws:cfg/deliveryChannel:DeliveryChannel": _CONFIG,
+    "aws:cfg/recorderStatus:RecorderStatus": _CONFIG,
+    "aws:cfg/recorder:Recorder": _NOT_YET,
+    "aws:cfg/rule:Rule": _NOT_YET,
+    "aws:cloudtrail/trail:Trail": "the first copy of management events is free; storage is priced on S3",
+    "aws:guardduty/detector:Detector": _NOT_YET,
+    "aws:guardduty/detectorFeature:DetectorFeature": _NOT_YET,
+    "aws:securityhub/account:Account": _NOT_YET,
+    "aws:securityhub/standardsSubscription:StandardsSubscription": _NOT_YET,
+    "aws:s3/bucketLogging:BucketLogging": "log delivery is free; the log objects are S3 storage",
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _CONFIG,
     "aws:eks/addon:Addon": "add-ons run on the node groups priced above",
     "aws:eks/accessEntry:AccessEntry": "cluster access configuration",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": "cluster access configuration",
