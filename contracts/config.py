@@ -412,11 +412,18 @@ class LoggingConfig(Strict):
 
 
 class CiConfig(Strict):
-    """GitHub Actions deploys through OIDC: only this repository's environment may assume the role."""
+    """GitHub Actions deploys through OIDC: only this repository's environment may assume the role.
+
+    ``runner``: a CodeBuild-hosted GitHub Actions runner in the VPC, CI's path to a private EKS API
+    endpoint (required when the endpoint is private); its compute type and build image.
+    """
 
     github_repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
     github_environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
     github_oidc_thumbprint: Annotated[str, Field(pattern=r"^[a-f0-9]{40}$")]
+    runner: bool
+    runner_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"]
+    runner_image: Annotated[str, Field(pattern=r"^aws/codebuild/[a-z0-9._/-]+:[0-9.]+$")]
 
 
 class BudgetConfig(Strict):
@@ -519,6 +526,10 @@ class EnvironmentConfig(Strict):
             raise ValueError("compute_engine 'eks' needs a 'kubernetes' section")
         if self.compute_engine is ComputeEngine.ecs and self.kubernetes is not None:
             raise ValueError("compute_engine 'ecs' takes no 'kubernetes' section; remove it or use 'eks'")
+        if self.kubernetes is not None and not self.kubernetes.endpoint_public_access and not self.ci.runner:
+            raise ValueError(
+                "a private EKS endpoint needs ci.runner: true (CI's only path to the cluster API)"
+            )
         if self.services.wallet.tolerate_spot:
             raise ValueError(
                 "services.wallet.tolerate_spot must be false: the ledger never runs on SPOT nodes"

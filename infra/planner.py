@@ -42,6 +42,8 @@ WARM_AWS: tuple[str, ...] = (
     "cfg",
     "cloudtrail",
     "cloudwatch",
+    "codebuild",
+    "codeconnections",
     "ebs",
     "ec2",
     "ecs",

@@ -20,6 +20,7 @@ from contracts.estimates import monthly_estimate
 from contracts.gateway_spec import load_gateway_spec
 from infra.baseline import AccountBaseline, BaselineArgs
 from infra.budgets import Budgets, BudgetsArgs
+from infra.ci_runner import CiRunner, CiRunnerArgs, runner_label
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.compute import Compute, ComputeArgs
 from infra.data import Data, DataArgs
@@ -150,6 +151,24 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         env,
         opts,
     )
+    if env.ci.runner:
+        runner = CiRunner(
+            "ci-runner",
+            CiRunnerArgs(
+                vpc_id=network.vpc.id,
+                app_subnet_ids=app_subnet_ids,
+                cluster_security_group_id=compute.eks_cluster.vpc_config.cluster_security_group_id
+                if compute.eks_cluster is not None
+                else None,
+                logs_key_arn=kms.arn("logs"),
+                s3_key_arn=kms.arn("s3"),
+                account_id=account_id,
+                permissions_boundary_arn=iam.boundary_arn,
+            ),
+            env,
+            opts,
+        )
+        pulumi.export("ci_runner_label", runner_label(runner.project_name))
     if env.account.baseline:
         AccountBaseline(
             "baseline",

@@ -86,6 +86,8 @@ SERVICE_PREFIX = {
     "accessanalyzer": "access-analyzer",
     "appautoscaling": "application-autoscaling",
     "cfg": "config",
+    "codebuild": "codebuild",
+    "codeconnections": "codeconnections",
     "cloudtrail": "cloudtrail",
     "guardduty": "guardduty",
     "securityhub": "securityhub",
