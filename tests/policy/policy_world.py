@@ -555,6 +555,11 @@ def compliant_world() -> World:
         ],
         res("aws:accessanalyzer/analyzer:Analyzer", "analyzer", {"type": "ACCOUNT", "tags": tags()}),
         res(
+            "aws:codebuild/project:Project",
+            "ci-runner",
+            {"vpcConfig": {"subnets": ["subnet-app-a"], "securityGroupIds": ["sg-ci"]}, "tags": tags()},
+        ),
+        res(
             "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
             "archive-lock",
             {"rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": 2557}}},
@@ -770,6 +775,7 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-EKS-011": lambda w: drop(w, "addon-metrics-server"),
     "WO-EKS-012": lambda w: setp(w, "ng-burst", "taints", []),
     "WO-EKS-013": lambda w: drop(w, "cluster-autoscaler"),
+    "WO-EKS-014": lambda w: drop(w, "ci-runner"),
     "WO-BASE-001": lambda w: setp(w, "trail", "enableLogFileValidation", False),
     "WO-BASE-002": lambda w: drop(w, "gd-rds_login_events"),
     "WO-BASE-003": lambda w: setp(w, "recorder-status", "isEnabled", False),

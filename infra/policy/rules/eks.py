@@ -303,3 +303,23 @@ def nodes_scale(ctx: Context) -> Iterator[Violation]:
             ):
                 return
     yield Violation("HPAs add pods but nothing adds nodes: pods beyond the groups' desired size stay Pending")
+
+
+CODEBUILD_PROJECT = "aws:codebuild/project:Project"
+
+
+@stack_rule(
+    "WO-EKS-014",
+    "A private cluster API has an in-VPC CI runner allowed to reach it",
+    severity=Severity.mandatory,
+    controls=("PCI 1.3.1", "PCI 6.5.1"),
+    remediation="Set ci.runner: true (infra.ci_runner): a CodeBuild-hosted runner in the app subnets "
+    "with an ingress rule on the cluster security group for 443 from its security group.",
+)
+def ci_path_to_private_api(ctx: Context) -> Iterator[Violation]:
+    clusters = [c for c in ctx.of_type(CLUSTER) if prop(c, "vpcConfig.endpointPublicAccess") is False]
+    if not clusters:
+        raise NotApplicable("no private EKS API endpoint in this stack")
+    runners = [p for p in ctx.of_type(CODEBUILD_PROJECT) if prop(p, "vpcConfig.subnets")]
+    if not runners:
+        yield Violation("the API is private and no CI runner runs in the VPC: deploys cannot reach it")
