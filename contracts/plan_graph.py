@@ -29,6 +29,7 @@ from typing import Any, NotRequired, TypedDict
 from contracts.documents import read_json_document
 from contracts.errors import UsageProblem
 from contracts.output import to_json
+from contracts.project import ENVIRONMENTS
 
 PLAN_FORMAT = 1
 STACK_COMPONENT = "stack"
@@ -149,7 +150,7 @@ class PlanGraph:
         if fmt != PLAN_FORMAT:
             raise UsageProblem(f"{label}: plan format {fmt!r} is not supported; allowed: {PLAN_FORMAT}")
         environments: dict[str, EnvironmentPlan] = {}
-        for name, env in document["environments"].items():
+        for name, env in sorted(document["environments"].items(), key=lambda item: _promotion_rank(item[0])):
             resources = env.get("resources") if isinstance(env, dict) else None
             if not isinstance(resources, list):
                 raise UsageProblem(f"{label}: environment {name!r} has no 'resources' list")
@@ -168,6 +169,12 @@ class PlanGraph:
                 outputs=dict(env.get("outputs") or {}),
             )
         return cls(environments, fmt)
+
+
+def _promotion_rank(env: str) -> tuple[int, str]:
+    """Known environments in promotion order (the JSON file's keys are sorted alphabetically), then
+    any other name."""
+    return (ENVIRONMENTS.index(env), "") if env in ENVIRONMENTS else (len(ENVIRONMENTS), env)
 
 
 def read_plan(path: Path, option: str = "--plan") -> PlanGraph:
