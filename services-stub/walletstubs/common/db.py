@@ -3,26 +3,32 @@
 SQLite (embedded backend): WAL journal, foreign keys on, a generous busy timeout and ``BEGIN
 IMMEDIATE`` for every transaction, so concurrent writers queue instead of failing with "database is
 locked" half-way. PostgreSQL (real backend): asyncpg over TLS, schema from the service's alembic
-migrations. Services only ever see an :class:`AsyncEngine` and ``async_sessionmaker``.
+migrations. Services see an :class:`AsyncEngine`; a hot path that must cost one round trip (the
+wallet's posting) may also get a plain asyncpg pool (:func:`make_pg_pool`) of the same database.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+MIGRATION_LOCK = 7_140_014
+"""Advisory lock id held while a service migrates its database."""
+
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, reads_only: bool = False) -> AsyncEngine:
-    """An engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``).
+def make_engine(url: str, *, reads_only: bool = False, pool_size: int = 10) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``) holding at most
+    ``pool_size`` connections (PostgreSQL; twice that in bursts).
 
     ``reads_only`` (SQLite): transactions start with a plain deferred ``BEGIN``, so readers see a
     consistent WAL snapshot without queueing behind writers; use it only for queries that write nothing.
@@ -46,9 +52,25 @@ def make_engine(url: str, *, reads_only: bool = False) -> AsyncEngine:
 
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        )
     raise ValueError(
         f"unsupported database URL scheme {parsed.drivername!r}; use sqlite+aiosqlite or postgresql+asyncpg"
+    )
+
+
+async def make_pg_pool(url: str, size: int, *, name: str) -> asyncpg.Pool:
+    """A plain asyncpg pool of ``size`` connections to the database of ``url`` (a SQLAlchemy
+    ``postgresql+asyncpg://`` URL). No ping per checkout: callers retry an idempotent statement once
+    when a pooled connection turns out to be dead."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=size,
+        max_size=size,
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": name},
     )
 
 
@@ -62,12 +84,23 @@ def _alembic_upgrade(connection: Connection, script_location: str) -> None:
 async def prepare_schema(engine: AsyncEngine, metadata: MetaData, script_location: str | None) -> None:
     """Create the schema: ``metadata.create_all`` on SQLite (DDL hooks add triggers), alembic
     ``upgrade head`` from ``script_location`` (``package:folder``) on PostgreSQL. Without migrations
-    (``None``: throw-away state such as the simulated exchanges) ``create_all`` on either engine."""
-    async with engine.begin() as connection:
-        if is_sqlite(engine) or script_location is None:
+    (``None``: throw-away state such as the simulated exchanges) ``create_all`` on either engine.
+
+    On PostgreSQL the upgrade holds an advisory lock, so the worker processes and replicas of a
+    service starting together migrate one after the other."""
+    if is_sqlite(engine) or script_location is None:
+        async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
-        else:
-            await connection.run_sync(_alembic_upgrade, script_location)
+        return
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        await connection.commit()
+        try:
+            async with connection.begin():
+                await connection.run_sync(_alembic_upgrade, script_location)
+        finally:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            await connection.commit()
 
 
 async def ping(engine: AsyncEngine) -> None:
