@@ -128,6 +128,11 @@ class RunningService:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def wait_dead(self, timeout: float = 30) -> int:
+        """Wait until the process has exited (a crash point fired); its exit status."""
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -169,6 +174,16 @@ class Stack:
         if running is not None and running.process is not None and running.process.poll() is None:
             assert running.env_overrides == env_overrides, f"{name} already runs with {running.env_overrides}"
             return running
+        service = RunningService(self.specs[name], self.state_dir / f"{name}.log", env_overrides)
+        service.start()
+        self.running[name] = service
+        return service
+
+    def restart(self, name: str, **env_overrides: str) -> RunningService:
+        """Stop ``name`` if it runs, then start it with ``env_overrides`` (a test's own knobs)."""
+        running = self.running.get(name)
+        if running is not None:
+            running.stop()
         service = RunningService(self.specs[name], self.state_dir / f"{name}.log", env_overrides)
         service.start()
         self.running[name] = service

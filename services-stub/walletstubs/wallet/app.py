@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from walletstubs.common.cache import Cache, Publisher, make_cache
 from walletstubs.common.db import is_sqlite, make_engine, make_pg_pool, ping, prepare_schema
+from walletstubs.common.faults import crash_point
 from walletstubs.common.idempotency import (
     KEY_PATTERN,
     Consumer,
@@ -292,6 +293,7 @@ class Ledger:
             )
         if isinstance(posted, Stored):
             return replay(posted.request_hash, fingerprint, posted.status_code, posted.response_body, key)
+        crash_point("after-commit")
         for state in posted:
             await self.cache_account(state)
         return JSONResponse(answer, status_code=201)
