@@ -435,9 +435,10 @@ def build_app(settings: ServiceSettings) -> FastAPI:
             name=name,
             engine=engine,
             exchange=ExchangeClient(env("EXCHANGE_BASE_URL"), credentials["api_key"], timeout_s),
-            wallet=WalletClient(env("WALLET_URL")),
+            wallet=WalletClient(env("WALLET_URL"), env_int("WALLET_TIMEOUT_MS", 10000) / 1000),
             max_attempts=env_int("SAGA_MAX_ATTEMPTS", 12),
             max_age=ttl / 2,
+            lease=timedelta(milliseconds=lease_ms) if (lease_ms := env_int("SAGA_LEASE_MS", 0)) else None,
         )
         adapter = Adapter(
             name=name,

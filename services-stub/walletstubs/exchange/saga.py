@@ -11,8 +11,9 @@ Every order row names the step to run next, committed **before** that step runs:
   it is idempotent. ``compensating`` only moves forward: once a refund is intended the order is never
   placed again.
 * Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite ``BEGIN
-  IMMEDIATE`` serializes the claim) that outlives the worst-case drive of one step; every transition is
-  fenced by the lease token, so a driver that lost its lease changes nothing.
+  IMMEDIATE`` serializes the claim) that outlives the worst-case step and is renewed by a heartbeat
+  while its driver lives, so a crashed driver's orders are picked up within one lease; every
+  transition is fenced by the lease token, so a driver that lost its lease changes nothing.
 * Retryable vs final answers: wallet/exchange 5xx, timeouts, 429 and an open circuit retry with
   jittered backoff; 401/403 from the exchange pause its circuit (the exchange's credentials are wrong,
   not the order) without charging the order an attempt; a 409 from the exchange (its id already used
@@ -27,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,8 +70,22 @@ class Transient(Exception):
     """The exchange or the wallet could not answer now; the step is retried later."""
 
 
+class Paused(Transient):
+    """The exchange's circuit is open: nobody calls it now, and no order is charged an attempt."""
+
+
 class _Retry(Exception):
     """A failure worth retrying at once (timeout, connection error, 5xx)."""
+
+
+class _OpenedAt(pybreaker.CircuitBreakerListener):
+    """Remembers when the circuit last opened (pybreaker has no public getter for it)."""
+
+    at = 0.0
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        if new_state is not None and new_state.name == pybreaker.STATE_OPEN:
+            self.at = time.monotonic()
 
 
 class ExchangeClient:
@@ -78,10 +95,16 @@ class ExchangeClient:
     def __init__(self, base_url: str, api_key: str, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers={"X-Api-Key": api_key})
-        self.breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=5, name="exchange")
+        self._opened = _OpenedAt()
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=5, reset_timeout=5, name="exchange", listeners=[self._opened]
+        )
 
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """The exchange's answer (2xx/4xx); raises :class:`Transient` when it cannot be had now."""
+        """The exchange's answer (2xx/4xx); raises :class:`Transient` when it cannot be had now, or
+        :class:`Paused` when the circuit was already open (the call was not even tried)."""
+        if self.breaker.current_state == pybreaker.STATE_OPEN and not self._reset_due():
+            raise Paused("exchange circuit is open")
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(3),
@@ -97,10 +120,13 @@ class ExchangeClient:
                     if response.status_code >= 500:
                         raise _Retry(f"exchange answered {response.status_code}")
         except pybreaker.CircuitBreakerError as exc:
-            raise Transient("exchange circuit is open") from exc
+            raise Transient("exchange failing; circuit opened") from exc
         except _Retry as exc:
             raise Transient(str(exc)) from exc
         return response
+
+    def _reset_due(self) -> bool:
+        return time.monotonic() - self._opened.at >= self.breaker.reset_timeout
 
     def pause(self) -> None:
         """Stop calling the exchange until the circuit half-opens (its credentials were refused)."""
@@ -171,6 +197,7 @@ class Saga:
         wallet: WalletClient,
         max_attempts: int = 12,
         max_age: timedelta = timedelta(hours=12),
+        lease: timedelta | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
@@ -178,7 +205,8 @@ class Saga:
         self.wallet = wallet
         self.max_attempts = max_attempts
         self.max_age = max_age
-        self.lease = timedelta(seconds=2 * (2 * wallet.timeout_s + exchange.worst_case_seconds) + 2)
+        worst_step = max(wallet.timeout_s, exchange.worst_case_seconds)
+        self.lease = lease or timedelta(seconds=2 * worst_step + 2)
         self._settlement: dict[str, str] = {}
 
     # -- claims -------------------------------------------------------------------------------
@@ -270,8 +298,29 @@ class Saga:
 
     # -- driving ------------------------------------------------------------------------------
 
+    async def _keep(self, lease: Lease) -> None:
+        """Heartbeat: extend the lease every third of its length while this driver is alive, so a
+        slow step never loses it and a dead driver's lease runs out quickly."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(orders)
+                    .where(orders.c.id == lease.order_id, orders.c.lease_token == lease.token)
+                    .values(lease_until=datetime.now(UTC) + self.lease)
+                )
+
     async def drive(self, lease: Lease) -> None:
         """Run the order's steps until it is final, must wait (released with backoff) or was fenced."""
+        heartbeat = asyncio.create_task(self._keep(lease))
+        try:
+            await self._drive(lease)
+        finally:
+            heartbeat.cancel()
+            with suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _drive(self, lease: Lease) -> None:
         try:
             while True:
                 async with self.engine.connect() as conn:
@@ -290,9 +339,12 @@ class Saga:
             return
         except _Fenced:
             log.warning("order %s: lease lost to another driver; leaving it to them", lease.order_id)
+        except Paused as exc:
+            RETRIES.labels(self.name, "any", "paused").inc()
+            await self.release(lease, str(exc), count=False)
         except Transient as exc:
             RETRIES.labels(self.name, "any", "transient").inc()
-            await self.release(lease, str(exc), count=not str(exc).endswith("circuit is open"))
+            await self.release(lease, str(exc))
         except Exception as exc:
             log.exception("order %s: unexpected failure; retrying later", lease.order_id)
             RETRIES.labels(self.name, "any", "error").inc()
