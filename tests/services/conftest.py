@@ -80,11 +80,8 @@ class Backend:
     cache_url: str | None
 
 
-@pytest.fixture(scope="session", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "embedded":
-        return Backend("embedded", None, None)
-    servers: RealServers = request.getfixturevalue("real_servers")
+def _real_backend(servers: RealServers) -> Backend:
+    """Fresh databases for every service on the session's PostgreSQL, and its Redis."""
     suffix = uuid.uuid4().hex[:10]
     urls = {}
     for service, database in database_names([EXCHANGE]).items():
@@ -92,6 +89,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         servers.postgres.create_database(name)
         urls[service] = servers.postgres.url(name)
     return Backend("real", urls, servers.redis.url())
+
+
+@pytest.fixture(scope="session", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "embedded":
+        return Backend("embedded", None, None)
+    return _real_backend(request.getfixturevalue("real_servers"))
 
 
 @dataclass
@@ -199,6 +203,14 @@ def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """One set of services per backend for the session (starting processes is the slow part); tests
     share them, so they use their own accounts and keys, compare before/after, and leave nothing pending."""
     stack = Stack(backend, tmp_path_factory.mktemp(f"stack-{backend.name}"))
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def real_stack(real_servers: RealServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own on the real backend, for a test that stops PostgreSQL or Redis under it."""
+    stack = Stack(_real_backend(real_servers), tmp_path_factory.mktemp("real-stack"))
     yield stack
     stack.stop_all()
 

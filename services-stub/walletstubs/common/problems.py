@@ -77,6 +77,12 @@ def too_large_body(instance: str, limit: int | None) -> bytes:
     ).encode()
 
 
+HEADER_RULES = {
+    "Idempotency-Key": "is required: send a unique key (1-255 printable characters) per operation",
+    "X-Consumer": "is invalid: it is set by the gateway (1-64 letters, digits and dashes)",
+}
+
+
 def _field(loc: Sequence[Any]) -> str:
     parts = [str(part) for part in loc]
     if parts and parts[0] in {"body", "query", "path", "header"}:
@@ -107,14 +113,11 @@ def validation_problem(request: Request, errors: Sequence[Any]) -> JSONResponse:
         )
     headers = [item for item in items if item.get("loc", ("",))[0] == "header"]
     if headers:
-        names = ", ".join(sorted({_field(item["loc"]).removeprefix("header ") for item in headers}))
-        return problem_response(
-            request,
-            400,
-            "missing-header",
-            "Required header missing or invalid",
-            f"header {names} is required: send a unique key (1-255 printable characters) per operation",
+        names = sorted({_field(item["loc"]).removeprefix("header ") for item in headers})
+        detail = "; ".join(
+            f"header {name} {HEADER_RULES.get(name, 'is missing or invalid')}" for name in names
         )
+        return problem_response(request, 400, "missing-header", "Required header missing or invalid", detail)
     fields = [{"field": _field(item.get("loc", ())), "message": _message(item)} for item in items]
     detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
     return problem_response(request, 422, "invalid-request", "Invalid request", detail, errors=fields)
