@@ -39,6 +39,7 @@ WARM_AWS: tuple[str, ...] = (
     "autoscaling",
     "budgets",
     "cloudwatch",
+    "cognito",
     "ebs",
     "ec2",
     "ecs",
