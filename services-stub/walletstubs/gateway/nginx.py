@@ -176,6 +176,7 @@ class RenderedLimits:
     max_body_bytes: int
     blocked_patterns: tuple[str, ...]
     listen: tuple[str, ...]
+    """Where clients reach nginx (TCP; the token verifier's unix socket is internal)."""
 
 
 def limits_from_config(text: str) -> RenderedLimits:
@@ -245,5 +246,5 @@ def limits_from_config(text: str) -> RenderedLimits:
         scope_members=members,
         max_body_bytes=int(body.group(1)) if body else 0,
         blocked_patterns=blocked,
-        listen=tuple(re.findall(r"listen ([^;]+);", text)),
+        listen=tuple(re.findall(r"listen (?!unix:)([^;]+);", text)),
     )
