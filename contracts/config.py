@@ -198,6 +198,8 @@ class ServiceConfig(Strict):
     min_replicas: Annotated[int, Field(ge=1, le=100)]
     max_replicas: Annotated[int, Field(ge=1, le=500)]
     target_cpu_percent: Annotated[int, Field(ge=20, le=90)] = 65
+    workers: Annotated[int, Field(ge=1, le=16)] = 1
+    """Server processes per replica (``WALLETSTUB_WORKERS``), each with its own database pool."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ServiceConfig:

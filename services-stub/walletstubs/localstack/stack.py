@@ -244,7 +244,13 @@ class LocalStack:
         self._save(record)
         try:
             self._start_all(
-                record, exchanges=env.exchanges, rules=rules, keys=keys, account=account, progress=progress
+                record,
+                exchanges=env.exchanges,
+                rules=rules,
+                keys=keys,
+                account=account,
+                progress=progress,
+                wallet_workers=env.services.wallet.workers,
             )
         except BaseException:
             self.down()
@@ -260,6 +266,7 @@ class LocalStack:
         keys: dict[str, str],
         account: RunAs,
         progress: Callable[[str], None],
+        wallet_workers: int,
     ) -> None:
         database_urls: dict[str, str] | None = None
         cache_url: str | None = None
@@ -285,6 +292,7 @@ class LocalStack:
             state_dir=self.state_dir / "services",
             database_urls=database_urls,
             cache_url=cache_url,
+            workers={"wallet": wallet_workers} if cache_url else None,
         )
         self._prepare_folders(account)  # credentials written by service_processes go to the service user
         for process in processes:
