@@ -35,7 +35,10 @@ if os.environ.get("LOADGEN_ROLE") == "locust":
         def read(self) -> None:
             self.client.get(
                 f"/v1/accounts/{os.environ['LOADGEN_ACCOUNT']}",
-                headers={"X-Api-Key": os.environ["LOADGEN_KEY"]},
+                headers={
+                    "X-Api-Key": os.environ["LOADGEN_KEY"],
+                    "Authorization": f"Bearer {os.environ['LOADGEN_TOKEN']}",
+                },
                 name="GET /v1/accounts/{id}",
             )
 
@@ -147,8 +150,9 @@ def main() -> None:
     stack.up("embedded", gateway_port=free_port())
     try:
         status = stack.status()
-        key = status["loadtest_api_key"]
-        with httpx.Client(base_url=status["gateway_url"], headers={"X-Api-Key": key}, timeout=30) as client:
+        key, token = status["loadtest_api_key"], status["loadtest_token"]
+        auth = {"X-Api-Key": key, "Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=status["gateway_url"], headers=auth, timeout=30) as client:
             account = client.post("/v1/accounts", json={"owner": "loadgen", "currency": "EUR"}).json()["id"]
             client.post(
                 "/v1/topups",
@@ -156,7 +160,13 @@ def main() -> None:
                 headers={"Idempotency-Key": str(uuid.uuid4())},
             ).raise_for_status()
         target_pids = [service["pid"] for service in status["services"]]
-        env = {**os.environ, "LOADGEN_ROLE": "locust", "LOADGEN_ACCOUNT": account, "LOADGEN_KEY": key}
+        env = {
+            **os.environ,
+            "LOADGEN_ROLE": "locust",
+            "LOADGEN_ACCOUNT": account,
+            "LOADGEN_KEY": key,
+            "LOADGEN_TOKEN": token,
+        }
         env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
         print(f"target {status['gateway_url']}: GET /v1/accounts/{{id}} (cached), {options.users} users, "
               f"{options.seconds}s per run, {os.cpu_count()} cores", flush=True)  # fmt: skip

@@ -357,6 +357,8 @@ class ServiceConfig(Strict):
     target_cpu_percent: Annotated[int, Field(ge=20, le=90)] = 65
     tolerate_spot: bool = False
     """May run on SPOT nodes (interruptible); the ledger-writing wallet never does."""
+    workers: Annotated[int, Field(ge=1, le=16)] = 1
+    """Server processes per replica (``WALLETSTUB_WORKERS``), each with its own database pool."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ServiceConfig:

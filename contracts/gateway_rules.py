@@ -21,6 +21,14 @@ from contracts.gateway_spec import GatewaySpec
 
 API_KEY_HEADER = "X-Api-Key"
 """The request header carrying the consumer's API key (API Gateway's ``x-api-key`` too)."""
+CONSUMER_HEADER = "X-Consumer"
+"""Set by every gateway to the calling consumer; a client's own copy never reaches a service."""
+USER_HEADER = "X-User-Sub"
+"""Set by every gateway to the end user's ``sub`` (``none`` on routes without end users)."""
+NO_USER = "none"
+NON_CANONICAL_PATH = r"(?i)%2e|%2f|%5c|//|/\.\.?(/|$)"
+"""A raw path that a proxy and a service could read differently (encoded dots, slashes or backslashes,
+empty or dot segments) is refused with 400 before anything else, by every gateway."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class RouteRule:
     service: str
     methods: tuple[str, ...]
     scope: str
+    end_users: bool = False
+    """True when callers must also present an end user's JWT carrying the spec's OAuth scope."""
 
     def matches(self, path: str) -> bool:
         """True for the prefix itself or a path below it (``/v1/accounts/42``, not ``/v1/accountsX``)."""
@@ -57,6 +67,7 @@ class EffectiveRules:
     consumers: tuple[ConsumerRule, ...]
     max_body_bytes: int
     blocked_patterns: tuple[str, ...]
+    oauth_scope: str = ""
 
     def route_for(self, path: str) -> RouteRule | None:
         """The route serving ``path``: the longest matching prefix, as nginx's location matching picks."""
@@ -77,6 +88,11 @@ class EffectiveRules:
         """The services behind the gateway, sorted, each once."""
         return sorted({route.service for route in self.routes})
 
+    @staticmethod
+    def non_canonical(raw_path: str) -> bool:
+        """True when the raw (undecoded) path is ambiguous; see :data:`NON_CANONICAL_PATH`."""
+        return re.search(NON_CANONICAL_PATH, raw_path) is not None
+
     def blocked(self, target: str) -> str | None:
         """The first blocked pattern matching the raw request target (path and query), if any."""
         for pattern in self.blocked_patterns:
@@ -93,6 +109,7 @@ class EffectiveRules:
             ],
             "max_body_bytes": self.max_body_bytes,
             "blocked_patterns": list(self.blocked_patterns),
+            "oauth_scope": self.oauth_scope,
         }
 
     @classmethod
@@ -106,6 +123,7 @@ class EffectiveRules:
                     service=r["service"],
                     methods=tuple(r["methods"]),
                     scope=r["scope"],
+                    end_users=bool(r["end_users"]),
                 )
                 for r in data["routes"]
             ),
@@ -121,6 +139,7 @@ class EffectiveRules:
             ),
             max_body_bytes=int(data["max_body_bytes"]),
             blocked_patterns=tuple(data["blocked_patterns"]),
+            oauth_scope=str(data["oauth_scope"]),
         )
 
 
@@ -137,6 +156,7 @@ def effective_rules(spec: GatewaySpec, exchanges: Sequence[str]) -> EffectiveRul
             service=route.service,
             methods=tuple(sorted(set(route.methods))),
             scope=route.scope,
+            end_users=route.scope in spec.end_user_auth.route_scopes,
         )
         for route in spec.expanded_routes(list(exchanges))
     )
@@ -155,4 +175,5 @@ def effective_rules(spec: GatewaySpec, exchanges: Sequence[str]) -> EffectiveRul
         consumers=consumers,
         max_body_bytes=spec.max_body_bytes,
         blocked_patterns=tuple(spec.blocked_patterns),
+        oauth_scope=spec.end_user_auth.oauth_scope,
     )

@@ -43,9 +43,19 @@ class Consumer(_Strict):
     quota_per_day: Annotated[int, Field(ge=1)]
 
 
+class EndUserAuth(_Strict):
+    """End users authenticated by JWT at the gateway, on top of the consumer's API key: an access token
+    of the Cognito user pool in AWS, of the local stack's own issuer locally, carrying ``oauth_scope``,
+    required on the routes whose scope is listed in ``route_scopes``."""
+
+    route_scopes: list[Literal["public", "operator"]]
+    oauth_scope: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*/[a-z][a-z0-9-]*$")]
+
+
 class GatewaySpec(_Strict):
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)]
     blocked_patterns: list[str]
+    end_user_auth: EndUserAuth
     routes: Annotated[list[Route], Field(min_length=1)]
     consumers: Annotated[list[Consumer], Field(min_length=1)]
 

@@ -516,6 +516,13 @@ FREE: dict[str, str] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": "alarms are not in the cost model's catalog",
     "random:index/randomPassword:RandomPassword": "generated locally by Pulumi, not a cloud resource",
     "aws:apigateway/account:Account": "account setting",
+    "aws:cognito/userPool:UserPool": (
+        "priced per monthly active user; the first 10,000 MAUs a month (Lite tier) are free, "
+        "and the end users of these environments stay within them"
+    ),
+    "aws:cognito/userPoolClient:UserPoolClient": _CONFIG,
+    "aws:cognito/userPoolDomain:UserPoolDomain": _CONFIG,
+    "aws:cognito/resourceServer:ResourceServer": _CONFIG,
 }
 for _api_type in (
     "resource:Resource",
@@ -530,6 +537,8 @@ for _api_type in (
     "methodResponse:MethodResponse",
     "integrationResponse:IntegrationResponse",
     "requestValidator:RequestValidator",
+    "authorizer:Authorizer",
+    "response:Response",
 ):
     FREE[f"aws:apigateway/{_api_type}"] = "REST API configuration; requests are priced on the RestApi"
 

@@ -4,7 +4,16 @@ API Gateway (REST) is the public edge: per-consumer API keys on usage plans (rat
 quota), stage throttling, JSON access logs to a KMS-encrypted log group, and a WAFv2 web ACL with a
 rate-based rule, AWS managed rule groups, the spec's body-size limit and blocked patterns. Behind it
 a VPC link reaches an internal NLB in the private subnets with one listener per service. Operator
-routes also require SigV4 (IAM) so an API key alone never reaches them.
+routes also require SigV4 (IAM) so an API key alone never reaches them; end-user routes require a
+Cognito user pool access token carrying the spec's OAuth scope (``COGNITO_USER_POOLS`` authorizer).
+
+Parity with the local gateways (the same verdict for the same request, tested on the plan): every
+integration sets ``X-Consumer`` from the API key (``context.identity.apiKeyId``, the usage plan's key)
+and ``X-User-Sub`` from the token's ``sub``, overwriting what a client sent, and never forwards the
+client's API key; the WAF refuses ambiguous raw paths (400), blocked patterns in the decoded path and
+query (403) and bodies over the spec's limit (413, inspected up to that size; the common rule set's
+8 KB body rule only counts); unknown paths answer 404 and unknown methods 405; gateway responses
+carry the local gateways' problem documents.
 """
 
 from __future__ import annotations
@@ -18,12 +27,61 @@ import pulumi
 import pulumi_aws as aws
 
 from contracts.config import ComputeEngine, EnvironmentConfig
+from contracts.gateway_rules import API_KEY_HEADER, CONSUMER_HEADER, NO_USER, NON_CANONICAL_PATH, USER_HEADER
 from contracts.gateway_spec import GatewaySpec, Route
 from infra.common import WalletComponent
 from infra.iam import service_trust
 from infra.services import CONTAINER_PORT, Workload
 
 STAGE = "v1"
+PROBLEM_JSON = "application/problem+json"
+# The local gateways' refusals (walletstubs.gateway.problems holds the same texts for nginx and the
+# in-process gateway): slug -> (title, detail).
+PROBLEMS: dict[str, tuple[str, str]] = {
+    "unauthorized": ("Missing or invalid API key", "Send a valid API key in the X-Api-Key header."),
+    "end-user-unauthenticated": (
+        "Missing or invalid end-user token",
+        "Send the end user access token as Authorization: Bearer; it must be valid and carry the API scope.",
+    ),
+    "forbidden-scope": ("Route not allowed", "This API key may not call this route."),
+    "body-too-large": ("Request body too large", "The request body exceeds the size limit of the gateway."),
+    "rate-limited": ("Rate limit exceeded", "Too many requests for this API key; retry after a pause."),
+    "quota-exceeded": ("Daily quota exceeded", "This API key used its daily quota; it resets at 00:00 UTC."),
+    "blocked-request": ("Request blocked", "The request matches a blocked pattern."),
+    "no-route": ("No such route", "No gateway route serves this path."),
+    "method-not-allowed": ("Method not allowed", "This route does not accept this method."),
+    "non-canonical-path": (
+        "Ambiguous path",
+        "The path contains encoded dots, slashes or backslashes, or empty or dot segments.",
+    ),
+}
+GATEWAY_RESPONSES: tuple[tuple[str, int, str], ...] = (
+    ("INVALID_API_KEY", 401, "unauthorized"),
+    ("UNAUTHORIZED", 401, "end-user-unauthenticated"),
+    ("ACCESS_DENIED", 403, "forbidden-scope"),
+    ("MISSING_AUTHENTICATION_TOKEN", 403, "forbidden-scope"),
+    ("REQUEST_TOO_LARGE", 413, "body-too-large"),
+    ("THROTTLED", 429, "rate-limited"),
+    ("QUOTA_EXCEEDED", 429, "quota-exceeded"),
+    ("WAF_FILTERED", 403, "blocked-request"),
+)
+"""API Gateway's own refusals: (response type, status, problem slug)."""
+MOCK_ANSWERS = {404: "no-route", 405: "method-not-allowed"}
+WAF_ANSWERS = {400: "non-canonical-path", 413: "body-too-large"}
+
+
+def problem_body(status: int, slug: str) -> str:
+    """The compact problem document the local gateways send for the same refusal."""
+    title, detail = PROBLEMS[slug]
+    document = {
+        "type": f"https://walletops.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
 MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
@@ -160,6 +218,7 @@ class Gateway(WalletComponent):
         )
         resources: dict[str, aws.apigateway.Resource] = {}
         methods: list[pulumi.Resource] = []
+        authorizer = self._end_users()
         for route in self.routes:
             prefix_resource = self._resource_path(route.path_prefix, resources)
             proxy = aws.apigateway.Resource(
@@ -179,8 +238,20 @@ class Gateway(WalletComponent):
                             suffix=suffix,
                             port=ports[route.service],
                             link=link,
+                            authorizer=authorizer if self._needs_end_user(route) else None,
                         )
                     )
+                label = self.name("m", route.name, "any", "proxy" if suffix else "root")
+                methods.extend(self._mock(label, resource, 405, api_key_required=True))
+        catch_all = aws.apigateway.Resource(
+            self.name("res", "unrouted"),
+            rest_api=self.api.id,
+            parent_id=self.api.root_resource_id,
+            path_part="{proxy+}",
+            opts=self.child_opts(),
+        )
+        methods.extend(self._mock(self.name("m", "unrouted"), catch_all, 404, api_key_required=False))
+        methods.extend(self._gateway_responses())
 
         digest = hashlib.sha256(
             json.dumps([r.model_dump() for r in self.routes], sort_keys=True).encode()
@@ -298,6 +369,96 @@ class Gateway(WalletComponent):
         assert resource is not None
         return resource
 
+    def _needs_end_user(self, route: Route) -> bool:
+        return route.scope in self.args.spec.end_user_auth.route_scopes
+
+    def _end_users(self) -> aws.apigateway.Authorizer | None:
+        """The Cognito user pool of the end users (a resource server with the spec's OAuth scope, one app
+        client per consumer) and the API's authorizer on it; None when no route needs end users."""
+        auth = self.args.spec.end_user_auth
+        if not any(self._needs_end_user(route) for route in self.routes):
+            return None
+        server_id, scope_name = auth.oauth_scope.split("/")
+        self.user_pool = aws.cognito.UserPool(
+            self.name("users"),
+            name=self.name("users"),
+            mfa_configuration="OPTIONAL",
+            software_token_mfa_configuration=aws.cognito.UserPoolSoftwareTokenMfaConfigurationArgs(
+                enabled=True
+            ),
+            password_policy=aws.cognito.UserPoolPasswordPolicyArgs(
+                minimum_length=12,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_numbers=True,
+                require_symbols=True,
+                temporary_password_validity_days=3,
+            ),
+            account_recovery_setting=aws.cognito.UserPoolAccountRecoverySettingArgs(
+                recovery_mechanisms=[
+                    aws.cognito.UserPoolAccountRecoverySettingRecoveryMechanismArgs(
+                        name="verified_email", priority=1
+                    )
+                ]
+            ),
+            auto_verified_attributes=["email"],
+            deletion_protection="ACTIVE" if self.env.is_production else "INACTIVE",
+            tags=self.tags(data_classification="confidential"),
+            opts=self.child_opts(stateful=True),
+        )
+        aws.cognito.UserPoolDomain(
+            self.name("users-domain"),
+            domain=self.name("auth"),
+            user_pool_id=self.user_pool.id,
+            opts=self.child_opts(),
+        )
+        server = aws.cognito.ResourceServer(
+            self.name("users-api"),
+            identifier=server_id,
+            name=self.name("api"),
+            user_pool_id=self.user_pool.id,
+            scopes=[
+                aws.cognito.ResourceServerScopeArgs(
+                    scope_name=scope_name, scope_description="Call the wallet's public API for the end user"
+                )
+            ],
+            opts=self.child_opts(),
+        )
+        for consumer in self.args.spec.consumers:
+            machine = consumer.name != "mobile-app"
+            aws.cognito.UserPoolClient(
+                self.name("client", consumer.name),
+                name=self.name("client", consumer.name),
+                user_pool_id=self.user_pool.id,
+                generate_secret=machine,
+                allowed_oauth_flows_user_pool_client=True,
+                allowed_oauth_flows=["client_credentials"] if machine else ["code"],
+                allowed_oauth_scopes=[auth.oauth_scope] if machine else ["openid", auth.oauth_scope],
+                callback_urls=None if machine else ["walletco://auth/callback"],
+                supported_identity_providers=["COGNITO"],
+                prevent_user_existence_errors="ENABLED",
+                enable_token_revocation=True,
+                access_token_validity=60,
+                id_token_validity=60,
+                refresh_token_validity=30,
+                token_validity_units=aws.cognito.UserPoolClientTokenValidityUnitsArgs(
+                    access_token="minutes",  # noqa: S106 -- a unit, not a secret
+                    id_token="minutes",  # noqa: S106
+                    refresh_token="days",  # noqa: S106
+                ),
+                opts=self.child_opts(depends_on=[server]),
+            )
+        return aws.apigateway.Authorizer(
+            self.name("end-users"),
+            name=self.name("end-users"),
+            rest_api=self.api.id,
+            type="COGNITO_USER_POOLS",
+            identity_source="method.request.header.Authorization",
+            provider_arns=[self.user_pool.arn],
+            authorizer_result_ttl_in_seconds=300,
+            opts=self.child_opts(),
+        )
+
     def _method(
         self,
         *,
@@ -307,19 +468,39 @@ class Gateway(WalletComponent):
         suffix: str,
         port: int,
         link: aws.apigateway.VpcLink,
+        authorizer: aws.apigateway.Authorizer | None,
     ) -> list[pulumi.Resource]:
         label = self.name("m", route.name, verb.lower(), "proxy" if suffix else "root")
         proxied = bool(suffix)
+        if authorizer is not None:
+            authorization = "COGNITO_USER_POOLS"
+        else:
+            authorization = "AWS_IAM" if route.scope == "operator" else "NONE"
         method = aws.apigateway.Method(
             label,
             rest_api=self.api.id,
             resource_id=resource.id,
             http_method=verb,
-            authorization="AWS_IAM" if route.scope == "operator" else "NONE",
+            authorization=authorization,
+            authorizer_id=authorizer.id if authorizer is not None else None,
+            authorization_scopes=[self.args.spec.end_user_auth.oauth_scope]
+            if authorizer is not None
+            else None,
             api_key_required=True,
             request_parameters={"method.request.path.proxy": True} if proxied else None,
             opts=self.child_opts(),
         )
+        # The service learns who calls from the gateway only: whatever a client sent in these headers is
+        # overwritten, and its API key is not passed on.
+        forwarded = {
+            f"integration.request.header.{CONSUMER_HEADER}": "context.identity.apiKeyId",
+            f"integration.request.header.{API_KEY_HEADER}": "'redacted'",
+            f"integration.request.header.{USER_HEADER}": "context.authorizer.claims.sub"
+            if authorizer is not None
+            else f"'{NO_USER}'",
+        }
+        if proxied:
+            forwarded["integration.request.path.proxy"] = "method.request.path.proxy"
         integration = aws.apigateway.Integration(
             f"{label}-integration",
             rest_api=self.api.id,
@@ -330,13 +511,72 @@ class Gateway(WalletComponent):
             connection_type="VPC_LINK",
             connection_id=link.id,
             uri=pulumi.Output.concat("http://", self.nlb.dns_name, f":{port}{route.path_prefix}{suffix}"),
-            request_parameters={"integration.request.path.proxy": "method.request.path.proxy"}
-            if proxied
-            else None,
+            request_parameters=forwarded,
             timeout_milliseconds=29000,
             opts=self.child_opts(),
         )
         return [method, integration]
+
+    def _mock(
+        self, label: str, resource: aws.apigateway.Resource, status: int, *, api_key_required: bool
+    ) -> list[pulumi.Resource]:
+        """``ANY`` on ``resource`` answered by API Gateway itself with ``status`` and the local gateways'
+        problem document: 404 for a path no route serves, 405 for a method a route does not accept
+        (the routes' own methods take precedence over ``ANY``)."""
+        slug = MOCK_ANSWERS[status]
+        method = aws.apigateway.Method(
+            label,
+            rest_api=self.api.id,
+            resource_id=resource.id,
+            http_method="ANY",
+            authorization="NONE",
+            api_key_required=api_key_required,
+            opts=self.child_opts(),
+        )
+        integration = aws.apigateway.Integration(
+            f"{label}-integration",
+            rest_api=self.api.id,
+            resource_id=resource.id,
+            http_method=method.http_method,
+            type="MOCK",
+            request_templates={"application/json": json.dumps({"statusCode": status})},
+            passthrough_behavior="WHEN_NO_TEMPLATES",
+            opts=self.child_opts(),
+        )
+        answer = aws.apigateway.MethodResponse(
+            f"{label}-response",
+            rest_api=self.api.id,
+            resource_id=resource.id,
+            http_method=method.http_method,
+            status_code=str(status),
+            response_models={PROBLEM_JSON: "Empty"},
+            opts=self.child_opts(),
+        )
+        reply = aws.apigateway.IntegrationResponse(
+            f"{label}-integration-response",
+            rest_api=self.api.id,
+            resource_id=resource.id,
+            http_method=method.http_method,
+            status_code=answer.status_code,
+            response_templates={PROBLEM_JSON: problem_body(status, slug)},
+            opts=self.child_opts(depends_on=[integration]),
+        )
+        return [method, integration, answer, reply]
+
+    def _gateway_responses(self) -> list[pulumi.Resource]:
+        """API Gateway's own refusals with the local gateways' statuses and problem documents."""
+        return [
+            aws.apigateway.Response(
+                self.name("response", kind.lower().replace("_", "-")),
+                rest_api_id=self.api.id,
+                response_type=kind,
+                status_code=str(status),
+                response_templates={PROBLEM_JSON: problem_body(status, slug)},
+                response_parameters={"gatewayresponse.header.Content-Type": f"'{PROBLEM_JSON}'"},
+                opts=self.child_opts(),
+            )
+            for kind, status, slug in GATEWAY_RESPONSES
+        ]
 
     def _waf(self) -> None:
         spec = self.args.spec
@@ -352,6 +592,20 @@ class Gateway(WalletComponent):
             tags=self.tags(),
             opts=self.child_opts(),
         )
+        ambiguous = aws.wafv2.RegexPatternSet(
+            self.name("non-canonical-path"),
+            name=self.name("non-canonical-path"),
+            scope="REGIONAL",
+            description="Raw paths a proxy and a service could read differently",
+            regular_expressions=[
+                aws.wafv2.RegexPatternSetRegularExpressionArgs(
+                    regex_string=NON_CANONICAL_PATH.removeprefix("(?i)")
+                )
+            ],
+            tags=self.tags(),
+            opts=self.child_opts(),
+        )
+        decoded = [{"priority": 0, "type": "URL_DECODE"}, {"priority": 1, "type": "LOWERCASE"}]
         rules: list[aws.wafv2.WebAclRuleArgsDict] = [
             {
                 "name": "rate-limit-per-ip",
@@ -366,9 +620,22 @@ class Gateway(WalletComponent):
                 "visibility_config": _visibility("rate-limit"),
             },
             {
-                "name": "body-size-limit",
+                "name": "non-canonical-path",
                 "priority": 1,
-                "action": {"block": {}},
+                "action": _custom_block(400),
+                "statement": {
+                    "regex_pattern_set_reference_statement": {
+                        "arn": ambiguous.arn,
+                        "field_to_match": {"uri_path": {}},
+                        "text_transformations": [{"priority": 0, "type": "LOWERCASE"}],
+                    }
+                },
+                "visibility_config": _visibility("non-canonical-path"),
+            },
+            {
+                "name": "body-size-limit",
+                "priority": 2,
+                "action": _custom_block(413),
                 "statement": {
                     "size_constraint_statement": {
                         "comparison_operator": "GT",
@@ -381,28 +648,38 @@ class Gateway(WalletComponent):
             },
             {
                 "name": "blocked-patterns",
-                "priority": 2,
+                "priority": 3,
                 "action": {"block": {}},
-                "statement": {
-                    "regex_pattern_set_reference_statement": {
-                        "arn": patterns.arn,
-                        "field_to_match": {"uri_path": {}},
-                        "text_transformations": [
-                            {"priority": 0, "type": "URL_DECODE"},
-                            {"priority": 1, "type": "LOWERCASE"},
-                        ],
+                "statement": {  # type: ignore[typeddict-item]
+                    "or_statement": {
+                        "statements": [
+                            {
+                                "regex_pattern_set_reference_statement": {
+                                    "arn": patterns.arn,
+                                    "field_to_match": {field: {}},
+                                    "text_transformations": decoded,
+                                }
+                            }
+                            for field in ("uri_path", "query_string")
+                        ]
                     }
                 },
                 "visibility_config": _visibility("blocked-patterns"),
             },
         ]
         for index, group in enumerate(MANAGED_RULE_GROUPS, start=10):
+            statement: dict[str, object] = {"vendor_name": "AWS", "name": group}
+            if group == "AWSManagedRulesCommonRuleSet":
+                # Its 8 KB body rule would refuse bodies the spec allows; the spec's own rule sets the limit.
+                statement["rule_action_overrides"] = [
+                    {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}
+                ]
             rules.append(
                 {
                     "name": group,
                     "priority": index,
                     "override_action": {"none": {}},
-                    "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
+                    "statement": {"managed_rule_group_statement": statement},  # type: ignore[typeddict-item]
                     "visibility_config": _visibility(group),
                 }
             )
@@ -413,6 +690,19 @@ class Gateway(WalletComponent):
             description="Wallet API edge protection",
             default_action={"allow": {}},
             rules=rules,
+            custom_response_bodies=[
+                {
+                    "key": f"problem-{status}",
+                    "content_type": "APPLICATION_JSON",
+                    "content": problem_body(status, slug),
+                }
+                for status, slug in WAF_ANSWERS.items()
+            ],
+            association_config={
+                "request_bodies": [
+                    {"api_gateway": {"default_size_inspection_limit": _inspection_limit(spec.max_body_bytes)}}
+                ]
+            },
             visibility_config=_visibility(self.name("waf")),
             tags=self.tags(),
             opts=self.child_opts(),
@@ -452,6 +742,23 @@ def _autoscaling_group_name(resources: Sequence[aws.eks.outputs.NodeGroupResourc
     if not groups or groups[0].name is None:
         raise ValueError("the node group reports no Auto Scaling group")
     return groups[0].name
+
+
+def _custom_block(status: int) -> aws.wafv2.WebAclRuleActionArgsDict:
+    """Block with ``status`` and the local gateways' problem document for it."""
+    return {
+        "block": {
+            "custom_response": {"response_code": status, "custom_response_body_key": f"problem-{status}"}
+        }
+    }
+
+
+def _inspection_limit(max_body_bytes: int) -> str:
+    """The smallest WAF body inspection size for API Gateway that covers the spec's body limit."""
+    for kilobytes in (16, 32, 48, 64):
+        if max_body_bytes <= kilobytes * 1024:
+            return f"KB_{kilobytes}"
+    raise ValueError(f"max_body_bytes {max_body_bytes} exceeds what WAF can inspect for API Gateway (64 KB)")
 
 
 def _visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:

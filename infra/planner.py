@@ -44,6 +44,7 @@ WARM_AWS: tuple[str, ...] = (
     "cloudwatch",
     "codebuild",
     "codeconnections",
+    "cognito",
     "ebs",
     "ec2",
     "ecs",

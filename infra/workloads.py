@@ -809,6 +809,7 @@ class Workloads(WalletComponent):
             f"{ENV_PREFIX}PORT": str(CONTAINER_PORT),
             f"{ENV_PREFIX}CONTAINER": "1",
             f"{ENV_PREFIX}LOG_LEVEL": "INFO",
+            f"{ENV_PREFIX}WORKERS": str(workload.config.workers),
             "AWS_REGION": self.env.region,
         }
         if workload.uses_database:

@@ -69,6 +69,8 @@ class WalletUser(FastHttpUser):
 
     def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         headers = {"X-Api-Key": self.settings.api_key, "Accept": "application/json"}
+        if self.settings.token:
+            headers["Authorization"] = f"Bearer {self.settings.token}"
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return headers

@@ -71,6 +71,7 @@ class RunSettings:
     summary_file: Path | None = None
     api_key: str = ""
     operator_key: str = ""
+    token: str = ""
     retry_fraction: float = 0.05
     exchanges: tuple[str, ...] = field(default_factory=tuple)
     target: str = ""
@@ -97,6 +98,7 @@ class RunSettings:
             "SUMMARY_FILE": str(self.summary_file) if self.summary_file else "",
             "API_KEY": self.api_key,
             "OPERATOR_KEY": self.operator_key,
+            "TOKEN": self.token,
             "RETRY_FRACTION": str(self.retry_fraction),
             "EXCHANGES": ",".join(self.exchanges),
             "TARGET": self.target,
@@ -124,6 +126,7 @@ class RunSettings:
             summary_file=Path(get("SUMMARY_FILE")) if get("SUMMARY_FILE") else None,
             api_key=get("API_KEY"),
             operator_key=get("OPERATOR_KEY"),
+            token=get("TOKEN"),
             retry_fraction=float(get("RETRY_FRACTION") or 0.05),
             exchanges=tuple(name for name in get("EXCHANGES").split(",") if name),
             target=get("TARGET"),

@@ -21,15 +21,18 @@ from contracts.errors import UsageProblem
 
 API_KEY_VARIABLE = "WALLETOPS_API_KEY"
 OPERATOR_KEY_VARIABLE = "WALLETOPS_OPERATOR_API_KEY"
+TOKEN_VARIABLE = "WALLETOPS_TOKEN"  # noqa: S105 -- the variable's name, not a token
 
 
 @dataclass(frozen=True)
 class Target:
-    """A reachable gateway and the keys to use on it."""
+    """A reachable gateway, the keys to use on it, and an end user's access token (public routes need
+    one: ``Authorization: Bearer``)."""
 
     url: str
     api_key: str
     operator_key: str
+    token: str = ""
 
 
 class StackFailure(Exception):
@@ -62,13 +65,19 @@ def check_url(target: str, *, allow_remote: bool) -> str:
 
 
 def url_target(target: str, *, allow_remote: bool, environ: dict[str, str] | None = None) -> Target:
-    """A URL target with keys from ``WALLETOPS_API_KEY`` / ``WALLETOPS_OPERATOR_API_KEY``."""
+    """A URL target with keys from ``WALLETOPS_API_KEY`` / ``WALLETOPS_OPERATOR_API_KEY`` and an end
+    user's access token from ``WALLETOPS_TOKEN``."""
     url = check_url(target, allow_remote=allow_remote)
     source = os.environ if environ is None else environ
     api_key = source.get(API_KEY_VARIABLE, "")
     if not api_key:
         raise UsageProblem(f"--target {url}: set {API_KEY_VARIABLE} to the gateway's load-test consumer key")
-    return Target(url=url, api_key=api_key, operator_key=source.get(OPERATOR_KEY_VARIABLE, "") or api_key)
+    return Target(
+        url=url,
+        api_key=api_key,
+        operator_key=source.get(OPERATOR_KEY_VARIABLE, "") or api_key,
+        token=source.get(TOKEN_VARIABLE, ""),
+    )
 
 
 @contextmanager
@@ -96,7 +105,12 @@ def local_stack(project_dir: Path, backend: str = "embedded", env: str = "dev") 
             )
         api_key = str(status.get("loadtest_api_key") or "")
         operator_key = str(status.get("operator_api_key") or api_key)
-        yield Target(url=str(status["gateway_url"]).rstrip("/"), api_key=api_key, operator_key=operator_key)
+        yield Target(
+            url=str(status["gateway_url"]).rstrip("/"),
+            api_key=api_key,
+            operator_key=operator_key,
+            token=str(status.get("loadtest_token") or ""),
+        )
     finally:
         if started:
             stack.down()

@@ -150,6 +150,7 @@ def _run(settings: RunSettings, target: Target, reports: ReportPaths) -> int:
             **settings.__dict__,
             "api_key": target.api_key,
             "operator_key": target.operator_key,
+            "token": target.token,
             "target": target.url,
         }
     )

@@ -94,7 +94,9 @@ def up(
     keys = stack.keys()
     console.print(f"gateway:  {record.gateway_url}", markup=False, highlight=False)
     console.print(
-        f"api key:  {keys['mobile-app']}  (header X-Api-Key; more: walletops stack status)", markup=False
+        f"api key:  {keys['mobile-app']}  (header X-Api-Key; more: walletops stack status)\n"
+        "end users: Authorization: Bearer <token>  (tokens: walletops stack status --format json)",
+        markup=False,
     )
     if detach:
         return

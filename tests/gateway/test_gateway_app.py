@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import time
 import types
+from collections.abc import Iterator
 from datetime import date
 
 import httpx
 import limits.storage.memory
 import pytest
+import uvicorn
 from walletstubs.gateway import problems
 from walletstubs.gateway.app import DailyQuota, Gateway, GatewaySettings
+from walletstubs.gateway.jwt import TokenVerifier
+from walletstubs.localstack.servers import free_port
 
 from contracts.gateway_rules import EffectiveRules
 
@@ -26,7 +31,13 @@ def frozen_limits_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _gateway(rules: EffectiveRules, keys: dict[str, str], upstream_url: str, **kwargs: object) -> Gateway:
+    """A gateway over ``rules``; without a token verifier, end-user auth is switched off so a test of
+    limits or quotas exercises only those (the parity table covers the tokens)."""
     upstreams = {service: upstream_url for service in rules.routed_services()}
+    if "verifier" not in kwargs:
+        rules = dataclasses.replace(
+            rules, routes=tuple(dataclasses.replace(route, end_users=False) for route in rules.routes)
+        )
     return Gateway(rules, keys=keys, upstreams=upstreams, **kwargs)  # type: ignore[arg-type]
 
 
@@ -34,25 +45,28 @@ def _client(gateway: Gateway) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway")
 
 
-def test_contract(case, case_request, rules, keys, upstream) -> None:  # type: ignore[no-untyped-def]
-    async def run() -> httpx.Response:
-        gateway = _gateway(rules, keys, upstream.url)
-        async with _client(gateway) as client:
-            response = await client.request(**case_request)
-        await gateway.aclose()
-        return response
+@pytest.fixture(scope="module")
+def gateway_port(rules, keys, upstream, tokens) -> Iterator[int]:  # type: ignore[no-untyped-def]
+    """The in-process gateway served by uvicorn on a free loopback port (raw targets reach it as sent)."""
+    verifier = TokenVerifier(tokens.jwks, issuer=tokens.issuer, clients=[c.name for c in rules.consumers])
+    gateway = _gateway(rules, keys, upstream.url, verifier=verifier)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(gateway, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the in-process gateway did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(10)
 
-    response = asyncio.run(run())
-    assert response.status_code == case.status, response.text
-    if case.status == 200:
-        echoed = response.json()
-        assert echoed["consumer"] == case.consumer
-        assert echoed["api_key_forwarded"] is False
-        assert echoed["request_id"]
-        assert echoed["body_bytes"] == case.body_bytes
-    else:
-        assert response.headers["content-type"] == problems.PROBLEM_CONTENT_TYPE
-        assert response.json()["status"] == case.status
+
+def test_contract(case, gateway_port, ask, verdict) -> None:  # type: ignore[no-untyped-def]
+    verdict(case, ask(gateway_port, case))
 
 
 async def _burst(client: httpx.AsyncClient, key: str, path: str, count: int) -> list[httpx.Response]:
@@ -146,6 +160,9 @@ def test_unreachable_upstream_is_a_502_problem(rules, keys) -> None:  # type: ig
 
 
 def test_every_consumer_needs_a_key_and_every_service_an_upstream(rules, keys) -> None:  # type: ignore[no-untyped-def]
+    upstreams = {s: "http://127.0.0.1:1" for s in rules.routed_services()}
+    with pytest.raises(ValueError, match="token verifier"):
+        Gateway(rules, keys=keys, upstreams=upstreams)
     partial = {name: key for name, key in keys.items() if name != "loadtest"}
     with pytest.raises(ValueError, match="loadtest"):
         Gateway(rules, keys=partial, upstreams={s: "http://127.0.0.1:1" for s in rules.routed_services()})
@@ -153,8 +170,15 @@ def test_every_consumer_needs_a_key_and_every_service_an_upstream(rules, keys) -
         Gateway(rules, keys=keys, upstreams={})
 
 
-def test_settings_round_trip_through_json(rules, keys) -> None:  # type: ignore[no-untyped-def]
-    settings = GatewaySettings(rules=rules, keys=keys, upstreams={"wallet": "http://127.0.0.1:9"}, port=8080)
+def test_settings_round_trip_through_json(rules, keys, tokens) -> None:  # type: ignore[no-untyped-def]
+    settings = GatewaySettings(
+        rules=rules,
+        keys=keys,
+        upstreams={"wallet": "http://127.0.0.1:9"},
+        port=8080,
+        jwks=tokens.jwks,
+        issuer=tokens.issuer,
+    )
     text = settings.to_json()
     assert GatewaySettings.from_json(text) == settings
     assert json.loads(text)["rules"]["max_body_bytes"] == rules.max_body_bytes

@@ -11,7 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from walletstubs.gateway import problems
-from walletstubs.gateway.nginx import NginxPaths, limits_from_config, render_nginx
+from walletstubs.gateway.nginx import (
+    NginxJwt,
+    NginxPaths,
+    limits_from_config,
+    render_jwt_script,
+    render_nginx,
+)
 from walletstubs.localstack.nginx import NginxServer
 from walletstubs.localstack.servers import free_port
 
@@ -67,7 +73,7 @@ def test_api_keys_never_reach_the_access_log_format(rules, keys, tmp_path) -> No
 
 
 @pytest.fixture(scope="module")
-def nginx_server(rules, keys, upstream) -> Iterator[NginxServer]:  # type: ignore[no-untyped-def]
+def nginx_server(rules, keys, upstream, tokens) -> Iterator[NginxServer]:  # type: ignore[no-untyped-def]
     """Real nginx from Debian on a free loopback port, in front of the echo upstream."""
     import shutil
     import tempfile
@@ -75,7 +81,9 @@ def nginx_server(rules, keys, upstream) -> Iterator[NginxServer]:  # type: ignor
     root = Path(tempfile.mkdtemp(prefix="walletops-nginx-", dir="/tmp"))
     root.chmod(0o711)
     port = free_port()
-    server = NginxServer(root / "nginx", _render(rules, keys, port, root / "nginx", upstream.port), port)
+    conf = _render(rules, keys, port, root / "nginx", upstream.port)
+    script = render_jwt_script(rules, NginxJwt(issuer=tokens.issuer, keys=tokens.spki))
+    server = NginxServer(root / "nginx", conf, port, script_text=script)
     server.start()
     yield server
     server.stop()
@@ -90,37 +98,29 @@ def nginx(nginx_server: NginxServer) -> str:
 
 @pytest.mark.service
 def test_nginx_accepts_the_rendered_config(rules, keys, service_dir) -> None:  # type: ignore[no-untyped-def]
-    server = NginxServer(service_dir / "nginx", _render(rules, keys, free_port(), service_dir / "nginx"), 1)
+    conf = _render(rules, keys, free_port(), service_dir / "nginx")
+    script = render_jwt_script(rules, NginxJwt(issuer="https://issuer.example", keys={"k": "AAAA"}))
+    server = NginxServer(service_dir / "nginx", conf, 1, script_text=script)
     server.write()
     assert "test is successful" in server.test()
     assert oct(server.paths.conf.stat().st_mode & 0o777) == "0o600"
 
 
 @pytest.mark.service
-def test_nginx_contract(nginx, case, case_request) -> None:  # type: ignore[no-untyped-def]
-    with httpx.Client(base_url=nginx, timeout=10) as client:
-        response = client.request(**case_request)  # type: ignore[arg-type]
-    assert response.status_code == case.status, response.text
-    if case.status == 200:
-        echoed = response.json()
-        assert echoed["consumer"] == case.consumer
-        assert echoed["api_key_forwarded"] is False
-        assert echoed["request_id"]
-        assert echoed["body_bytes"] == case.body_bytes
-    else:
-        assert response.headers["content-type"] == problems.PROBLEM_CONTENT_TYPE
-        assert response.json()["status"] == case.status
+def test_nginx_contract(nginx_server, case, ask, verdict) -> None:  # type: ignore[no-untyped-def]
+    verdict(case, ask(nginx_server.port, case))
 
 
 @pytest.mark.service
-def test_nginx_rate_limit_is_the_leaky_bucket_of_the_spec(nginx, rules, keys) -> None:  # type: ignore[no-untyped-def]
+def test_nginx_rate_limit_is_the_leaky_bucket_of_the_spec(nginx, rules, keys, tokens) -> None:  # type: ignore[no-untyped-def]
     consumer = rules.consumer("partner-api")
     statuses = []
     refused: httpx.Response | None = None
     with httpx.Client(base_url=nginx, timeout=10) as client:
         started = time.monotonic()
         for _ in range(consumer.burst * 2):
-            response = client.get("/v1/roundups/x", headers={"X-Api-Key": keys[consumer.name]})
+            headers = {"X-Api-Key": keys[consumer.name], "Authorization": f"Bearer {tokens.by_kind['valid']}"}
+            response = client.get("/v1/roundups/x", headers=headers)
             statuses.append(response.status_code)
             if response.status_code == 429:
                 refused = response
@@ -136,11 +136,15 @@ def test_nginx_rate_limit_is_the_leaky_bucket_of_the_spec(nginx, rules, keys) ->
 
 
 @pytest.mark.service
-def test_nginx_access_log_is_ecs_json_without_api_keys(nginx_server, nginx, keys) -> None:  # type: ignore[no-untyped-def]
-    httpx.get(f"{nginx}/v1/accounts/log-probe", headers={"X-Api-Key": keys["mobile-app"]}, timeout=10)
+def test_nginx_access_log_is_ecs_json_without_api_keys(nginx_server, nginx, keys, tokens) -> None:  # type: ignore[no-untyped-def]
+    token = f"Bearer {tokens.by_kind['valid']}"
+    httpx.get(
+        f"{nginx}/v1/accounts/log-probe", headers={"X-Api-Key": keys["mobile-app"], "Authorization": token}
+    )
     log = nginx_server.paths.access_log
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     probe = [line for line in lines if line["url"]["path"] == "/v1/accounts/log-probe"]
     assert probe and probe[-1]["labels"]["consumer"] == "mobile-app"
     assert probe[-1]["ecs"]["version"] and probe[-1]["@timestamp"]
     assert not any(key in log.read_text() for key in keys.values())
+    assert tokens.by_kind["valid"] not in log.read_text()

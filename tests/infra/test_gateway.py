@@ -31,9 +31,13 @@ def test_usage_plans_carry_each_consumers_rate_burst_and_quota(plans: dict[str, 
 
 def test_every_method_needs_an_api_key_and_operator_routes_need_iam(plans: dict[str, Any]) -> None:
     methods = of_type(plans["prod"], "aws:apigateway/method:Method")
-    assert methods and all(m["inputs"]["apiKeyRequired"] is True for m in methods)
-    ledger = [m for m in methods if "-ledger-" in m["name"]]
+    served = [m for m in methods if m["inputs"]["httpMethod"] != "ANY"]
+    assert served and all(m["inputs"]["apiKeyRequired"] is True for m in served)
+    ledger = [m for m in served if "-ledger-" in m["name"]]
     assert ledger and all(m["inputs"]["authorization"] == "AWS_IAM" for m in ledger)
+    public = [m for m in served if m not in ledger]
+    assert public and all(m["inputs"]["authorization"] == "COGNITO_USER_POOLS" for m in public)
+    assert all(m["inputs"]["authorizationScopes"] == ["wallet/public"] for m in public)
 
 
 def test_stage_logs_access_and_throttles(plans: dict[str, Any]) -> None:

@@ -104,6 +104,17 @@ def test_hpa_bounds_come_from_config(plans: dict[str, Any]) -> None:
     assert (hpas["wallet"]["minReplicas"], hpas["wallet"]["maxReplicas"]) == (3, 40)
 
 
+def test_server_processes_per_pod_come_from_config(plans: dict[str, Any]) -> None:
+    """``services.<name>.workers`` reaches the image as ``WALLETSTUB_WORKERS`` (dev's wallet runs 2)."""
+    for env, expected in (("dev", "2"), ("prod", "1")):
+        deployments = {
+            d["inputs"]["metadata"]["name"]: d for d in workload_objects(plans[env], "apps/v1:Deployment")
+        }
+        container = deployments["wallet"]["inputs"]["spec"]["template"]["spec"]["containers"][0]
+        variables = {item["name"]: item.get("value") for item in container["env"]}
+        assert variables["WALLETSTUB_WORKERS"] == expected, env
+
+
 @pytest.mark.parametrize(
     ("cpu", "memory", "size"),
     [(250, 256, (256, 512)), (500, 512, (512, 1024)), (500, 3000, (512, 3072)), (1500, 1024, (2048, 4096))],

@@ -56,7 +56,8 @@ def _exercise(status: dict[str, Any]) -> None:
     """Through the gateway: keys are enforced, money moves, the operator sees a balanced ledger."""
     with httpx.Client(base_url=status["gateway_url"], timeout=30) as client:
         assert client.get("/v1/accounts/x").status_code == 401
-        key = {"X-Api-Key": status["api_key"]}
+        assert client.get("/v1/accounts/x", headers={"X-Api-Key": status["api_key"]}).status_code == 401
+        key = {"X-Api-Key": status["api_key"], "Authorization": f"Bearer {status['token']}"}
         account = client.post(
             "/v1/accounts",
             json={"owner": "stack-test", "currency": "EUR"},
@@ -95,6 +96,7 @@ def _lifecycle(state_dir: Path, backend: str) -> None:
     assert status["api_key"] == keys["mobile-app"]
     assert status["operator_api_key"] == keys["operator"]
     assert status["loadtest_api_key"] == keys["loadtest"]
+    assert status["token"] and status["loadtest_token"] and status["token_header"] == "Authorization: Bearer"
     assert _mode(state_dir / "keys.json") == 0o600
     assert _mode(state_dir) & 0o004 == 0
     assert all(_mode(child) & 0o077 == 0 for child in state_dir.iterdir() if child.is_dir())

@@ -80,11 +80,8 @@ class Backend:
     cache_url: str | None
 
 
-@pytest.fixture(scope="session", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "embedded":
-        return Backend("embedded", None, None)
-    servers: RealServers = request.getfixturevalue("real_servers")
+def _real_backend(servers: RealServers) -> Backend:
+    """Fresh databases for every service on the session's PostgreSQL, and its Redis."""
     suffix = uuid.uuid4().hex[:10]
     urls = {}
     for service, database in database_names([EXCHANGE]).items():
@@ -92,6 +89,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         servers.postgres.create_database(name)
         urls[service] = servers.postgres.url(name)
     return Backend("real", urls, servers.redis.url())
+
+
+@pytest.fixture(scope="session", params=["embedded", pytest.param("real", marks=pytest.mark.service)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "embedded":
+        return Backend("embedded", None, None)
+    return _real_backend(request.getfixturevalue("real_servers"))
 
 
 @dataclass
@@ -127,6 +131,11 @@ class RunningService:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def wait_dead(self, timeout: float = 30) -> int:
+        """Wait until the process has exited (a crash point fired); its exit status."""
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -174,6 +183,16 @@ class Stack:
         self.running[name] = service
         return service
 
+    def restart(self, name: str, **env_overrides: str) -> RunningService:
+        """Stop ``name`` if it runs, then start it with ``env_overrides`` (a test's own knobs)."""
+        running = self.running.get(name)
+        if running is not None:
+            running.stop()
+        service = RunningService(self.specs[name], self.state_dir / f"{name}.log", env_overrides)
+        service.start()
+        self.running[name] = service
+        return service
+
     def stop_all(self) -> None:
         for service in reversed(self.running.values()):
             service.stop()
@@ -184,6 +203,14 @@ def stack(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """One set of services per backend for the session (starting processes is the slow part); tests
     share them, so they use their own accounts and keys, compare before/after, and leave nothing pending."""
     stack = Stack(backend, tmp_path_factory.mktemp(f"stack-{backend.name}"))
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def real_stack(real_servers: RealServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own on the real backend, for a test that stops PostgreSQL or Redis under it."""
+    stack = Stack(_real_backend(real_servers), tmp_path_factory.mktemp("real-stack"))
     yield stack
     stack.stop_all()
 

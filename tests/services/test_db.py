@@ -5,7 +5,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from walletstubs.common.db import make_engine
+from sqlalchemy.engine import make_url
+from walletstubs.common.db import iam_token_provider, make_engine
 from walletstubs.common.settings import SettingsError
 
 URL = "postgresql+asyncpg://wallet@ledger.abc123.eu-west-1.rds.amazonaws.com:5432/ledger?ssl=require"
@@ -50,3 +51,11 @@ def test_iam_auth_needs_a_region_and_a_user(aws_credentials: None, monkeypatch: 
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     with pytest.raises(SettingsError, match="must name the user and host"):
         make_engine("postgresql+asyncpg://ledger.example:5432/ledger")
+
+
+def test_the_raw_posting_pool_signs_in_with_the_same_tokens(aws_credentials: None) -> None:
+    token = iam_token_provider(make_url(URL))
+    assert token is not None
+    first, second = token(), token()
+    assert first.startswith("ledger.abc123.eu-west-1.rds.amazonaws.com:5432/?Action=connect")
+    assert "DBUser=wallet" in second

@@ -44,10 +44,17 @@ class Clients:
         current = self.sim.get("/admin/knobs").json()
         assert self.sim.put("/admin/knobs", json={**current, **values}).status_code == 200
 
-    def sim_orders(self, account_keys: list[str]) -> list[dict[str, Any]]:
-        """The simulated exchange's orders among ``account_keys`` (tests share one exchange)."""
+    def exchange_ids(self, keys: list[str], consumer: str | None = None) -> dict[str, str]:
+        """Client order id -> the id the exchange knows the order by, for the orders that exist."""
+        headers = {"X-Consumer": consumer} if consumer else {}
+        found = {key: self.adapter.get(f"{ORDERS}/{key}", headers=headers) for key in keys}
+        return {key: r.json()["exchange_client_order_id"] for key, r in found.items() if r.status_code == 200}
+
+    def sim_orders(self, keys: list[str], consumer: str | None = None) -> list[dict[str, Any]]:
+        """The simulated exchange's orders for these client order ids (tests share one exchange)."""
+        wanted = set(self.exchange_ids(keys, consumer).values())
         orders: list[dict[str, Any]] = self.sim.get("/v1/orders").json()["orders"]
-        return [order for order in orders if order["client_order_id"] in account_keys]
+        return [order for order in orders if order["client_order_id"] in wanted]
 
     def wait_settled(self, keys: list[str], timeout: float = 30) -> dict[str, str]:
         deadline = time.monotonic() + timeout
@@ -90,8 +97,10 @@ def test_an_order_debits_the_wallet_once_and_places_once(clients: Clients, probl
     problem(clients.order(account, "11.00", "order-1"), 422)
     assert clients.balance(account) == Decimal("90.00")
     placed = clients.sim_orders(["order-1"])
-    assert [o["client_order_id"] for o in placed] == ["order-1"]
-    assert placed[0]["notional"] == "9.97"
+    assert [o["client_order_id"] for o in placed] == [order["exchange_client_order_id"]]
+    assert placed[0]["notional"] == "9.97" and order["step"] == "placed"
+    exchange_id = order["exchange_client_order_id"]
+    assert exchange_id.startswith("wo-") and len(exchange_id) == 35
 
 
 def test_refusals_write_nothing(clients: Clients, problem: Problem) -> None:
@@ -131,7 +140,7 @@ def test_a_timed_out_order_is_not_placed_twice(clients: Clients) -> None:
     assert answer.status_code in (201, 202), answer.text
     clients.knobs(timeout_rate=0.0)
     assert clients.wait_settled(["slow-exchange"]) == {"slow-exchange": "placed"}
-    assert [o["client_order_id"] for o in clients.sim_orders(["slow-exchange"])] == ["slow-exchange"]
+    assert len(clients.sim_orders(["slow-exchange"])) == 1
     assert clients.balance(account) == Decimal("70.00")
 
 
@@ -170,9 +179,41 @@ def test_kill_9_of_the_adapter_mid_burst_loses_and_duplicates_nothing(clients: C
     states = clients.wait_settled(keys)
     assert set(states.values()) == {"placed"}, states
     placed_at_exchange = [o["client_order_id"] for o in clients.sim_orders(keys)]
-    assert sorted(placed_at_exchange) == sorted(keys)
+    assert sorted(placed_at_exchange) == sorted(clients.exchange_ids(keys).values())
+    assert len(placed_at_exchange) == len(keys)
     assert clients.balance(account) == Decimal("1000.00") - 5 * len(keys)
     assert clients.wallet.get("/v1/ledger/verify").json()["balanced"] is True
+
+
+def test_client_order_ids_and_keys_belong_to_their_consumer(clients: Clients) -> None:
+    account = clients.account("100.00")
+    body = {"account": account, "symbol": "BTC", "side": "buy", "amount": "10.00", "currency": "EUR"}
+    answers = {
+        consumer: clients.adapter.post(
+            ORDERS, json=body, headers={"Idempotency-Key": "shared-key", "X-Consumer": consumer}
+        )
+        for consumer in ("mobile-app", "partner-api")
+    }
+    assert {answer.status_code for answer in answers.values()} == {201}
+    assert not any("Idempotent-Replayed" in answer.headers for answer in answers.values())
+    ids = {answer.json()["exchange_client_order_id"] for answer in answers.values()}
+    assert len(ids) == 2
+    assert clients.balance(account) == Decimal("80.00")
+    mine = clients.adapter.get(f"{ORDERS}/shared-key", headers={"X-Consumer": "mobile-app"}).json()
+    assert mine["exchange_client_order_id"] == answers["mobile-app"].json()["exchange_client_order_id"]
+    assert clients.adapter.get(f"{ORDERS}/shared-key").status_code == 404
+
+
+def test_long_and_malformed_keys_get_a_problem_not_a_server_error(clients: Clients, problem: Problem) -> None:
+    account = clients.account("100.00")
+    long_key = "k" * 200
+    assert clients.order(account, "5.00", long_key).status_code == 201
+    assert clients.order(account, "5.00", long_key).headers["Idempotent-Replayed"] == "true"
+    body = {"account": account, "symbol": "BTC", "side": "buy", "amount": "5.00", "currency": "EUR"}
+    for key in (b"k" * 256, b"bad key", "café".encode()):
+        problem(clients.adapter.post(ORDERS, json=body, headers={b"Idempotency-Key": key}), 400)
+    assert "client_order_id" in problem(clients.order(account, "5.00", "slash/key"), 400)["detail"]
+    assert clients.balance(account) == Decimal("95.00")
 
 
 def test_quotes_are_cached_briefly(clients: Clients, problem: Problem) -> None:

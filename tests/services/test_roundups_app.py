@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +57,15 @@ class Clients:
     def balance(self, account: str) -> Decimal:
         return Decimal(self.wallet.get(f"/v1/accounts/{account}").json()["balance"])
 
+    def sweep_when_final(self, account: str, timeout: float = 20) -> dict[str, Any]:
+        """The account's newest sweep once it has followed its order to placed or rejected."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sweep: dict[str, Any] = self.roundups.get(f"/v1/roundups/accounts/{account}").json()["sweeps"][0]
+            if sweep["status"] in ("placed", "rejected") or time.monotonic() > deadline:
+                return sweep
+            time.sleep(0.2)
+
 
 @pytest.fixture(scope="module")
 def services(stack: Any) -> Any:
@@ -76,8 +87,13 @@ def test_spare_change_is_swept_into_one_order_past_the_threshold(clients: Client
     assert (first["roundup"], first["pending"], first["sweep"]) == ("0.70", "0.70", None)
     second = clients.purchase(account, "2.50").json()
     assert second["roundup"] == "0.50" and second["pending"] == "0.00"
-    sweep = second["sweep"]
-    assert (sweep["amount"], sweep["status"], sweep["order_status"]) == ("1.20", "ordered", "placed")
+    assert (second["sweep"]["amount"], second["sweep"]["status"]) == ("1.20", "pending")
+    sweep = clients.sweep_when_final(account)
+    assert (sweep["id"], sweep["status"], sweep["order_status"]) == (
+        second["sweep"]["id"],
+        "placed",
+        "placed",
+    )
     order = clients.adapter.get(f"/v1/exchanges/testex/orders/roundup-{sweep['id']}").json()
     assert (order["account"], order["amount"], order["status"]) == (account, "1.20", "placed")
     assert clients.balance(account) == Decimal("98.80")
@@ -96,6 +112,61 @@ def test_a_retried_purchase_counts_once(clients: Clients, problem: Problem) -> N
     problem(clients.purchase(account, "9.99", key="purchase-1"), 422)
     view = clients.roundups.get(f"/v1/roundups/accounts/{account}").json()
     assert view["pending"] == [{"currency": "EUR", "amount": "0.75"}]
+
+
+def test_concurrent_duplicates_all_get_the_first_real_answer(clients: Clients) -> None:
+    account = clients.account(threshold="1.00")
+    clients.purchase(account, "0.50")
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: clients.purchase(account, "1.10", key="dup-sweep"), range(12)))
+    assert {answer.status_code for answer in answers} == {201}
+    bodies = {json.dumps(answer.json(), sort_keys=True) for answer in answers}
+    assert len(bodies) == 1
+    first = answers[0].json()
+    assert first["sweep"] is not None and first["sweep"]["amount"] == "1.40" and first["pending"] == "0.00"
+    assert sum("Idempotent-Replayed" not in answer.headers for answer in answers) == 1
+    assert clients.sweep_when_final(account)["status"] == "placed"
+    assert clients.balance(account) == Decimal("98.60")
+
+
+def test_purchases_and_keys_belong_to_their_consumer(clients: Clients, problem: Problem) -> None:
+    account = clients.account(threshold="5.00")
+    answers = [
+        clients.roundups.post(
+            "/v1/roundups/purchases",
+            json={
+                "account": account,
+                "amount": "1.50",
+                "currency": "EUR",
+                "merchant": "m",
+                "card_last4": "4242",
+            },
+            headers={"Idempotency-Key": "same-key", "X-Consumer": consumer},
+        )
+        for consumer in ("mobile-app", "partner-api")
+    ]
+    assert [answer.status_code for answer in answers] == [201, 201]
+    assert answers[1].json()["pending"] == "1.00"
+    assert clients.purchase(account, "1.00", key="p" * 255).status_code == 201
+    problem(clients.purchase(account, "1.00", key="p" * 256), 400)
+    assert "purchase_id" in problem(clients.purchase(account, "1.00", key="with/slash"), 400)["detail"]
+
+
+def test_a_sweep_whose_order_is_refused_returns_the_change_to_the_pool(clients: Clients) -> None:
+    account = clients.account(threshold="1.00")
+    sim = httpx.Client(base_url=clients.stack.running["simexchange-testex"].url, timeout=30)
+    knobs = sim.get("/admin/knobs").json()
+    sim.put("/admin/knobs", json={**knobs, "reject_rate": 1.0})
+    try:
+        assert clients.purchase(account, "3.40").json()["sweep"] is None
+        assert clients.purchase(account, "4.50").json()["sweep"]["amount"] == "1.10"
+        sweep = clients.sweep_when_final(account)
+    finally:
+        sim.put("/admin/knobs", json=knobs)
+    assert (sweep["status"], sweep["order_status"]) == ("rejected", "rejected")
+    view = clients.roundups.get(f"/v1/roundups/accounts/{account}").json()
+    assert view["pending"] == [{"currency": "EUR", "amount": "1.10"}]
+    assert clients.balance(account) == Decimal("100.00")
 
 
 def test_card_numbers_are_refused_and_never_echoed_or_logged(clients: Clients, problem: Problem) -> None:
@@ -138,13 +209,7 @@ def test_a_sweep_waits_out_an_adapter_crash(clients: Clients) -> None:
         assert answer["sweep"]["status"] == "pending" and answer["sweep"]["amount"] == "1.80"
     finally:
         adapter.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        sweeps = clients.roundups.get(f"/v1/roundups/accounts/{account}").json()["sweeps"]
-        if sweeps[0]["status"] != "pending":
-            break
-        time.sleep(0.3)
-    assert sweeps[0]["status"] == "ordered"
+    assert clients.sweep_when_final(account)["status"] == "placed"
     assert clients.balance(account) == Decimal("98.20")
 
 

@@ -9,11 +9,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -225,6 +228,8 @@ def _bad_requests(source: str, target: str) -> list[tuple[str, dict[str, str], A
         ("/v1/transfers", key, {**ok, "to_account": str(uuid.uuid4())}, 422, "does not exist"),
         ("/v1/transfers", key, {**ok, "amount": "999.00"}, 422, "less than 999.00"),
         ("/v1/transfers", {"content-type": "application/json"}, ok, 400, "Idempotency-Key"),
+        ("/v1/transfers", {**key, "Idempotency-Key": "k" * 256}, ok, 400, "Idempotency-Key"),
+        ("/v1/transfers", {**key, "X-Consumer": "-spoofed!"}, ok, 400, "X-Consumer is invalid"),
         ("/v1/transfers", key, {"x": "y" * 20000}, 413, "exceeds"),
         ("/v1/topups", key, {"account": source, "amount": "1.00", "currency": "USD"}, 422, "holds EUR"),
         ("/v1/accounts", key, {"owner": "", "currency": "EUR"}, 422, "owner"),
@@ -242,6 +247,92 @@ def test_bad_input_gets_a_problem_and_writes_nothing(wallet: httpx.Client, probl
     problem(wallet.get(f"/v1/accounts/{uuid.uuid4()}"), 404)
     assert wallet.get("/v1/ledger/verify").json() == before
     assert _balance(wallet, source, fresh=True) == Decimal("5.00")
+
+
+def test_a_chunked_oversize_body_gets_413_like_a_declared_one(wallet: httpx.Client, problem: Problem) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"from_account": "'
+        for _ in range(40):
+            yield b"x" * 500
+
+    headers = {"Idempotency-Key": uuid.uuid4().hex, "content-type": "application/json"}
+    assert (
+        "exceeds 16384 bytes"
+        in problem(wallet.post("/v1/transfers", content=chunks(), headers=headers), 413)["detail"]
+    )
+
+
+def test_long_keys_work_and_replay_on_both_backends(wallet: httpx.Client) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "5.00")
+    body = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+    key = {"Idempotency-Key": "~" * 255}
+    first = wallet.post("/v1/transfers", json=body, headers=key)
+    again = wallet.post("/v1/transfers", json=body, headers=key)
+    assert (first.status_code, again.status_code, again.headers["Idempotent-Replayed"]) == (201, 201, "true")
+    assert again.json() == first.json()
+
+
+def test_an_expired_key_is_a_new_request(wallet: httpx.Client, stack: Any) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "5.00")
+    body = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+    key = f"expiring-{uuid.uuid4().hex}"
+    first = wallet.post("/v1/transfers", json=body, headers={"Idempotency-Key": key}).json()
+    _expire(stack, key)
+    second = wallet.post("/v1/transfers", json=body, headers={"Idempotency-Key": key})
+    assert second.status_code == 201 and "Idempotent-Replayed" not in second.headers
+    assert second.json()["id"] != first["id"]
+    assert _balance(wallet, source, fresh=True) == Decimal("3.00")
+
+
+def _expire(stack: Any, key: str) -> None:
+    """Move ``key``'s expiry into the past, in the wallet's own database."""
+    url = stack.specs["wallet"].env["WALLETSTUB_DATABASE_URL"]
+
+    async def run() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                moved = await conn.execute(
+                    text("UPDATE idempotency_keys SET expires_at = :past WHERE key = :key"),
+                    {"past": datetime.now(UTC) - timedelta(seconds=1), "key": key},
+                )
+                assert moved.rowcount == 1
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.mark.service
+def test_transfers_go_on_while_redis_is_down(real_stack: Any, real_servers: Any) -> None:
+    with httpx.Client(base_url=real_stack.start("wallet").url, timeout=30) as wallet:
+        _redis_outage(wallet, real_servers)
+
+
+def _redis_outage(wallet: httpx.Client, real_servers: Any) -> None:
+    source, target = _open(wallet), _open(wallet)
+    _topup(wallet, source, "100.00")
+    assert _balance(wallet, source) == Decimal("100.00")
+    assert wallet.get(f"/v1/accounts/{source}").headers["X-Cache"] == "hit"
+    body = {"from_account": source, "to_account": target, "amount": "1.00", "currency": "EUR"}
+    real_servers.redis.stop()
+    try:
+        for _ in range(10):
+            answer = wallet.post("/v1/transfers", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+            assert answer.status_code == 201, answer.text
+        read = wallet.get(f"/v1/accounts/{source}")
+        assert (read.json()["balance"], read.headers["X-Cache"]) == ("90.00", "miss")
+        assert wallet.get("/readyz").status_code == 200
+    finally:
+        real_servers.redis.start()
+    deadline = time.monotonic() + 10
+    while wallet.get(f"/v1/accounts/{source}").headers["X-Cache"] != "hit" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    cached = wallet.get(f"/v1/accounts/{source}")
+    assert (cached.headers["X-Cache"], cached.json()["balance"]) == ("hit", "90.00")
+    assert wallet.get("/v1/ledger/verify").json()["balanced"] is True
 
 
 def test_operations_endpoints(wallet: httpx.Client) -> None:

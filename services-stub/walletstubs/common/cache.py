@@ -1,12 +1,17 @@
 """Read caches: Redis with TTL on the real backend, an in-process dict on the embedded one.
 
-Values carry a version. :meth:`Cache.set_if_newer` only ever replaces a value with a newer version,
-so a slow reader that loaded an old row cannot overwrite what a writer stored after its commit.
-Writers :meth:`Cache.delete` before commit and ``set_if_newer`` after it (see the wallet service).
+The cache is never on the write path. Values carry a version: :meth:`Cache.set_if_newer` only ever
+replaces a value with a newer version, so a slow reader that loaded an old row cannot overwrite what a
+writer stored after its commit. Writers publish the new version **after** commit, best-effort
+(:class:`Publisher`): when Redis does not answer, the newest version per key is kept and re-sent in
+the background until it lands, so an outage can neither fail a transfer nor leave an old balance
+behind once Redis is back. Reads degrade to a miss (the database answers) and, after a failure,
+skip Redis for a moment so a dead cache costs no latency.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Protocol
@@ -14,6 +19,9 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 log = logging.getLogger("walletstubs.cache")
+SOCKET_TIMEOUT_SECONDS = 0.25
+BACKOFF_SECONDS = 1.0
+REPAIR_LIMIT = 10000
 
 _SET_IF_NEWER = """
 local current = redis.call('GET', KEYS[1])
@@ -26,13 +34,16 @@ return 1
 """
 
 
+class CacheUnavailable(Exception):
+    """The cache did not take a write; the caller may retry later."""
+
+
 class Cache(Protocol):
     """A string cache with TTLs and version-monotonic writes."""
 
     async def get(self, key: str) -> str | None: ...
     async def set(self, key: str, value: str, ttl: float) -> None: ...
     async def set_if_newer(self, key: str, version: int, value: str, ttl: float) -> None: ...
-    async def delete(self, *keys: str) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -58,10 +69,6 @@ class MemoryCache:
             return
         self._items[key] = (time.monotonic() + ttl, version, value)
 
-    async def delete(self, *keys: str) -> None:
-        for key in keys:
-            self._items.pop(key, None)
-
     async def ping(self) -> None:
         return None
 
@@ -70,21 +77,41 @@ class MemoryCache:
 
 
 class RedisCache:
-    """Redis-backed cache; keys are prefixed with the service name. Read errors degrade to a miss;
-    a failed ``delete`` raises, so a writer never commits while a stale value may stay cached."""
+    """Redis-backed cache; keys are prefixed with the service name. Reads degrade to a miss and skip
+    Redis for :data:`BACKOFF_SECONDS` after a failure; versioned writes raise :class:`CacheUnavailable`
+    so the :class:`Publisher` can retry them."""
 
     def __init__(self, url: str, namespace: str) -> None:
         self._redis = aioredis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+            url,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            decode_responses=True,
         )
         self._prefix = f"{namespace}:"
         self._script = self._redis.register_script(_SET_IF_NEWER)
+        self._skip_until = 0.0
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._skip_until
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        if self._available():
+            log.warning(
+                "cache %s failed (%s); skipping the cache for %.0fs",
+                what,
+                type(exc).__name__,
+                BACKOFF_SECONDS,
+            )
+        self._skip_until = time.monotonic() + BACKOFF_SECONDS
 
     async def get(self, key: str) -> str | None:
+        if not self._available():
+            return None
         try:
             value = await self._redis.get(self._prefix + key)
-        except aioredis.RedisError as exc:
-            log.warning("cache read failed, reading through: %s", type(exc).__name__)
+        except (aioredis.RedisError, OSError) as exc:
+            self._failed("read", exc)
             return None
         if value is None:
             return None
@@ -92,26 +119,79 @@ class RedisCache:
         return payload
 
     async def set(self, key: str, value: str, ttl: float) -> None:
+        if not self._available():
+            return
         try:
             await self._redis.set(self._prefix + key, f"0|{value}", px=int(ttl * 1000))
-        except aioredis.RedisError as exc:
-            log.warning("cache write failed: %s", type(exc).__name__)
+        except (aioredis.RedisError, OSError) as exc:
+            self._failed("write", exc)
 
     async def set_if_newer(self, key: str, version: int, value: str, ttl: float) -> None:
+        if not self._available():
+            raise CacheUnavailable(key)
         try:
             await self._script(keys=[self._prefix + key], args=[version, value, max(1, int(ttl))])
-        except aioredis.RedisError as exc:
-            log.warning("cache write failed: %s", type(exc).__name__)
-
-    async def delete(self, *keys: str) -> None:
-        if keys:
-            await self._redis.delete(*(self._prefix + key for key in keys))
+        except (aioredis.RedisError, OSError) as exc:
+            self._failed("write", exc)
+            raise CacheUnavailable(key) from exc
 
     async def ping(self) -> None:
         await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class Publisher:
+    """Publishes versioned values after commit; what the cache refuses is retried in the background.
+
+    Only the newest version per key is kept, and at most :data:`REPAIR_LIMIT` keys (beyond that the
+    oldest are dropped: their cached values expire with the TTL anyway).
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self._pending: dict[str, tuple[int, str, float]] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def publish(self, key: str, version: int, value: str, ttl: float) -> None:
+        """Best-effort: never raises; a refused write is queued for :meth:`repair_forever`."""
+        try:
+            await self.cache.set_if_newer(key, version, value, ttl)
+        except CacheUnavailable:
+            self._remember(key, version, value, ttl)
+            return
+        queued = self._pending.get(key)
+        if queued is not None and queued[0] <= version:
+            del self._pending[key]
+
+    def _remember(self, key: str, version: int, value: str, ttl: float) -> None:
+        queued = self._pending.get(key)
+        if queued is not None and queued[0] >= version:
+            return
+        self._pending.pop(key, None)
+        self._pending[key] = (version, value, ttl)
+        while len(self._pending) > REPAIR_LIMIT:
+            del self._pending[next(iter(self._pending))]
+
+    async def repair_once(self) -> None:
+        """Re-send every queued value; stop at the first refusal (the cache is still away)."""
+        for key, (version, value, ttl) in list(self._pending.items()):
+            try:
+                await self.cache.set_if_newer(key, version, value, ttl)
+            except CacheUnavailable:
+                return
+            if self._pending.get(key, (None,))[0] == version:
+                del self._pending[key]
+
+    async def repair_forever(self, interval: float = BACKOFF_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if self._pending:
+                await self.repair_once()
 
 
 def make_cache(url: str, namespace: str) -> Cache:

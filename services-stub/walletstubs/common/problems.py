@@ -6,6 +6,7 @@ not come back in the answer or end up in a log.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,12 +22,22 @@ TYPE_BASE = "https://problems.walletco.example/"
 class Problem(Exception):
     """Raise to answer with a problem document (``slug`` becomes the ``type`` URI)."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extensions: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.title = title
         self.detail = detail
+        self.headers = headers
         self.extensions = extensions
 
 
@@ -51,6 +62,25 @@ def problem_response(
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers) if headers else None
     )
+
+
+def too_large_body(instance: str, limit: int | None) -> bytes:
+    """The 413 problem document for a request body over ``limit`` bytes."""
+    return json.dumps(
+        {
+            "type": TYPE_BASE + "request-body-too-large",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": f"the request body exceeds {limit} bytes",
+            "instance": instance,
+        }
+    ).encode()
+
+
+HEADER_RULES = {
+    "Idempotency-Key": "is required: send a unique key (1-255 printable characters) per operation",
+    "X-Consumer": "is invalid: it is set by the gateway (1-64 letters, digits and dashes)",
+}
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -83,14 +113,11 @@ def validation_problem(request: Request, errors: Sequence[Any]) -> JSONResponse:
         )
     headers = [item for item in items if item.get("loc", ("",))[0] == "header"]
     if headers:
-        names = ", ".join(sorted({_field(item["loc"]).removeprefix("header ") for item in headers}))
-        return problem_response(
-            request,
-            400,
-            "missing-header",
-            "Required header missing or invalid",
-            f"header {names} is required: send a unique key (1-255 printable characters) per operation",
+        names = sorted({_field(item["loc"]).removeprefix("header ") for item in headers})
+        detail = "; ".join(
+            f"header {name} {HEADER_RULES.get(name, 'is missing or invalid')}" for name in names
         )
+        return problem_response(request, 400, "missing-header", "Required header missing or invalid", detail)
     fields = [{"field": _field(item.get("loc", ())), "message": _message(item)} for item in items]
     detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
     return problem_response(request, 422, "invalid-request", "Invalid request", detail, errors=fields)
@@ -101,7 +128,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extensions)
+        return problem_response(
+            request, exc.status, exc.slug, exc.title, exc.detail, headers=exc.headers, **exc.extensions
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -114,6 +143,8 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.method} {request.url.path}"
+        if exc.status_code == 413:
+            detail = f"the request body exceeds {getattr(request.app, 'max_body_size', None)} bytes"
         slug = title.lower().replace(" ", "-")
         return problem_response(request, exc.status_code, slug, title, detail, headers=exc.headers)
 

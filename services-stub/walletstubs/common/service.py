@@ -1,21 +1,29 @@
 """The FastAPI application shell every stub service shares: health, readiness, metrics, errors, logs.
 
-A service builds its routers and a lifespan, then calls :func:`create_app` and :func:`serve`.
+A service builds its routers and a lifespan in a factory that reads its settings from the
+environment, and :func:`serve` runs that factory in ``settings.workers`` uvicorn processes (uvloop,
+httptools). The body limit is the framework's own (``FastAPI(max_body_size=...)``): 413 problem for
+declared and chunked bodies alike. With several workers, metrics are aggregated across them through
+``PROMETHEUS_MULTIPROC_DIR`` (set by the topology).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from walletstubs.common import problems
-from walletstubs.common.settings import ServiceSettings
+from walletstubs.common.settings import PREFIX, ServiceSettings, env
 from walletstubs.common.telemetry import TelemetryMiddleware, configure_logging
 
 MAX_BODY_BYTES = 16384
@@ -35,6 +43,48 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class _ServiceApp(FastAPI):
+    """FastAPI with one outermost layer: the framework enforces the body limit itself (declared and
+    chunked bodies), but answers a declared oversize body in plain text before any handler runs; that
+    413 is re-rendered here as the problem document every other error is."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        limit = self.max_body_size
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await inner(scope, receive, send)
+                return
+            replacing = False
+
+            async def send_problem(message: Message) -> None:
+                nonlocal replacing
+                if message["type"] == "http.response.start" and message["status"] == 413:
+                    content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                    replacing = not content_type.startswith(problems.PROBLEM_JSON.encode())
+                    if replacing:
+                        body = problems.too_large_body(scope.get("path", ""), limit)
+                        message = {
+                            "type": "http.response.start",
+                            "status": 413,
+                            "headers": [
+                                (b"content-type", problems.PROBLEM_JSON.encode()),
+                                (b"content-length", str(len(body)).encode()),
+                            ],
+                        }
+                        await send(message)
+                        await send({"type": "http.response.body", "body": body})
+                        return
+                if replacing:
+                    return
+                await send(message)
+
+            await inner(scope, receive, send_problem)
+
+        return app
+
+
 def create_app(
     *,
     title: str,
@@ -43,11 +93,17 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     ready: Callable[[FastAPI], Awaitable[None]],
 ) -> FastAPI:
-    """An app with ``/healthz``, ``/readyz`` (runs ``ready``), ``/metrics``, problem+json errors and
-    the telemetry middleware."""
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    """An app with ``/healthz``, ``/readyz`` (runs ``ready``: the database, never the cache, which is
+    optional), ``/metrics``, problem+json errors, the framework's body limit and the telemetry middleware."""
+    app = _ServiceApp(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
     problems.install(app)
-    app.add_middleware(TelemetryMiddleware, service=service, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(TelemetryMiddleware, service=service)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
@@ -56,7 +112,7 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["operations"],
-        summary="Readiness: database and cache reachable",
+        summary="Readiness: database reachable (the cache is optional)",
         responses={503: PROBLEM_RESPONSES[422] | {"description": "Not ready"}},
     )
     async def readyz(request: Request) -> Response:
@@ -70,7 +126,11 @@ def create_app(
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        registry = REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     original_openapi = app.openapi
 
@@ -95,13 +155,37 @@ def create_app(
     return app
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run ``app`` with uvicorn on the configured loopback address, logging ECS JSON."""
+def app_from_env() -> FastAPI:
+    """The uvicorn factory each worker process runs: the ``build_app`` named by ``WALLETSTUB_APP``
+    (``module:function``), given the settings read from the environment."""
+    module, _, function = env("APP").partition(":")
+    settings = ServiceSettings.from_env(env("APP_SERVICE"))
     configure_logging(settings.service, settings.log_level)
+    build: Callable[[ServiceSettings], FastAPI] = getattr(importlib.import_module(module), function)
+    return build(settings)
+
+
+def serve(build: str, service: str) -> None:
+    """Run ``build`` (``module:function`` taking :class:`ServiceSettings`) with uvicorn on the configured
+    address, in ``WALLETSTUB_WORKERS`` processes (uvloop, httptools), logging ECS JSON."""
+    settings = ServiceSettings.from_env(service)
+    configure_logging(settings.service, settings.log_level)
+    os.environ[PREFIX + "APP"] = build
+    os.environ[PREFIX + "APP_SERVICE"] = service
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        folder = Path(metrics_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
     uvicorn.run(
-        app,
+        "walletstubs.common.service:app_from_env",
+        factory=True,
         host=settings.host,
         port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
         log_config=None,
         access_log=False,
         proxy_headers=False,

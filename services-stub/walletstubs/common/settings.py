@@ -43,9 +43,18 @@ def env_float(name: str, default: float) -> float:
         raise SettingsError(f"{PREFIX}{name}={raw!r} is not a number") from exc
 
 
+def env_bounded(name: str, default: int, low: int, high: int) -> int:
+    """An integer ``WALLETSTUB_<name>`` within ``low..high``; anything else stops the service."""
+    value = env_int(name, default)
+    if not low <= value <= high:
+        raise SettingsError(f"{PREFIX}{name}={value} is out of range; allowed: {low}-{high}")
+    return value
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
-    """What every service needs: its name, where it listens, its database and its cache."""
+    """What every service needs: its name, where it listens, its database and cache, how many worker
+    processes serve it (each with its own database pool), and how long idempotency keys live."""
 
     service: str
     host: str
@@ -53,6 +62,9 @@ class ServiceSettings:
     database_url: str
     cache_url: str
     log_level: str
+    workers: int = 1
+    db_pool_size: int = 8
+    idempotency_ttl_hours: int = 24
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -69,4 +81,7 @@ class ServiceSettings:
             database_url=env("DATABASE_URL"),
             cache_url=env("CACHE_URL", "memory://"),
             log_level=env("LOG_LEVEL", "INFO").upper(),
+            workers=env_bounded("WORKERS", 1, 1, 16),
+            db_pool_size=env_bounded("DB_POOL_SIZE", 8, 1, 64),
+            idempotency_ttl_hours=env_bounded("IDEMPOTENCY_TTL_HOURS", 24, 1, 720),
         )

@@ -1,4 +1,4 @@
-"""ECS JSON logs, request/trace ids, Prometheus metrics and the body-size limit, for every service.
+"""ECS JSON logs, request/trace ids and Prometheus metrics, for every service.
 
 Each request gets an ``X-Request-Id`` (kept from the caller when sane) and a trace id (from a W3C
 ``traceparent`` header, else new); both are on every log line of that request as ``http.request.id``
@@ -9,7 +9,6 @@ masked in log messages as a last line of defence.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import sys
@@ -79,17 +78,12 @@ def configure_logging(service: str, level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class TelemetryMiddleware:
-    """Request ids, access log, metrics, and a hard body-size limit (413 problem before the handler)."""
+    """Request ids, access log and metrics (the body limit is the framework's, see ``common.service``)."""
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
-        self.max_body_bytes = max_body_bytes
         self.log = logging.getLogger("walletstubs.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,39 +99,16 @@ class TelemetryMiddleware:
         TRACE_ID.set(trace.group(1) if trace else uuid.uuid4().hex)
         started = time.perf_counter()
         status = 500
-        response_started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_started = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        received = 0
-
-        async def receive_wrapper() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
-
         try:
-            declared = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            declared = 0
-        try:
-            if declared > self.max_body_bytes:
-                raise _BodyTooLarge
-            await self.app(scope, receive_wrapper, send_wrapper)
-        except _BodyTooLarge:
-            if response_started:
-                raise
-            await self._too_large(scope, send_wrapper)
+            await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
@@ -155,25 +126,3 @@ class TelemetryMiddleware:
                     "event.duration": int(elapsed * 1e9),
                 },
             )
-
-    async def _too_large(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "https://problems.walletco.example/request-body-too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the request body exceeds {self.max_body_bytes} bytes",
-                "instance": scope["path"],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})

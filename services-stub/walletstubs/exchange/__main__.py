@@ -1,9 +1,6 @@
-"""Run an exchange adapter from ``WALLETSTUB_*`` settings."""
+"""Run an exchange adapter from ``WALLETSTUB_*`` settings (see :mod:`walletstubs.localstack.topology`)."""
 
 from walletstubs.common.service import serve
-from walletstubs.common.settings import ServiceSettings
-from walletstubs.exchange.app import build_app
 
 if __name__ == "__main__":
-    settings = ServiceSettings.from_env("exchange")
-    serve(build_app(settings), settings)
+    serve("walletstubs.exchange.app:build_app", "exchange")

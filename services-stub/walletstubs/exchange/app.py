@@ -1,14 +1,14 @@
 """Exchange adapter: places investment orders on one exchange, paying for them through the wallet ledger.
 
-An order is recorded with an outbox row in one transaction, then driven: (1) debit the customer's
-wallet account into the exchange's settlement account (wallet ``Idempotency-Key`` derived from the
-client order id), (2) place the order at the exchange under the same client order id, (3) mark it
-placed — or, if the exchange refuses it, refund the debit and mark it rejected. Each step is
-idempotent, so the background relay can re-drive any order left pending by a timeout, an open
-circuit or a ``kill -9``, and the ledger and the exchange end up agreeing: one debit per placed order.
+An order is recorded -- with the intent of its first step and a lease held by the request -- in one
+transaction, then driven by the saga (:mod:`walletstubs.exchange.saga`): debit the customer's wallet
+account into the exchange's settlement account, place the order at the exchange, or refund the debit
+if the exchange refuses it. Whatever the request could not finish (timeout, open circuit, ``kill -9``)
+the relay finishes later, and the ledger and the exchange end up agreeing: one debit per placed order,
+a refund for every refused one, nothing placed after a refund.
 
-Calls to the exchange have timeouts, retries with exponential backoff (tenacity) and a circuit
-breaker (pybreaker). Quotes and the symbol list are cached with a TTL.
+Client order ids and ``Idempotency-Key`` values belong to the calling consumer (``X-Consumer``); the
+exchange sees a derived id of at most 35 characters. Quotes and the symbol list are cached with a TTL.
 """
 
 from __future__ import annotations
@@ -16,45 +16,58 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import httpx
-import pybreaker
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from walletstubs.common.cache import Cache, make_cache
 from walletstubs.common.credentials import load_credentials
 from walletstubs.common.db import make_engine, ping, prepare_schema
-from walletstubs.common.idempotency import REPLAYED_HEADER, IdempotencyKey, request_hash
+from walletstubs.common.idempotency import (
+    REPLAYED_HEADER,
+    Consumer,
+    IdempotencyKey,
+    IdempotencyStore,
+    consumer_of,
+    derived_id,
+    in_progress,
+    is_lock_timeout,
+    request_hash,
+)
 from walletstubs.common.money import Amount, Currency, precise_for_currency, to_decimal_string, to_minor, utc
 from walletstubs.common.problems import PROBLEM_JSON, Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, env, env_int
-from walletstubs.exchange.schema import MIGRATIONS, metadata, orders, outbox
+from walletstubs.exchange.saga import ExchangeClient, Saga, Transient, WalletClient
+from walletstubs.exchange.schema import MIGRATIONS, idempotency_keys, metadata, orders
 
 log = logging.getLogger("walletstubs.exchange")
 QUOTE_TTL_SECONDS = 2.0
+STATUS_OF_STATE: dict[str, Literal["pending", "placed", "rejected"]] = {
+    "debiting": "pending",
+    "placing": "pending",
+    "compensating": "pending",
+    "dead": "pending",
+    "placed": "placed",
+    "rejected": "rejected",
+    "refunded": "rejected",
+}
 SYMBOLS_TTL_SECONDS = 300.0
-ClientOrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+PURGE_INTERVAL_SECONDS = 300.0
+CLIENT_ORDER_ID = r"^[A-Za-z0-9._:-]{1,255}$"
+ClientOrderId = Annotated[str, Field(min_length=1, max_length=255, pattern=CLIENT_ORDER_ID)]
+ORDER_ID_PREFIX = "wo-"
 Symbol = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Z0-9.-]+$")]
-
-
-class Transient(Exception):
-    """The exchange or the wallet could not answer now; the order stays pending for the relay."""
-
-
-class _Retry(Exception):
-    """A failure worth retrying at once (timeout, connection error, 5xx)."""
 
 
 class OrderCreate(BaseModel):
@@ -62,7 +75,7 @@ class OrderCreate(BaseModel):
     client_order_id: ClientOrderId | None = Field(
         None,
         description="Your id for this order; retries with it never place a second order. "
-        "Defaults to the Idempotency-Key.",
+        "Defaults to the Idempotency-Key (which must then fit this pattern).",
     )
     account: Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     symbol: Symbol
@@ -75,6 +88,7 @@ class OrderCreate(BaseModel):
 
 class Order(BaseModel):
     client_order_id: str
+    exchange_client_order_id: str = Field(description="The id the exchange knows this order by")
     exchange: str
     account: str
     symbol: str
@@ -83,6 +97,10 @@ class Order(BaseModel):
     fee: str
     currency: str
     status: Literal["pending", "placed", "rejected"]
+    step: str = Field(
+        description="Saga state: debiting, placing, compensating (in flight); placed, rejected, refunded; "
+        "dead (stuck, needs people)"
+    )
     exchange_order_id: str | None
     price: str | None
     quantity: str | None
@@ -105,70 +123,11 @@ class ExchangeInfo(BaseModel):
     max_order: str
     circuit: str
     pending_orders: int
-
-
-class ExchangeClient:
-    """HTTP client of the exchange API: timeout per call, 3 attempts with jittered exponential
-    backoff, and a circuit breaker that stops calling for a while after repeated failures."""
-
-    def __init__(self, base_url: str, api_key: str, timeout_s: float) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers={"X-Api-Key": api_key})
-        self.breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=5, name="exchange")
-
-    async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """The exchange's answer (2xx/4xx); raises :class:`Transient` when it cannot be had now."""
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(3),
-                wait=wait_exponential_jitter(initial=0.05, max=0.5),
-                retry=retry_if_exception_type(_Retry),
-                reraise=True,
-            ):
-                with attempt, self.breaker.calling():
-                    try:
-                        response = await self.http.request(method, path, json=body)
-                    except httpx.TransportError as exc:
-                        raise _Retry(f"exchange unreachable: {type(exc).__name__}") from exc
-                    if response.status_code >= 500:
-                        raise _Retry(f"exchange answered {response.status_code}")
-        except pybreaker.CircuitBreakerError as exc:
-            raise Transient("exchange circuit is open") from exc
-        except _Retry as exc:
-            raise Transient(str(exc)) from exc
-        return response
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-
-class WalletClient:
-    """HTTP client of the wallet service; transport errors and 5xx become :class:`Transient`."""
-
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=10)
-
-    async def post(self, path: str, body: dict[str, Any], key: str) -> httpx.Response:
-        try:
-            response = await self.http.post(path, json=body, headers={"Idempotency-Key": key})
-        except httpx.TransportError as exc:
-            raise Transient(f"wallet unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise Transient(f"wallet answered {response.status_code}")
-        return response
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return response.text[:200]
+    dead_letters: int
 
 
 class Adapter:
-    """One exchange's adapter: its orders, its outbox relay, its clients and caches."""
+    """One exchange's adapter: its orders, the saga that drives them, its clients and caches."""
 
     def __init__(
         self,
@@ -176,11 +135,10 @@ class Adapter:
         name: str,
         kind: str,
         fee_bps: int,
-        timeout_s: float,
         engine: AsyncEngine,
         cache: Cache,
-        exchange: ExchangeClient,
-        wallet: WalletClient,
+        saga: Saga,
+        ttl: timedelta,
         min_order: Decimal,
         max_order: Decimal,
     ) -> None:
@@ -189,16 +147,16 @@ class Adapter:
         self.fee_bps = fee_bps
         self.engine = engine
         self.cache = cache
-        self.exchange = exchange
-        self.wallet = wallet
+        self.saga = saga
+        self.exchange = saga.exchange
+        self.keys = IdempotencyStore(engine, idempotency_keys, ttl)
         self.min_order = min_order
         self.max_order = max_order
-        self.lease = timedelta(seconds=4 * timeout_s + 2)
-        self._settlement: dict[str, str] = {}
 
     def view(self, row: Any) -> dict[str, Any]:
         return Order(
             client_order_id=row.client_order_id,
+            exchange_client_order_id=row.id,
             exchange=self.name,
             account=row.account,
             symbol=row.symbol,
@@ -206,18 +164,23 @@ class Adapter:
             amount=to_decimal_string(row.amount_minor, row.currency),
             fee=to_decimal_string(row.fee_minor, row.currency),
             currency=row.currency,
-            status=row.status,
+            status=STATUS_OF_STATE[row.state],
+            step=row.state,
             exchange_order_id=row.exchange_order_id,
             price=row.price,
             quantity=row.quantity,
-            failure=row.failure,
+            failure=row.failure or (row.last_error if row.state == "dead" else None),
             created_at=utc(row.created_at),
         ).model_dump(mode="json")
 
-    async def load(self, client_order_id: str) -> Any:
+    async def load(self, consumer: str, client_order_id: str) -> Any:
         async with self.engine.connect() as conn:
             return (
-                await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id))
+                await conn.execute(
+                    select(orders).where(
+                        orders.c.consumer == consumer, orders.c.client_order_id == client_order_id
+                    )
+                )
             ).first()
 
     async def symbols(self) -> list[str] | None:
@@ -255,9 +218,8 @@ class Adapter:
         await self.cache.set(f"quote:{symbol}", json.dumps(quote), QUOTE_TTL_SECONDS)
         return quote
 
-    async def submit(self, body: OrderCreate, key: str) -> tuple[Any, bool]:
-        """Record the order (or find the earlier one with this client order id) and drive it once."""
-        client_order_id = body.client_order_id or key
+    async def _check(self, body: OrderCreate) -> tuple[int, int]:
+        """The order's amount and fee in minor units, or a 422 naming what is wrong."""
         amount = Decimal(body.amount)
         if not self.min_order <= amount <= self.max_order:
             raise Problem(
@@ -275,22 +237,51 @@ class Adapter:
                 "Unknown symbol",
                 f"symbol: {body.symbol!r} is not listed on {self.name}; listed: {', '.join(listed)}",
             )
-        fingerprint = request_hash(
-            "order", {**body.model_dump(mode="json"), "client_order_id": client_order_id}
-        )
         amount_minor = to_minor(body.amount, body.currency)
         fee_minor = (amount_minor * self.fee_bps + 9999) // 10000
         if fee_minor >= amount_minor:
             raise Problem(422, "order-limit", "Order too small", "amount: does not cover the exchange fee")
+        return amount_minor, fee_minor
+
+    async def submit(self, body: OrderCreate, key: str, consumer: str) -> tuple[Any, bool]:
+        """Record the order under the caller's key (or find the earlier one) and drive it once."""
+        client_order_id = body.client_order_id or key
+        if not re.fullmatch(CLIENT_ORDER_ID, client_order_id):
+            raise Problem(
+                400,
+                "invalid-client-order-id",
+                "Invalid client order id",
+                "client_order_id defaults to the Idempotency-Key, which then must be 1-255 characters of "
+                "[A-Za-z0-9._:-]; send a client_order_id or such a key",
+            )
+        amount_minor, fee_minor = await self._check(body)
+        scope = f"{consumer}:POST /v1/exchanges/{self.name}/orders"
+        fingerprint = request_hash(
+            scope, {**body.model_dump(mode="json"), "client_order_id": client_order_id}
+        )
+        order_id = derived_id(ORDER_ID_PREFIX, consumer, client_order_id)
+        lease, lease_until = self.saga.new_lease(order_id)
         now = datetime.now(UTC)
+        stored = existing = None
         try:
             async with self.engine.begin() as conn:
+                stored = await self.keys.claim(conn, scope, key, fingerprint)
                 existing = (
-                    await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id))
+                    await conn.execute(
+                        select(orders).where(
+                            orders.c.consumer == consumer, orders.c.client_order_id == client_order_id
+                        )
+                    )
                 ).first()
+                if stored is not None and stored.request_hash != fingerprint:
+                    raise _reused(key, client_order_id, True)
+                if existing is not None and existing.request_hash != fingerprint:
+                    raise _reused(key, client_order_id, False)
                 if existing is None:
                     await conn.execute(
                         insert(orders).values(
+                            id=order_id,
+                            consumer=consumer,
                             client_order_id=client_order_id,
                             account=body.account,
                             symbol=body.symbol,
@@ -298,158 +289,42 @@ class Adapter:
                             amount_minor=amount_minor,
                             fee_minor=fee_minor,
                             currency=body.currency,
-                            status="pending",
+                            state="debiting",
                             request_hash=fingerprint,
+                            attempts=0,
+                            next_attempt_at=now,
+                            lease_token=lease.token,
+                            lease_until=lease_until,
                             created_at=now,
                             updated_at=now,
                         )
                     )
-                    await conn.execute(
-                        insert(outbox).values(
-                            client_order_id=client_order_id, next_attempt_at=now + self.lease
-                        )
-                    )
+                if stored is None:
+                    await self.keys.store(conn, scope, key, 201, {"client_order_id": client_order_id})
         except IntegrityError:
-            existing = await self.load(client_order_id)
-        if existing is not None:
+            existing = await self.load(consumer, client_order_id)
+            if existing is None:
+                raise
             if existing.request_hash != fingerprint:
-                raise Problem(
-                    422,
-                    "idempotency-key-reused",
-                    "Client order id reused with a different order",
-                    f"client_order_id {client_order_id!r} was already used for a different order",
-                )
-            return existing, True
-        await self.drive(client_order_id)
-        return await self.load(client_order_id), False
+                raise _reused(key, client_order_id, False) from None
+        except DBAPIError as exc:
+            if is_lock_timeout(exc):
+                raise in_progress(key) from exc
+            raise
+        if existing is not None or stored is not None:
+            return await self.load(consumer, client_order_id), True
+        await self.saga.drive(lease)
+        return await self.load(consumer, client_order_id), False
 
-    async def settlement_account(self, currency: str) -> str:
-        """The wallet account that receives what customers pay this exchange (created once)."""
-        if currency not in self._settlement:
-            response = await self.wallet.post(
-                "/v1/accounts",
-                {"owner": f"exchange-settlement:{self.name}", "currency": currency},
-                key=f"exchange-settlement:{self.name}:{currency}",
-            )
-            if response.status_code != 201:
-                raise Transient(f"wallet refused the settlement account: {_detail(response)}")
-            self._settlement[currency] = str(response.json()["id"])
-        return self._settlement[currency]
 
-    async def drive(self, client_order_id: str) -> None:
-        """Advance one pending order as far as possible; on a transient failure, schedule a retry."""
-        order = await self.load(client_order_id)
-        if order is None:
-            return
-        if order.status != "pending":
-            await self._finish(client_order_id, {})
-            return
-        money = {"amount": to_decimal_string(order.amount_minor, order.currency), "currency": order.currency}
-        try:
-            settlement = await self.settlement_account(order.currency)
-            debit = await self.wallet.post(
-                "/v1/transfers",
-                {
-                    "from_account": order.account,
-                    "to_account": settlement,
-                    **money,
-                    "description": f"{self.name} order {client_order_id}"[:200],
-                },
-                key=f"exchange-order:{self.name}:{client_order_id}:debit",
-            )
-            if debit.status_code != 201:
-                await self._finish(client_order_id, {"status": "rejected", "failure": _detail(debit)})
-                return
-            placed = await self.exchange.request(
-                "POST",
-                "/v1/orders",
-                {
-                    "client_order_id": client_order_id,
-                    "symbol": order.symbol,
-                    "side": order.side,
-                    "currency": order.currency,
-                    "notional": to_decimal_string(order.amount_minor - order.fee_minor, order.currency),
-                },
-            )
-            if placed.status_code in (200, 201):
-                data = placed.json()
-                await self._finish(
-                    client_order_id,
-                    {
-                        "status": "placed",
-                        "exchange_order_id": data["exchange_order_id"],
-                        "price": data["price"],
-                        "quantity": data["quantity"],
-                    },
-                )
-                return
-            refund = await self.wallet.post(
-                "/v1/transfers",
-                {
-                    "from_account": settlement,
-                    "to_account": order.account,
-                    **money,
-                    "description": f"{self.name} refund {client_order_id}"[:200],
-                },
-                key=f"exchange-order:{self.name}:{client_order_id}:refund",
-            )
-            if refund.status_code != 201:
-                raise Transient(f"refund not booked yet: {_detail(refund)}")
-            await self._finish(client_order_id, {"status": "rejected", "failure": _detail(placed)})
-        except Transient as exc:
-            log.warning("order %s pending: %s", client_order_id, exc)
-            await self._retry_later(client_order_id, str(exc))
-
-    async def _finish(self, client_order_id: str, values: dict[str, Any]) -> None:
-        async with self.engine.begin() as conn:
-            if values:
-                await conn.execute(
-                    update(orders)
-                    .where(orders.c.client_order_id == client_order_id, orders.c.status == "pending")
-                    .values(**values, updated_at=datetime.now(UTC))
-                )
-            await conn.execute(delete(outbox).where(outbox.c.client_order_id == client_order_id))
-
-    async def _retry_later(self, client_order_id: str, error: str) -> None:
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(select(outbox).where(outbox.c.client_order_id == client_order_id))
-            ).first()
-            if row is None:
-                return
-            delay = min(30.0, 0.5 * 2 ** min(row.attempts, 6))
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.client_order_id == client_order_id)
-                .values(
-                    attempts=row.attempts + 1,
-                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
-                    last_error=error[:500],
-                )
-            )
-
-    async def relay(self, interval: float) -> None:
-        """Forever: re-drive outbox rows whose retry time has come (after timeouts, open circuit, crash)."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with self.engine.connect() as conn:
-                    due = (
-                        await conn.execute(
-                            select(outbox.c.client_order_id)
-                            .where(outbox.c.next_attempt_at <= datetime.now(UTC))
-                            .order_by(outbox.c.next_attempt_at)
-                            .limit(50)
-                        )
-                    ).all()
-                for (client_order_id,) in due:
-                    await self.drive(client_order_id)
-            except Exception:
-                log.exception("outbox relay pass failed; retrying next pass")
-
-    async def pending_count(self) -> int:
-        async with self.engine.connect() as conn:
-            return len((await conn.execute(select(outbox.c.client_order_id))).all())
+def _reused(key: str, client_order_id: str, by_key: bool) -> Problem:
+    what = f"Idempotency-Key {key!r}" if by_key else f"client_order_id {client_order_id!r}"
+    return Problem(
+        422,
+        "idempotency-key-reused",
+        "Reused for a different order",
+        f"{what} was already used for a different order; use a new one",
+    )
 
 
 def _adapter(request: Request, exchange: str) -> Adapter:
@@ -467,7 +342,7 @@ def _adapter(request: Request, exchange: str) -> Adapter:
 def _order_response(adapter: Adapter, request: Request, row: Any, replayed: bool) -> Response:
     view = adapter.view(row)
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
-    if row.status == "rejected":
+    if view["status"] == "rejected":
         body = {
             "type": "https://problems.walletco.example/order-rejected",
             "title": "Order rejected",
@@ -477,7 +352,7 @@ def _order_response(adapter: Adapter, request: Request, row: Any, replayed: bool
             "order": view,
         }
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON, headers=headers)
-    return JSONResponse(view, status_code=201 if row.status == "placed" else 202, headers=headers)
+    return JSONResponse(view, status_code=201 if view["status"] == "placed" else 202, headers=headers)
 
 
 def _router() -> APIRouter:
@@ -491,6 +366,7 @@ def _router() -> APIRouter:
     )
     async def info(request: Request, exchange: str) -> ExchangeInfo:
         adapter = _adapter(request, exchange)
+        in_flight = await adapter.saga.in_flight()
         return ExchangeInfo(
             name=adapter.name,
             kind=adapter.kind,
@@ -498,7 +374,8 @@ def _router() -> APIRouter:
             min_order=str(adapter.min_order),
             max_order=str(adapter.max_order),
             circuit=str(adapter.exchange.breaker.current_state),
-            pending_orders=await adapter.pending_count(),
+            pending_orders=sum(count for state, count in in_flight.items() if state != "dead"),
+            dead_letters=in_flight.get("dead", 0),
         )
 
     @router.post(
@@ -510,16 +387,22 @@ def _router() -> APIRouter:
         responses={202: {"model": Order, "description": "Accepted; the exchange has not confirmed yet"}},
     )
     async def create_order(
-        request: Request, exchange: str, body: OrderCreate, idempotency_key: IdempotencyKey
+        request: Request,
+        exchange: str,
+        body: OrderCreate,
+        idempotency_key: IdempotencyKey,
+        consumer: Consumer = None,
     ) -> Response:
         adapter = _adapter(request, exchange)
-        row, replayed = await adapter.submit(body, idempotency_key)
+        row, replayed = await adapter.submit(body, idempotency_key, consumer_of(consumer))
         return _order_response(adapter, request, row, replayed)
 
     @router.get("/orders/{client_order_id}", response_model=Order, tags=["orders"], summary="One order")
-    async def get_order(request: Request, exchange: str, client_order_id: str) -> dict[str, Any]:
+    async def get_order(
+        request: Request, exchange: str, client_order_id: str, consumer: Consumer = None
+    ) -> dict[str, Any]:
         adapter = _adapter(request, exchange)
-        row = await adapter.load(client_order_id)
+        row = await adapter.load(consumer_of(consumer), client_order_id)
         if row is None:
             raise Problem(
                 404, "unknown-order", "Unknown order", f"no order {client_order_id!r} on {adapter.name}"
@@ -545,37 +428,48 @@ def build_app(settings: ServiceSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         await prepare_schema(engine, metadata, MIGRATIONS)
+        ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        saga = Saga(
+            name=name,
+            engine=engine,
+            exchange=ExchangeClient(env("EXCHANGE_BASE_URL"), credentials["api_key"], timeout_s),
+            wallet=WalletClient(env("WALLET_URL"), env_int("WALLET_TIMEOUT_MS", 10000) / 1000),
+            max_attempts=env_int("SAGA_MAX_ATTEMPTS", 12),
+            max_age=ttl / 2,
+            lease=timedelta(milliseconds=lease_ms) if (lease_ms := env_int("SAGA_LEASE_MS", 0)) else None,
+        )
         adapter = Adapter(
             name=name,
             kind=env("EXCHANGE_KIND"),
             fee_bps=env_int("EXCHANGE_FEE_BPS", 10),
-            timeout_s=timeout_s,
             engine=engine,
             cache=make_cache(settings.cache_url, settings.service),
-            exchange=ExchangeClient(env("EXCHANGE_BASE_URL"), credentials["api_key"], timeout_s),
-            wallet=WalletClient(env("WALLET_URL")),
+            saga=saga,
+            ttl=ttl,
             min_order=Decimal(env("EXCHANGE_MIN_ORDER", "1")),
             max_order=Decimal(env("EXCHANGE_MAX_ORDER", "10000")),
         )
         app.state.adapter = adapter
-        relay = asyncio.create_task(adapter.relay(env_int("RELAY_INTERVAL_MS", 500) / 1000))
+        tasks = [
+            asyncio.create_task(saga.relay(env_int("RELAY_INTERVAL_MS", 500) / 1000)),
+            asyncio.create_task(adapter.keys.purge_forever(PURGE_INTERVAL_SECONDS)),
+        ]
         try:
             yield
         finally:
-            relay.cancel()
+            for task in tasks:
+                task.cancel()
             with suppress(asyncio.CancelledError):
-                await relay
-            await adapter.exchange.close()
-            await adapter.wallet.close()
+                await asyncio.gather(*tasks)
+            await saga.exchange.close()
+            await saga.wallet.close()
             await adapter.cache.close()
             await engine.dispose()
 
     async def ready(app: FastAPI) -> None:
-        adapter: Adapter = app.state.adapter
-        await ping(adapter.engine)
-        await adapter.cache.ping()
+        await ping(app.state.adapter.engine)
 
     app = create_app(
         title=f"Exchange adapter: {name}",

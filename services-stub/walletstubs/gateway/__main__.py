@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ecs_logging.StdlibFormatter(extra={"service.name": "gateway"}))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    app = Gateway(settings.rules, keys=settings.keys, upstreams=settings.upstreams)
+    app = Gateway(
+        settings.rules, keys=settings.keys, upstreams=settings.upstreams, verifier=settings.verifier()
+    )
     uvicorn.run(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
 
 

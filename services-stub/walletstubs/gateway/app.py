@@ -1,10 +1,13 @@
 """The in-process gateway of the embedded stack: an ASGI reverse proxy enforcing the effective rules.
 
 Same checks, order and refusal bodies as the nginx rendering (:mod:`walletstubs.gateway.nginx`):
-blocked patterns on the raw target and the decoded path (403), route (404), declared body size (413),
-API key (401), scope (403), method (405), rate limit (429 + ``Retry-After``), daily quota (429 +
-``Retry-After``), then the body is read (413 if a chunked body outgrows the limit) and the request is
-proxied over keep-alive connections (:mod:`walletstubs.gateway.upstream`).
+an ambiguous raw path (400), blocked patterns on the raw target, the decoded path and the decoded
+query (403), route (404), declared body size (413), API key (401), scope (403), method (405), the end
+user's JWT on routes that need one (401, :mod:`walletstubs.gateway.jwt`), rate limit (429 +
+``Retry-After``), daily quota (429 + ``Retry-After``), then the body is read (413 if a chunked body
+outgrows the limit) and the request is proxied over keep-alive connections
+(:mod:`walletstubs.gateway.upstream`) with ``X-Consumer`` and ``X-User-Sub`` set by the gateway --
+clients' own copies, and their API key, never reach a service.
 
 Rate limits use the ``limits`` library. nginx's ``limit_req rate=r burst=B nodelay`` is a leaky
 bucket: at most ``B + 1`` requests at once, then ``r`` per second. ``limits`` has no leaky bucket, so
@@ -31,14 +34,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
-from contracts.gateway_rules import API_KEY_HEADER, ConsumerRule, EffectiveRules, RouteRule
+from contracts.gateway_rules import (
+    API_KEY_HEADER,
+    CONSUMER_HEADER,
+    NO_USER,
+    USER_HEADER,
+    ConsumerRule,
+    EffectiveRules,
+    RouteRule,
+)
 from walletstubs.gateway import problems
+from walletstubs.gateway.jwt import TokenVerifier
 from walletstubs.gateway.problems import PROBLEM_CONTENT_TYPE, Refusal
 from walletstubs.gateway.upstream import UpstreamError, UpstreamPool
 
@@ -60,7 +72,12 @@ _HOP_BY_HOP = frozenset(
         b"host",
     }
 )
-_STRIPPED = _HOP_BY_HOP | {API_KEY_HEADER.lower().encode(), b"x-consumer", b"x-request-id"}
+_STRIPPED = _HOP_BY_HOP | {
+    API_KEY_HEADER.lower().encode(),
+    CONSUMER_HEADER.lower().encode(),
+    USER_HEADER.lower().encode(),
+    b"x-request-id",
+}
 access_log = logging.getLogger("gateway.access")
 
 
@@ -103,13 +120,17 @@ class Gateway:
         *,
         keys: Mapping[str, str],
         upstreams: Mapping[str, str],
+        verifier: TokenVerifier | None = None,
         quota: DailyQuota | None = None,
     ) -> None:
         missing = [c.name for c in rules.consumers if c.name not in keys]
         missing += [s for s in rules.routed_services() if s not in upstreams]
         if missing:
             raise ValueError(f"gateway needs an API key or upstream for: {', '.join(missing)}")
+        if verifier is None and any(route.end_users for route in rules.routes):
+            raise ValueError("routes need end-user JWTs: the gateway needs a token verifier")
         self.rules = rules
+        self._verifier = verifier
         self._keys = [(key.encode(), rules.consumer(name)) for name, key in keys.items()]
         self._upstreams = dict(upstreams)
         self._quota = quota or DailyQuota()
@@ -201,9 +222,12 @@ class Gateway:
         headers = dict(scope["headers"])
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.decode("latin-1")
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
-        if self.rules.blocked(target) or self.rules.blocked(scope["path"]):
+        if self.rules.non_canonical(target):
+            return await _refuse(send, problems.NON_CANONICAL), None, None
+        query = scope.get("query_string", b"").decode("latin-1")
+        if query:
+            target += "?" + query
+        if any(self.rules.blocked(text) for text in (target, scope["path"], unquote_plus(query))):
             return await _refuse(send, problems.BLOCKED), None, None
         if scope["path"] == "/healthz":
             await _respond(send, 200, b'{"status":"ok"}', "application/json")
@@ -221,6 +245,14 @@ class Gateway:
             return await _refuse(send, problems.FORBIDDEN), consumer, route
         if scope["method"] not in route.methods:
             return await _refuse(send, problems.METHOD_NOT_ALLOWED), consumer, route
+        user = NO_USER
+        if route.end_users:
+            assert self._verifier is not None
+            authorization = headers.get(b"authorization", b"").decode("latin-1")
+            claims = self._verifier.verify(authorization, self.rules.oauth_scope)
+            if claims is None:
+                return await _refuse(send, problems.UNAUTHENTICATED, bearer=True), consumer, route
+            user = claims.sub
         retry_after = self._rate_limited(consumer)
         if retry_after is not None:
             return await _refuse(send, problems.RATE_LIMITED, retry_after), consumer, route
@@ -234,7 +266,7 @@ class Gateway:
         if body is None:
             return await _refuse(send, problems.TOO_LARGE), consumer, route
         return (
-            await self._proxy(scope, send, route, consumer, body=body, request_id=request_id),
+            await self._proxy(scope, send, route, consumer, body=body, request_id=request_id, user=user),
             consumer,
             route,
         )
@@ -248,6 +280,7 @@ class Gateway:
         *,
         body: bytes,
         request_id: str,
+        user: str,
     ) -> int:
         target = scope["raw_path"].decode("latin-1")
         if scope.get("query_string"):
@@ -258,7 +291,8 @@ class Gateway:
             if k.lower() not in _STRIPPED and k.lower() != b"content-length"
         ]
         headers += [
-            (b"x-consumer", consumer.name.encode()),
+            (CONSUMER_HEADER.lower().encode(), consumer.name.encode()),
+            (USER_HEADER.lower().encode(), user.encode()),
             (b"x-request-id", request_id.encode()),
             (b"x-forwarded-for", (scope.get("client") or ("", 0))[0].encode()),
         ]
@@ -298,8 +332,12 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse(send: Send, refusal: Refusal, retry_after: int | None = None) -> int:
+async def _refuse(
+    send: Send, refusal: Refusal, retry_after: int | None = None, *, bearer: bool = False
+) -> int:
     extra = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
+    if bearer:
+        extra.append((b"www-authenticate", b'Bearer error="invalid_token"'))
     await _respond(send, refusal.status, refusal.body(), PROBLEM_CONTENT_TYPE, extra)
     return refusal.status
 
@@ -312,6 +350,12 @@ class GatewaySettings:
     keys: dict[str, str]
     upstreams: dict[str, str]
     port: int
+    jwks: dict[str, Any]
+    issuer: str
+
+    def verifier(self) -> TokenVerifier:
+        """The end-user token verifier: the stack's JWKS and issuer, the consumers as app clients."""
+        return TokenVerifier(self.jwks, issuer=self.issuer, clients=[c.name for c in self.rules.consumers])
 
     def to_json(self) -> str:
         return json.dumps(
@@ -320,6 +364,8 @@ class GatewaySettings:
                 "keys": self.keys,
                 "upstreams": self.upstreams,
                 "port": self.port,
+                "jwks": self.jwks,
+                "issuer": self.issuer,
             },
             indent=2,
             sort_keys=True,
@@ -333,4 +379,6 @@ class GatewaySettings:
             keys=dict(data["keys"]),
             upstreams=dict(data["upstreams"]),
             port=int(data["port"]),
+            jwks=dict(data["jwks"]),
+            issuer=str(data["issuer"]),
         )

@@ -1,10 +1,17 @@
 """Render the effective gateway rules to an nginx configuration, and read the limits back from one.
 
-The rendering enforces, per request and in this order: blocked patterns (403; matched on the raw
-request target and on the decoded path, so ``%3Cscript`` in a path is caught), route lookup (404),
-body size (413, ``client_max_body_size``), API key (401, ``map $http_x_api_key $consumer``), route
-scope (403), method (405), then the consumer's leaky bucket (``limit_req ... burst=N nodelay`` →
-429 with ``Retry-After``) -- the same order the in-process gateway uses.
+The rendering enforces, per request and in this order: an ambiguous raw path (400: encoded dot,
+slash or backslash, empty or dot segments -- nginx would route the normalized path while the service
+reads the raw one), blocked patterns (403; matched on the raw request target, the decoded path and
+the decoded query, so ``%3Cscript`` anywhere is caught), route lookup (404), body size (413,
+``client_max_body_size``, chunked bodies too), API key (401, ``map $http_x_api_key $consumer``),
+route scope (403), method (405), the consumer's leaky bucket (``limit_req ... burst=N nodelay`` →
+429 with ``Retry-After``), then the end user's JWT on routes that need one (401; ``auth_request`` to
+an njs verifier on a unix socket behind a cache keyed on the token, :func:`render_jwt_script`).
+``X-Consumer`` and ``X-User-Sub`` are set by nginx, the client's API key is not forwarded.
+
+Debian ships njs 0.7 (``libnginx-mod-http-js``); its WebCrypto imports RSA keys as SPKI only, hence
+the stack's keys in that form too.
 
 Daily quotas are not enforced by nginx: it has no persistent counters without extra modules (njs
 keyvals or a Lua module, neither in Debian's base nginx package). On the real local stack the quotas
@@ -22,11 +29,14 @@ from pathlib import Path
 
 import jinja2
 
-from contracts.gateway_rules import EffectiveRules
+from contracts.gateway_rules import NO_USER, EffectiveRules
 from walletstubs.gateway import problems
+from walletstubs.gateway.jwt import CACHE_SECONDS, LEEWAY_SECONDS
 from walletstubs.gateway.problems import RATE_LIMIT_RETRY_AFTER_SECONDS
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+JS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+"""Debian's njs module (package ``libnginx-mod-http-js``), loaded by the rendered config."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,26 @@ class NginxPaths:
     def access_log(self) -> Path:
         return self.root / "logs" / "access.log"
 
+    @property
+    def jwt_script(self) -> Path:
+        return self.root / "jwt.js"
+
+    @property
+    def jwt_socket(self) -> Path:
+        return self.root / "jwt.sock"
+
+    @property
+    def jwt_cache(self) -> Path:
+        return self.root / "tmp" / "jwt-cache"
+
+
+@dataclass(frozen=True)
+class NginxJwt:
+    """How nginx checks end-user tokens: the issuer and the public keys (``kid`` → base64 SPKI DER)."""
+
+    issuer: str
+    keys: Mapping[str, str]
+
 
 def _ident(name: str) -> str:
     return name.replace("-", "_")
@@ -82,7 +112,8 @@ def render_nginx(
     listen_port: int,
     paths: NginxPaths,
 ) -> str:
-    """The nginx.conf for ``rules``: ``keys`` maps consumer → API key, ``upstreams`` service → port.
+    """The nginx.conf for ``rules``: ``keys`` maps consumer → API key, ``upstreams`` service → port;
+    it loads the token verifier from ``paths.jwt_script`` (:func:`render_jwt_script`).
 
     Raises ``ValueError`` when a consumer has no key, a key is not a plain token, or a routed service
     has no upstream port.
@@ -112,6 +143,22 @@ def render_nginx(
         paths=paths,
         problems=problems,
         retry_after=RATE_LIMIT_RETRY_AFTER_SECONDS,
+        js_module=JS_MODULE,
+        no_user=NO_USER,
+    )
+
+
+def render_jwt_script(rules: EffectiveRules, jwt: NginxJwt) -> str:
+    """The njs verifier of end-user tokens: the checks of :class:`walletstubs.gateway.jwt.TokenVerifier`."""
+    if not jwt.keys:
+        raise ValueError("the token verifier needs at least one public key")
+    return _ENV.get_template("jwt.js.j2").render(
+        keys=dict(jwt.keys),
+        issuer=jwt.issuer,
+        clients=[consumer.name for consumer in rules.consumers],
+        scope=rules.oauth_scope,
+        leeway=LEEWAY_SECONDS,
+        cache_seconds=CACHE_SECONDS,
     )
 
 
@@ -129,6 +176,7 @@ class RenderedLimits:
     max_body_bytes: int
     blocked_patterns: tuple[str, ...]
     listen: tuple[str, ...]
+    """Where clients reach nginx (TCP; the token verifier's unix socket is internal)."""
 
 
 def limits_from_config(text: str) -> RenderedLimits:
@@ -198,5 +246,5 @@ def limits_from_config(text: str) -> RenderedLimits:
         scope_members=members,
         max_body_bytes=int(body.group(1)) if body else 0,
         blocked_patterns=blocked,
-        listen=tuple(re.findall(r"listen ([^;]+);", text)),
+        listen=tuple(re.findall(r"listen (?!unix:)([^;]+);", text)),
     )

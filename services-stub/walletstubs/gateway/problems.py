@@ -36,6 +36,18 @@ class Refusal:
         return json.dumps(document, separators=(",", ":")).encode()
 
 
+NON_CANONICAL = Refusal(
+    400,
+    "non-canonical-path",
+    "Ambiguous path",
+    "The path contains encoded dots, slashes or backslashes, or empty or dot segments.",
+)
+UNAUTHENTICATED = Refusal(
+    401,
+    "end-user-unauthenticated",
+    "Missing or invalid end-user token",
+    "Send the end user access token as Authorization: Bearer; it must be valid and carry the API scope.",
+)
 BLOCKED = Refusal(403, "blocked-request", "Request blocked", "The request matches a blocked pattern.")
 UNAUTHORIZED = Refusal(
     401, "unauthorized", "Missing or invalid API key", "Send a valid API key in the X-Api-Key header."
@@ -62,6 +74,8 @@ BAD_GATEWAY = Refusal(
 )
 
 ALL: tuple[Refusal, ...] = (
+    NON_CANONICAL,
+    UNAUTHENTICATED,
     BLOCKED,
     UNAUTHORIZED,
     NOT_FOUND,

@@ -26,6 +26,7 @@ class _Client:
         self.services = {service["name"]: service["url"] for service in status["services"]}
         self.key = status["api_key"]
         self.operator_key = status["operator_api_key"]
+        self.token = status["token"]
         self.log = log
 
     def call(
@@ -38,6 +39,8 @@ class _Client:
         operator: bool = False,
     ) -> dict[str, Any]:
         headers = {"X-Api-Key": self.operator_key if operator else self.key}
+        if not operator:
+            headers["Authorization"] = f"Bearer {self.token}"
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
         response = self.http.request(method, path, json=body, headers=headers)

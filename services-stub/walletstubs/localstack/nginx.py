@@ -43,11 +43,15 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 class NginxServer:
-    """nginx serving ``conf_text`` on ``127.0.0.1:port`` from the folder ``root``."""
+    """nginx serving ``conf_text`` (and its token verifier ``script_text``) on ``127.0.0.1:port`` from
+    the folder ``root``."""
 
-    def __init__(self, root: Path, conf_text: str, port: int, run_as: RunAs | None = None) -> None:
+    def __init__(
+        self, root: Path, conf_text: str, port: int, run_as: RunAs | None = None, *, script_text: str
+    ) -> None:
         self.paths = NginxPaths(Path(root))
         self.conf_text = conf_text
+        self.script_text = script_text
         self.port = port
         self.run_as = run_as or service_account()
 
@@ -67,6 +71,8 @@ class NginxServer:
             self.run_as.own(folder, 0o700)
         self.paths.conf.write_text(self.conf_text, encoding="utf-8")
         self.run_as.own(self.paths.conf, 0o600)
+        self.paths.jwt_script.write_text(self.script_text, encoding="utf-8")
+        self.run_as.own(self.paths.jwt_script, 0o600)
 
     def test(self) -> str:
         """``nginx -t`` on the written config as the service account; returns nginx's verdict."""

@@ -13,6 +13,7 @@ Everything lives under one state folder (default ``<project>/.state/stack``)::
     keys.json           one generated API key per gateway consumer (0600, reused across runs)
     secrets.json        PostgreSQL/Redis passwords (0600; the cluster keeps its password)
     logs/<name>.log     ECS JSON logs per service and the gateway
+    jwt/                the end-user token issuer's RS256 keys (private key 0600; JWKS and SPKI public)
     services/           SQLite files and exchange credentials of the services
     gateway/ nginx/ postgres/ redis/
 
@@ -42,7 +43,8 @@ from contracts.config import ExchangeConfig, load_environment
 from contracts.gateway_rules import EffectiveRules, effective_rules
 from contracts.gateway_spec import load_gateway_spec
 from walletstubs.gateway.app import GatewaySettings
-from walletstubs.gateway.nginx import NginxPaths, render_nginx
+from walletstubs.gateway.jwt import PRIVATE_KEY_FILE, TokenIssuer, read_jwks, read_spki, write_keys
+from walletstubs.gateway.nginx import JS_MODULE, NginxJwt, NginxPaths, render_jwt_script, render_nginx
 from walletstubs.localstack.nginx import NginxServer
 from walletstubs.localstack.processes import alive, stop_group
 from walletstubs.localstack.servers import PostgresServer, RedisServer, free_port
@@ -138,6 +140,20 @@ class LocalStack:
         self.keys_file = self.state_dir / "keys.json"
         self.secrets_file = self.state_dir / "secrets.json"
         self.logs_dir = self.state_dir / "logs"
+        self.jwt_dir = self.state_dir / "jwt"
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` of the stack's end-user tokens (Cognito's shape: an https URL per user pool)."""
+        return f"https://cognito-idp.localhost/walletops-{self.environment}"
+
+    def token(self, consumer: str, subject: str = "dev-user", ttl_seconds: int = 86400) -> str | None:
+        """An end-user access token issued to ``consumer``'s app client (None before the first ``up``)."""
+        if not (self.jwt_dir / PRIVATE_KEY_FILE).exists():
+            return None
+        rules = effective_rules(load_gateway_spec(self.project_dir), [])
+        issuer = TokenIssuer(self.jwt_dir, self.issuer)
+        return issuer.token(subject, client_id=consumer, scopes=[rules.oauth_scope], ttl_seconds=ttl_seconds)
 
     # ----- state files
 
@@ -222,11 +238,19 @@ class LocalStack:
         account = service_account()
         self._prepare_folders(account)
         keys = self._ensure_keys(rules)
+        write_keys(self.jwt_dir)
+        self.jwt_dir.chmod(0o700)
         record = StackRecord(backend=backend, environment=self.environment, gateway_port=gateway_port)
         self._save(record)
         try:
             self._start_all(
-                record, exchanges=env.exchanges, rules=rules, keys=keys, account=account, progress=progress
+                record,
+                exchanges=env.exchanges,
+                rules=rules,
+                keys=keys,
+                account=account,
+                progress=progress,
+                wallet_workers=env.services.wallet.workers,
             )
         except BaseException:
             self.down()
@@ -242,6 +266,7 @@ class LocalStack:
         keys: dict[str, str],
         account: RunAs,
         progress: Callable[[str], None],
+        wallet_workers: int,
     ) -> None:
         database_urls: dict[str, str] | None = None
         cache_url: str | None = None
@@ -267,6 +292,7 @@ class LocalStack:
             state_dir=self.state_dir / "services",
             database_urls=database_urls,
             cache_url=cache_url,
+            workers={"wallet": wallet_workers} if cache_url else None,
         )
         self._prepare_folders(account)  # credentials written by service_processes go to the service user
         for process in processes:
@@ -298,6 +324,8 @@ class LocalStack:
         ]
         if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
             needed.append("nginx")
+        if not Path(JS_MODULE).exists():
+            needed.append("libnginx-mod-http-js")
         if not needed:
             return
         script = self.project_dir / "scripts" / "system-packages"
@@ -392,7 +420,8 @@ class LocalStack:
             conf = render_nginx(
                 rules, keys=keys, upstreams=upstreams, listen_port=record.gateway_port, paths=NginxPaths(root)
             )
-            server = NginxServer(root, conf, record.gateway_port, run_as=account)
+            script = render_jwt_script(rules, NginxJwt(issuer=self.issuer, keys=read_spki(self.jwt_dir)))
+            server = NginxServer(root, conf, record.gateway_port, run_as=account, script_text=script)
             pid = server.start()
             return ProcessRecord(
                 name="gateway",
@@ -407,6 +436,8 @@ class LocalStack:
             keys=keys,
             upstreams={name: f"http://127.0.0.1:{port}" for name, port in upstreams.items()},
             port=record.gateway_port,
+            jwks=read_jwks(self.jwt_dir),
+            issuer=self.issuer,
         )
         _write_secret(settings_file, settings.to_json(), owner=account)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WALLETSTUB_")}
@@ -441,7 +472,7 @@ class LocalStack:
                 (self.state_dir / "pids" / f"{process.name}.pid").unlink(missing_ok=True)
         if (self.state_dir / "nginx" / "nginx.pid").exists():
             root = self.state_dir / "nginx"
-            server = NginxServer(root, "", 0, run_as=RunAs(None, os.getuid(), os.getgid()))
+            server = NginxServer(root, "", 0, run_as=RunAs(None, os.getuid(), os.getgid()), script_text="")
             if server.pid() is not None:
                 server.stop()
                 stopped.append("nginx")
@@ -472,6 +503,9 @@ class LocalStack:
             "operator_api_key": keys.get(OPERATOR_CONSUMER),
             "loadtest_api_key": keys.get(LOADTEST_CONSUMER),
             "api_key_header": "X-Api-Key",
+            "token": self.token(DEV_CONSUMER),
+            "loadtest_token": self.token(LOADTEST_CONSUMER, "loadtest-user"),
+            "token_header": "Authorization: Bearer",
         }
         if record is None:
             return base | {

@@ -88,14 +88,17 @@ def service_processes(
     state_dir: Path,
     database_urls: Mapping[str, str] | None = None,
     cache_url: str | None = None,
+    workers: Mapping[str, int] | None = None,
 ) -> list[ServiceProcess]:
     """Every process of the local stack, in start order.
 
     ``ports`` maps each name of :func:`service_names` to its port. ``database_urls`` maps
     ``wallet``, ``roundups`` and ``exchange-<name>`` to SQLAlchemy async URLs (PostgreSQL); when
     it is None each service gets an SQLite file under ``state_dir``. ``cache_url`` is a Redis URL,
-    or None for an in-process cache in each service. Simulated exchanges always keep their own
-    SQLite file: they stand in for a third party, not for our infrastructure.
+    or None for an in-process cache in each service. ``workers`` gives a service several server
+    processes (only with a shared cache: an in-process cache per worker would serve stale
+    balances), their metrics aggregated in ``state_dir/metrics/<name>``. Simulated exchanges always
+    keep their own SQLite file: they stand in for a third party, not for our infrastructure.
     """
     names = service_names(exchanges)
     missing = [name for name in names if name not in ports]
@@ -112,7 +115,20 @@ def service_processes(
         return database_urls[name]
 
     def base_env(name: str) -> dict[str, str]:
-        return {
+        count = (workers or {}).get(name, 1)
+        if count > 1 and cache_url is None:
+            raise ValueError(
+                f"{name}: {count} workers need a shared cache (Redis); the in-process one is per worker"
+            )
+        several = (
+            {
+                f"{ENV_PREFIX}WORKERS": str(count),
+                "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "metrics" / name),
+            }
+            if count > 1
+            else {}
+        )
+        return several | {
             f"{ENV_PREFIX}SERVICE": name,
             f"{ENV_PREFIX}HOST": HOST,
             f"{ENV_PREFIX}PORT": str(ports[name]),

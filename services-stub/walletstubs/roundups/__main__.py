@@ -1,9 +1,6 @@
-"""Run the roundups service from ``WALLETSTUB_*`` settings."""
+"""Run the roundups service from ``WALLETSTUB_*`` settings (see :mod:`walletstubs.localstack.topology`)."""
 
 from walletstubs.common.service import serve
-from walletstubs.common.settings import ServiceSettings
-from walletstubs.roundups.app import build_app
 
 if __name__ == "__main__":
-    settings = ServiceSettings.from_env("roundups")
-    serve(build_app(settings), settings)
+    serve("walletstubs.roundups.app:build_app", "roundups")

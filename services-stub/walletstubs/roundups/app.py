@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -27,11 +28,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from walletstubs.common.db import is_sqlite, make_engine, ping, prepare_schema
-from walletstubs.common.idempotency import IdempotencyKey, replay, request_hash
+from walletstubs.common.idempotency import (
+    Consumer,
+    IdempotencyKey,
+    IdempotencyStore,
+    Stored,
+    consumer_of,
+    in_progress,
+    is_lock_timeout,
+    replay,
+    request_hash,
+)
+from walletstubs.common.leases import claim_due
 from walletstubs.common.money import (
     CURRENCY_EXPONENTS,
     Amount,
@@ -44,11 +56,15 @@ from walletstubs.common.money import (
 from walletstubs.common.problems import Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, SettingsError, env, env_int
-from walletstubs.roundups.schema import MIGRATIONS, metadata, purchases, settings, sweeps
+from walletstubs.roundups.schema import MIGRATIONS, idempotency_keys, metadata, purchases, settings, sweeps
 
 log = logging.getLogger("walletstubs.roundups")
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 AccountId = Annotated[str, Field(pattern=UUID_PATTERN, description="Wallet account id")]
+PURCHASE_ID = r"^[A-Za-z0-9._:-]{1,255}$"
+FOLLOWED = ("pending", "ordered")
+SWEEP_LEASE = timedelta(seconds=60)
+PURGE_INTERVAL_SECONDS = 300.0
 _DIGITS = re.compile(r"[\d][\d -]{10,}[\d]")
 _UUID = re.compile(UUID_PATTERN)
 
@@ -75,8 +91,8 @@ def looks_like_pan(value: str) -> bool:
 
 class PurchaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    purchase_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")] | None = (
-        Field(None, description="The card processor's id of the purchase; defaults to the Idempotency-Key")
+    purchase_id: Annotated[str, Field(min_length=1, max_length=255, pattern=PURCHASE_ID)] | None = Field(
+        None, description="The card processor's id of the purchase; defaults to the Idempotency-Key"
     )
     account: AccountId
     currency: Currency
@@ -134,7 +150,7 @@ class Sweep(BaseModel):
     symbol: str
     amount: str
     currency: str
-    status: Literal["pending", "ordered", "rejected"]
+    status: Literal["pending", "ordered", "placed", "rejected"]
     order_status: str | None
     failure: str | None
     created_at: datetime
@@ -182,6 +198,35 @@ def _sweep_view(row: Any) -> Sweep:
     )
 
 
+def _order_of(response: httpx.Response) -> dict[str, Any] | None:
+    """The adapter's order in an answer (a 201/202/200 order, or the ``order`` of a 422 rejection)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    order = body.get("order", body) if response.status_code == 422 else body
+    return order if isinstance(order, dict) and "status" in order else None
+
+
+def _failure(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", ""))[:500]
+    except (ValueError, AttributeError):
+        return f"adapter answered {response.status_code}"
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    """How long a sweep waits after its adapter could not be reached or failed."""
+    return timedelta(seconds=min(60.0, 0.5 * 2 ** min(attempts, 7)))
+
+
+def _follow_delay(attempts: int) -> timedelta:
+    """How long to wait before asking the adapter again about an order in flight."""
+    return timedelta(seconds=min(30.0, 0.25 * 2 ** min(attempts, 7)))
+
+
 def _settings_view(row: Any) -> RoundupSettings:
     return RoundupSettings(
         account=row.account,
@@ -195,8 +240,12 @@ def _settings_view(row: Any) -> RoundupSettings:
 class Roundups:
     """State and operations of the roundups service."""
 
-    def __init__(self, engine: AsyncEngine, wallet_url: str, exchange_urls: dict[str, str]) -> None:
+    def __init__(
+        self, engine: AsyncEngine, wallet_url: str, exchange_urls: dict[str, str], ttl: timedelta
+    ) -> None:
         self.engine = engine
+        self.keys = IdempotencyStore(engine, idempotency_keys, ttl)
+        self.wake = asyncio.Event()
         self.wallet = httpx.AsyncClient(base_url=wallet_url, timeout=10)
         self.exchanges = {
             name: httpx.AsyncClient(base_url=url, timeout=15) for name, url in exchange_urls.items()
@@ -283,179 +332,234 @@ class Roundups:
             sweeps=[_sweep_view(row) for row in recent],
         )
 
-    async def record(self, body: PurchaseCreate, key: str) -> JSONResponse:
-        """Record the purchase once; sweep when the spare change reaches the threshold."""
+    async def record(self, body: PurchaseCreate, key: str, consumer: str) -> JSONResponse:
+        """Record the purchase once and answer it, in one transaction with the answer stored; a sweep
+        created by it is sent to the exchange adapter after the commit (the answer shows it pending)."""
         purchase_id = body.purchase_id or key
-        fingerprint = request_hash("purchase", {**body.model_dump(mode="json"), "purchase_id": purchase_id})
-        existing = await self._stored(purchase_id)
+        if not re.fullmatch(PURCHASE_ID, purchase_id):
+            raise Problem(
+                400,
+                "invalid-purchase-id",
+                "Invalid purchase id",
+                "purchase_id defaults to the Idempotency-Key, which then must be 1-255 characters of "
+                "[A-Za-z0-9._:-]; send a purchase_id or such a key",
+            )
+        scope = f"{consumer}:POST /v1/roundups/purchases"
+        fingerprint = request_hash(scope, {**body.model_dump(mode="json"), "purchase_id": purchase_id})
+        existing = await self._stored(consumer, purchase_id)
         if existing is not None:
             return replay(existing.request_hash, fingerprint, 201, existing.response_body, purchase_id)
         await self.wallet_account(body.account, body.currency, "account")
         amount_minor = to_minor(body.amount, body.currency)
         spare = roundup_minor(amount_minor, body.currency)
-        now = datetime.now(UTC)
-        sweep_id: str | None = None
-        try:
-            async with self.engine.begin() as conn:
-                chosen = (
-                    await conn.execute(
-                        select(settings).where(settings.c.account == body.account).with_for_update()
-                    )
-                ).first()
-                await conn.execute(
-                    insert(purchases).values(
-                        purchase_id=purchase_id,
-                        account=body.account,
-                        amount_minor=amount_minor,
-                        roundup_minor=spare,
-                        currency=body.currency,
-                        merchant=body.merchant,
-                        card_last4=body.card_last4,
-                        card_token=body.card_token,
-                        request_hash=fingerprint,
-                        response_body="{}",
-                        created_at=now,
-                    )
+        for _ in range(3):
+            try:
+                answer, sweep_id = await self._record_once(
+                    body,
+                    consumer=consumer,
+                    purchase_id=purchase_id,
+                    amounts=(amount_minor, spare),
+                    claim=(scope, key, fingerprint),
                 )
-                unswept = (
-                    purchases.c.account == body.account,
-                    purchases.c.currency == body.currency,
-                    purchases.c.sweep_id.is_(None),
-                )
-                pending = int(
-                    (
-                        await conn.execute(
-                            select(func.coalesce(func.sum(purchases.c.roundup_minor), 0)).where(*unswept)
-                        )
-                    ).scalar_one()
-                )
-                if (
-                    chosen is not None
-                    and chosen.currency == body.currency
-                    and pending >= chosen.threshold_minor
-                ):
-                    sweep_id = str(uuid.uuid4())
-                    await conn.execute(
-                        insert(sweeps).values(
-                            id=sweep_id,
-                            account=body.account,
-                            exchange=chosen.exchange,
-                            symbol=chosen.symbol,
-                            amount_minor=pending,
-                            currency=body.currency,
-                            status="pending",
-                            next_attempt_at=now + timedelta(seconds=30),
-                            created_at=now,
-                        )
+            except IntegrityError:
+                existing = await self._stored(consumer, purchase_id)
+                if existing is not None:
+                    return replay(
+                        existing.request_hash, fingerprint, 201, existing.response_body, purchase_id
                     )
-                    await conn.execute(update(purchases).where(*unswept).values(sweep_id=sweep_id))
-                    pending = 0
-        except IntegrityError:
-            existing = await self._stored(purchase_id)
-            if existing is None:
+                continue
+            except DBAPIError as exc:
+                if is_lock_timeout(exc):
+                    raise in_progress(key) from exc
                 raise
-            return replay(existing.request_hash, fingerprint, 201, existing.response_body, purchase_id)
-        sweep = await self.drive(sweep_id) if sweep_id else None
-        answer = Purchase(
-            purchase_id=purchase_id,
-            account=body.account,
-            amount=body.amount,
-            roundup=to_decimal_string(spare, body.currency),
-            currency=body.currency,
-            pending=to_decimal_string(pending, body.currency),
-            sweep=sweep,
-        ).model_dump(mode="json")
+            if isinstance(answer, Stored):
+                return replay(answer.request_hash, fingerprint, answer.status_code, answer.response_body, key)
+            if sweep_id is not None:
+                self.wake.set()
+            return JSONResponse(answer, status_code=201)
+        raise in_progress(key)
+
+    async def _record_once(
+        self,
+        body: PurchaseCreate,
+        *,
+        consumer: str,
+        purchase_id: str,
+        amounts: tuple[int, int],
+        claim: tuple[str, str, str],
+    ) -> tuple[dict[str, Any] | Stored, str | None]:
+        """One attempt: the purchase, maybe a sweep, and the stored answer, in one transaction."""
+        (amount_minor, spare), (scope, key, fingerprint) = amounts, claim
+        now = datetime.now(UTC)
+        sweep: Sweep | None = None
         async with self.engine.begin() as conn:
+            stored = await self.keys.claim(conn, scope, key, fingerprint)
+            if stored is not None:
+                return stored, None
+            chosen = (
+                await conn.execute(
+                    select(settings).where(settings.c.account == body.account).with_for_update()
+                )
+            ).first()
+            await conn.execute(
+                insert(purchases).values(
+                    consumer=consumer,
+                    purchase_id=purchase_id,
+                    account=body.account,
+                    amount_minor=amount_minor,
+                    roundup_minor=spare,
+                    currency=body.currency,
+                    merchant=body.merchant,
+                    card_last4=body.card_last4,
+                    card_token=body.card_token,
+                    request_hash=fingerprint,
+                    response_body="",
+                    created_at=now,
+                )
+            )
+            unswept = (
+                purchases.c.account == body.account,
+                purchases.c.currency == body.currency,
+                purchases.c.sweep_id.is_(None),
+            )
+            pending = int(
+                (
+                    await conn.execute(
+                        select(func.coalesce(func.sum(purchases.c.roundup_minor), 0)).where(*unswept)
+                    )
+                ).scalar_one()
+            )
+            if chosen is not None and chosen.currency == body.currency and pending >= chosen.threshold_minor:
+                row = {
+                    "id": str(uuid.uuid4()),
+                    "account": body.account,
+                    "exchange": chosen.exchange,
+                    "symbol": chosen.symbol,
+                    "amount_minor": pending,
+                    "currency": body.currency,
+                    "status": "pending",
+                    "order_status": None,
+                    "failure": None,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                await conn.execute(insert(sweeps).values(**row))
+                await conn.execute(update(purchases).where(*unswept).values(sweep_id=row["id"]))
+                sweep = _sweep_view(SimpleNamespace(**row))
+                pending = 0
+            answer = Purchase(
+                purchase_id=purchase_id,
+                account=body.account,
+                amount=body.amount,
+                roundup=to_decimal_string(spare, body.currency),
+                currency=body.currency,
+                pending=to_decimal_string(pending, body.currency),
+                sweep=sweep,
+            ).model_dump(mode="json")
             await conn.execute(
                 update(purchases)
-                .where(purchases.c.purchase_id == purchase_id)
+                .where(purchases.c.consumer == consumer, purchases.c.purchase_id == purchase_id)
                 .values(response_body=json.dumps(answer))
             )
-        return JSONResponse(answer, status_code=201)
+            await self.keys.store(conn, scope, key, 201, answer)
+        return answer, sweep.id if sweep is not None else None
 
-    async def _stored(self, purchase_id: str) -> Any:
+    async def _stored(self, consumer: str, purchase_id: str) -> Any:
         async with self.engine.connect() as conn:
             return (
-                await conn.execute(select(purchases).where(purchases.c.purchase_id == purchase_id))
+                await conn.execute(
+                    select(purchases).where(
+                        purchases.c.consumer == consumer, purchases.c.purchase_id == purchase_id
+                    )
+                )
             ).first()
 
-    async def drive(self, sweep_id: str) -> Sweep:
-        """Send a pending sweep to its exchange adapter (idempotent on the client order id)."""
-        async with self.engine.connect() as conn:
-            sweep = (await conn.execute(select(sweeps).where(sweeps.c.id == sweep_id))).one()
-        if sweep.status != "pending":
-            return _sweep_view(sweep)
-        amount = to_decimal_string(sweep.amount_minor, sweep.currency)
+    async def _order(self, sweep: Any) -> httpx.Response:
+        """Send the sweep's buy order to its adapter (idempotent on ``roundup-<sweep id>``), or ask for
+        the order's state once the adapter has it."""
+        client = self.exchanges.get(sweep.exchange)
+        if client is None:
+            raise httpx.TransportError(f"exchange {sweep.exchange} is no longer configured")
+        client_order_id = f"roundup-{sweep.id}"
+        if sweep.status == "ordered":
+            return await client.get(f"/v1/exchanges/{sweep.exchange}/orders/{client_order_id}")
         order = {
-            "client_order_id": f"roundup-{sweep_id}",
+            "client_order_id": client_order_id,
             "account": sweep.account,
             "symbol": sweep.symbol,
             "side": "buy",
-            "amount": amount,
+            "amount": to_decimal_string(sweep.amount_minor, sweep.currency),
             "currency": sweep.currency,
         }
-        client = self.exchanges.get(sweep.exchange)
+        return await client.post(
+            f"/v1/exchanges/{sweep.exchange}/orders", json=order, headers={"Idempotency-Key": client_order_id}
+        )
+
+    async def drive(self, sweep_id: str, token: str) -> None:
+        """Move one claimed sweep along with its order: ``pending`` -> ``ordered`` (the adapter has it)
+        -> ``placed`` | ``rejected`` (purchases back to the pool). Failures retry with backoff."""
+        fenced = (sweeps.c.id == sweep_id, sweeps.c.lease_token == token)
+        async with self.engine.connect() as conn:
+            sweep = (await conn.execute(select(sweeps).where(*fenced))).first()
+        if sweep is None or sweep.status not in FOLLOWED:
+            return
         try:
-            if client is None:
-                raise httpx.TransportError(f"exchange {sweep.exchange} is no longer configured")
-            response = await client.post(
-                f"/v1/exchanges/{sweep.exchange}/orders",
-                json=order,
-                headers={"Idempotency-Key": f"roundup-{sweep_id}"},
-            )
+            response = await self._order(sweep)
         except httpx.TransportError as exc:
-            return await self._retry_later(sweep_id, f"adapter unreachable: {exc}")
-        if response.status_code in (201, 202):
-            values: dict[str, Any] = {"status": "ordered", "order_status": response.json()["status"]}
-        elif 400 <= response.status_code < 500:
-            values = {"status": "rejected", "failure": str(response.json().get("detail", ""))[:500]}
+            await self._retry_later(sweep_id, token, f"adapter unreachable: {type(exc).__name__}")
+            return
+        order = _order_of(response)
+        if response.status_code >= 500 or (order is None and response.status_code not in (400, 404, 422)):
+            await self._retry_later(sweep_id, token, f"adapter answered {response.status_code}")
+            return
+        if order is None:
+            values: dict[str, Any] = {"status": "rejected", "failure": _failure(response)}
         else:
-            return await self._retry_later(sweep_id, f"adapter answered {response.status_code}")
+            status = {"placed": "placed", "rejected": "rejected"}.get(order["status"], "ordered")
+            values = {"status": status, "order_status": order["status"], "failure": order.get("failure")}
+        now = datetime.now(UTC)
+        if values["status"] == "ordered":
+            values |= {"attempts": sweep.attempts + 1, "next_attempt_at": now + _follow_delay(sweep.attempts)}
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(sweeps).where(sweeps.c.id == sweep_id, sweeps.c.status == "pending").values(**values)
+            moved = await conn.execute(
+                update(sweeps).where(*fenced).values(**values, lease_token=None, lease_until=None)
             )
-            if values["status"] == "rejected":
+            if moved.rowcount and values["status"] == "rejected":
                 await conn.execute(
                     update(purchases).where(purchases.c.sweep_id == sweep_id).values(sweep_id=None)
                 )
-            row = (await conn.execute(select(sweeps).where(sweeps.c.id == sweep_id))).one()
-        return _sweep_view(row)
 
-    async def _retry_later(self, sweep_id: str, error: str) -> Sweep:
-        log.warning("sweep %s pending: %s", sweep_id, error)
+    async def _retry_later(self, sweep_id: str, token: str, error: str) -> None:
+        log.warning("sweep %s waits: %s", sweep_id, error)
+        fenced = (sweeps.c.id == sweep_id, sweeps.c.lease_token == token)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(sweeps).where(sweeps.c.id == sweep_id))).one()
-            delay = min(60.0, 0.5 * 2 ** min(row.attempts, 7))
+            row = (await conn.execute(select(sweeps).where(*fenced))).first()
+            if row is None:
+                return
             await conn.execute(
                 update(sweeps)
-                .where(sweeps.c.id == sweep_id)
+                .where(*fenced)
                 .values(
                     attempts=row.attempts + 1,
-                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                    next_attempt_at=datetime.now(UTC) + _retry_delay(row.attempts),
                     failure=error[:500],
+                    lease_token=None,
+                    lease_until=None,
                 )
             )
-            row = (await conn.execute(select(sweeps).where(sweeps.c.id == sweep_id))).one()
-        return _sweep_view(row)
 
     async def relay(self, interval: float) -> None:
-        """Forever: re-send pending sweeps whose retry time has come (after outages or a crash)."""
+        """Forever: claim due sweeps (new ones at once, on a wake-up) and move them along."""
         while True:
-            await asyncio.sleep(interval)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=interval)
+            self.wake.clear()
             try:
-                async with self.engine.connect() as conn:
-                    due = (
-                        await conn.execute(
-                            select(sweeps.c.id)
-                            .where(
-                                sweeps.c.status == "pending", sweeps.c.next_attempt_at <= datetime.now(UTC)
-                            )
-                            .limit(50)
-                        )
-                    ).all()
-                for (sweep_id,) in due:
-                    await self.drive(sweep_id)
+                token, due = await claim_due(
+                    self.engine, sweeps, state_column="status", states=FOLLOWED, lease=SWEEP_LEASE, limit=20
+                )
+                await asyncio.gather(*(self.drive(sweep_id, token) for sweep_id in due))
             except Exception:
                 log.exception("sweep relay pass failed; retrying next pass")
 
@@ -478,9 +582,9 @@ def _router() -> APIRouter:
         summary="Record a card purchase",
     )
     async def create_purchase(
-        request: Request, body: PurchaseCreate, idempotency_key: IdempotencyKey
+        request: Request, body: PurchaseCreate, idempotency_key: IdempotencyKey, consumer: Consumer = None
     ) -> Response:
-        return await _roundups(request).record(body, idempotency_key)
+        return await _roundups(request).record(body, idempotency_key, consumer_of(consumer))
 
     @router.put(
         "/accounts/{account}/settings",
@@ -529,15 +633,19 @@ def build_app(config: ServiceSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(config.database_url)
         await prepare_schema(engine, metadata, MIGRATIONS)
-        service = Roundups(engine, wallet_url, exchange_urls)
+        service = Roundups(engine, wallet_url, exchange_urls, timedelta(hours=config.idempotency_ttl_hours))
         app.state.roundups = service
-        relay = asyncio.create_task(service.relay(env_int("RELAY_INTERVAL_MS", 1000) / 1000))
+        tasks = [
+            asyncio.create_task(service.relay(env_int("RELAY_INTERVAL_MS", 1000) / 1000)),
+            asyncio.create_task(service.keys.purge_forever(PURGE_INTERVAL_SECONDS)),
+        ]
         try:
             yield
         finally:
-            relay.cancel()
+            for task in tasks:
+                task.cancel()
             with suppress(asyncio.CancelledError):
-                await relay
+                await asyncio.gather(*tasks)
             await service.close()
             await engine.dispose()
 

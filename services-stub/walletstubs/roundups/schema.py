@@ -1,6 +1,10 @@
 """Roundup settings per account, the purchases (card reference masked: last four digits or a token),
-and the sweeps. A pending sweep is this service's outbox: the relay re-sends it to the exchange
-adapter under the same client order id until the adapter has it.
+the sweeps, and idempotency keys.
+
+A purchase is unique per consumer and ``purchase_id`` and keeps the answer it was first given. A sweep
+is this service's outbox, claimed by the relay under a lease: ``pending`` until the exchange adapter
+has its order, ``ordered`` while that order is in flight, then ``placed`` or ``rejected`` as the order
+ends (a rejected sweep returns its purchases to the pending pool).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from walletstubs.common.idempotency import key_table
 
 metadata = MetaData()
 MIGRATIONS = "walletstubs.roundups:migrations"
@@ -36,7 +42,8 @@ settings = Table(
 purchases = Table(
     "purchases",
     metadata,
-    Column("purchase_id", String(64), primary_key=True),
+    Column("consumer", String(64), primary_key=True),
+    Column("purchase_id", String(255), primary_key=True),
     Column("account", String(36), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("roundup_minor", BigInteger, nullable=False),
@@ -67,7 +74,11 @@ sweeps = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("status IN ('pending', 'ordered', 'rejected')", name="ck_sweeps_status"),
+    Column("lease_token", String(36), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('pending', 'ordered', 'placed', 'rejected')", name="ck_sweeps_status"),
     CheckConstraint("amount_minor > 0", name="ck_sweeps_amount"),
     Index("ix_sweeps_due", "status", "next_attempt_at"),
 )
+
+idempotency_keys = key_table(metadata)

@@ -1,9 +1,6 @@
-"""Run a simulated exchange from ``WALLETSTUB_*`` settings."""
+"""Run a simulated exchange from ``WALLETSTUB_*`` settings (see :mod:`walletstubs.localstack.topology`)."""
 
 from walletstubs.common.service import serve
-from walletstubs.common.settings import ServiceSettings
-from walletstubs.simexchange.app import build_app
 
 if __name__ == "__main__":
-    settings = ServiceSettings.from_env("simexchange")
-    serve(build_app(settings), settings)
+    serve("walletstubs.simexchange.app:build_app", "simexchange")

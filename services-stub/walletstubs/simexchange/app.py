@@ -60,6 +60,13 @@ class Knobs(BaseModel):
     )
     timeout_rate: float = Field(0.0, ge=0, le=1, description="Share of orders recorded, then answered late")
     timeout_ms: int = Field(5000, ge=0, le=30000, description="How late a 'timed out' answer comes")
+    reject_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of orders refused with 422 (a final answer), nothing recorded"
+    )
+    throttle_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of orders answered 429 with Retry-After, nothing recorded"
+    )
+    refuse_credentials: bool = Field(False, description="Answer every call 401, as after a key rotation")
 
 
 class SimOrderCreate(BaseModel):
@@ -132,7 +139,8 @@ def _router(kind: str) -> APIRouter:
 
     def _auth(request: Request, api_key: str | None) -> None:
         expected = request.app.state.credentials["api_key"]
-        if api_key is None or not hmac.compare_digest(api_key.encode(), expected.encode()):
+        refused = request.app.state.knobs.refuse_credentials
+        if refused or api_key is None or not hmac.compare_digest(api_key.encode(), expected.encode()):
             raise Problem(401, "unauthorized", "Unauthorized", "missing or wrong X-Api-Key for this exchange")
 
     def _symbol(symbol: str) -> Decimal:
@@ -168,6 +176,17 @@ def _router(kind: str) -> APIRouter:
         _auth(request, x_api_key)
         base = _symbol(body.symbol)
         delay = await _fault(request)
+        knobs: Knobs = request.app.state.knobs
+        if request.app.state.rng.random() < knobs.throttle_rate:
+            raise Problem(
+                429,
+                "throttled",
+                "Too many requests",
+                "simulated throttling (throttle_rate knob)",
+                headers={"Retry-After": "1"},
+            )
+        if request.app.state.rng.random() < knobs.reject_rate:
+            raise Problem(422, "order-refused", "Order refused", "simulated refusal (reject_rate knob)")
         engine = request.app.state.engine
         notional_minor = to_minor(body.notional, body.currency)
         async with engine.begin() as conn:
@@ -252,6 +271,9 @@ def build_app(settings: ServiceSettings) -> FastAPI:
         error_rate=env_float("SIM_ERROR_RATE", 0.0),
         timeout_rate=env_float("SIM_TIMEOUT_RATE", 0.0),
         timeout_ms=env_int("SIM_TIMEOUT_MS", 5000),
+        reject_rate=env_float("SIM_REJECT_RATE", 0.0),
+        throttle_rate=env_float("SIM_THROTTLE_RATE", 0.0),
+        refuse_credentials=False,
     )
 
     @asynccontextmanager

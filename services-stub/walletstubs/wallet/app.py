@@ -3,22 +3,28 @@
 Every money-moving request runs in one database transaction that claims its ``Idempotency-Key``,
 locks the two accounts in id order, debits with ``UPDATE … WHERE balance >= amount``, credits,
 writes the two entries and the transfer (the schema re-checks all of it) and stores the answer
-for replays. Anything that fails rolls the whole transaction back: no partial writes.
+for replays. Anything that fails rolls the whole transaction back: no partial writes. On
+PostgreSQL all of that is one statement, ``ledger_post`` (migration 0002), in one round trip on a
+plain asyncpg pool; on SQLite the same steps run in one ``BEGIN IMMEDIATE`` transaction.
 
-Balance reads are cached (Redis or in-process). Writers delete the cached accounts before commit
-and store the new, higher-versioned value after it; the cache refuses to replace a newer version
-with an older one, so a cached read never shows a balance older than the last committed transfer.
+Balance reads are cached (Redis or in-process), and the cache is off the write path: after the
+commit the new, higher-versioned balances are published best-effort (a Redis outage queues them for
+the background repair; the transfer has succeeded either way). The cache refuses to replace a newer
+version with an older one, so a reader that loaded a row before a commit cannot hide that commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import (
@@ -32,12 +38,22 @@ from pydantic import (
 from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from walletstubs.common.cache import Cache, make_cache
-from walletstubs.common.db import is_sqlite, make_engine, ping, prepare_schema
-from walletstubs.common.idempotency import IdempotencyKey, replay, request_hash
+from walletstubs.common.cache import Cache, Publisher, make_cache
+from walletstubs.common.db import is_sqlite, make_engine, make_pg_pool, ping, prepare_schema
+from walletstubs.common.faults import crash_point
+from walletstubs.common.idempotency import (
+    KEY_PATTERN,
+    Consumer,
+    IdempotencyKey,
+    IdempotencyStore,
+    Stored,
+    consumer_of,
+    in_progress,
+    replay,
+    request_hash,
+)
 from walletstubs.common.money import (
     CURRENCY_EXPONENTS,
     Amount,
@@ -53,6 +69,9 @@ from walletstubs.common.settings import ServiceSettings
 from walletstubs.wallet.schema import MIGRATIONS, accounts, entries, idempotency_keys, metadata, transfers
 
 BALANCE_TTL_SECONDS = 30
+PURGE_INTERVAL_SECONDS = 300.0
+REFUSAL_SQLSTATE = "WL001"
+POST_SQL = "SELECT * FROM ledger_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 EXTERNAL_NAMESPACE = uuid.UUID("6f1c9a52-1d2e-4c4b-9a8e-2f6f0e5d7a11")
 
 
@@ -130,16 +149,6 @@ def external_account_id(currency: str) -> str:
     return str(uuid.uuid5(EXTERNAL_NAMESPACE, f"external:{currency}"))
 
 
-def _account_view(row: Row[Any]) -> dict[str, Any]:
-    return Account(
-        id=row.id,
-        owner=row.owner,
-        currency=row.currency,
-        balance=to_decimal_string(row.balance_minor, row.currency),
-        created_at=utc(row.created_at),
-    ).model_dump(mode="json")
-
-
 def _transfer_view(row: Row[Any] | dict[str, Any]) -> dict[str, Any]:
     data = dict(row._mapping) if isinstance(row, Row) else row
     return Transfer(
@@ -154,13 +163,87 @@ def _transfer_view(row: Row[Any] | dict[str, Any]) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-class Ledger:
-    """The wallet's state: engine, cache, and the transactional operations on them."""
+@dataclass(frozen=True)
+class AccountState:
+    """An account row as committed: what the cache publishes (versioned) and the API shows."""
 
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, cache: Cache) -> None:
+    id: str
+    kind: str
+    owner: str
+    currency: str
+    balance_minor: int
+    version: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> AccountState:
+        return cls(row.id, row.kind, row.owner, row.currency, row.balance_minor, row.version, row.created_at)
+
+    def view(self) -> dict[str, Any]:
+        return Account(
+            id=uuid.UUID(self.id),
+            owner=self.owner,
+            currency=self.currency,
+            balance=to_decimal_string(self.balance_minor, self.currency),
+            created_at=utc(self.created_at),
+        ).model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One posting: ``amount_minor`` from ``debit`` to ``credit``; ``fields`` name the two accounts in
+    the request, for error messages."""
+
+    kind: Literal["topup", "transfer"]
+    debit: str
+    credit: str
+    amount_minor: int
+    amount: str
+    currency: str
+    description: str | None
+    fields: tuple[str, str]
+
+    def refusal(self, reason: str, leg: str, hint: str) -> Problem:
+        """The 422 for a posting the ledger refused (nothing was written)."""
+        field, account = (self.fields[0], self.debit) if leg == "debit" else (self.fields[1], self.credit)
+        if reason == "insufficient-funds":
+            return Problem(
+                422,
+                "insufficient-funds",
+                "Insufficient funds",
+                f"{field}: account {account} has less than {self.amount} {self.currency} available",
+            )
+        if reason == "currency-mismatch":
+            return Problem(
+                422,
+                "currency-mismatch",
+                "Currency mismatch",
+                f"{field}: account {account} holds {hint}, not {self.currency}",
+            )
+        return Problem(
+            422, "unknown-account", "Unknown account", f"{field}: account {account} does not exist"
+        )
+
+
+class Ledger:
+    """The wallet's state: engines, the posting pool, the cache, and the transactional operations."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        reader: AsyncEngine,
+        cache: Cache,
+        *,
+        ttl: timedelta,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
         self.engine = engine
         self.reader = reader
         self.cache = cache
+        self.publisher = Publisher(cache)
+        self.keys = IdempotencyStore(engine, idempotency_keys, ttl)
+        self.ttl = ttl
+        self.pool = pool
 
     async def ensure_external_accounts(self) -> None:
         rows = [
@@ -177,172 +260,186 @@ class Ledger:
         async with self.engine.begin() as conn:
             await conn.execute(dialect_insert(accounts).values(rows).on_conflict_do_nothing())
 
-    async def cache_account(self, row: Row[Any]) -> dict[str, Any]:
-        view = _account_view(row)
-        await self.cache.set_if_newer(
-            f"account:{row.id}", int(row.version), json.dumps(view), BALANCE_TTL_SECONDS
-        )
+    async def cache_account(self, state: AccountState) -> dict[str, Any]:
+        """Publish ``state`` (after commit, best-effort) and return its view."""
+        view = state.view()
+        if state.kind == "customer":
+            await self.publisher.publish(
+                f"account:{state.id}", state.version, json.dumps(view), BALANCE_TTL_SECONDS
+            )
         return view
 
-    async def idempotent(
-        self,
-        scope: str,
-        key: str,
-        body: BaseModel,
-        work: Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any], list[str]]]],
-    ) -> JSONResponse:
-        """Run ``work`` once per (scope, key): claim the key, do the work, store the answer, commit;
-        concurrent duplicates wait on the key's unique index and then replay the stored answer."""
-        fingerprint = request_hash(scope, body.model_dump(mode="json"))
-        for _ in range(3):
-            try:
-                async with self.engine.begin() as conn:
-                    stored = (
-                        await conn.execute(
-                            select(idempotency_keys).where(
-                                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-                            )
-                        )
-                    ).first()
-                    if stored is not None:
-                        return replay(
-                            stored.request_hash, fingerprint, stored.status_code, stored.response_body, key
-                        )
-                    await conn.execute(
-                        insert(idempotency_keys).values(
-                            scope=scope,
-                            key=key,
-                            request_hash=fingerprint,
-                            status_code=0,
-                            response_body="",
-                            created_at=datetime.now(UTC),
-                        )
-                    )
-                    status, answer, touched = await work(conn)
-                    await conn.execute(
-                        update(idempotency_keys)
-                        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-                        .values(status_code=status, response_body=json.dumps(answer))
-                    )
-                    await self.cache.delete(*(f"account:{account}" for account in touched))
-            except IntegrityError as exc:
-                if not await self._key_taken(scope, key):
-                    raise Problem(
-                        409,
-                        "ledger-constraint",
-                        "Rejected by the ledger",
-                        "the ledger's integrity rules rejected this operation; nothing was written",
-                    ) from exc
-                continue
-            await self._refresh(touched)
-            return JSONResponse(answer, status_code=status)
-        raise Problem(
-            409, "idempotency-conflict", "Concurrent request", f"Idempotency-Key {key!r} is busy; retry"
-        )
-
-    async def _key_taken(self, scope: str, key: str) -> bool:
-        async with self.reader.connect() as conn:
-            found = await conn.execute(
-                select(idempotency_keys.c.key).where(
-                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-                )
-            )
-            return found.first() is not None
-
-    async def _refresh(self, account_ids: list[str]) -> None:
-        async with self.reader.connect() as conn:
-            rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(account_ids)))).all()
-        for row in rows:
-            if row.kind == "customer":
-                await self.cache_account(row)
-
-    async def move(
-        self,
-        conn: AsyncConnection,
-        *,
-        kind: Literal["topup", "transfer"],
-        debit: str,
-        credit: str,
-        amount: str,
-        currency: str,
-        description: str | None,
-        fields: tuple[str, str],
-    ) -> tuple[int, dict[str, Any], list[str]]:
-        """Post one transfer inside ``conn``'s transaction; raises :class:`Problem` (rolling back)
-        for unknown accounts, currency mismatch or insufficient funds."""
-        amount_minor = to_minor(amount, currency)
-        locked = (
-            await conn.execute(
-                select(accounts)
-                .where(accounts.c.id.in_([debit, credit]))
-                .order_by(accounts.c.id)
-                .with_for_update()
-            )
-        ).all()
-        found = {row.id: row for row in locked}
-        for field, account_id in zip(fields, (debit, credit), strict=True):
-            row = found.get(account_id)
-            if row is None or (row.kind != "customer" and field != "external"):
-                raise Problem(
-                    422, "unknown-account", "Unknown account", f"{field}: account {account_id} does not exist"
-                )
-            if row.currency != currency:
-                raise Problem(
-                    422,
-                    "currency-mismatch",
-                    "Currency mismatch",
-                    f"{field}: account {account_id} holds {row.currency}, not {currency}",
-                )
-        debited = await conn.execute(
-            update(accounts)
-            .where(
-                accounts.c.id == debit,
-                or_(accounts.c.balance_minor >= amount_minor, accounts.c.kind == "external"),
-            )
-            .values(balance_minor=accounts.c.balance_minor - amount_minor, version=accounts.c.version + 1)
-            .returning(accounts.c.id)
-        )
-        if debited.first() is None:
-            raise Problem(
-                422,
-                "insufficient-funds",
-                "Insufficient funds",
-                f"{fields[0]}: account {debit} has less than {amount} {currency} available",
-            )
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.id == credit)
-            .values(balance_minor=accounts.c.balance_minor + amount_minor, version=accounts.c.version + 1)
-        )
+    async def post(self, movement: Movement, *, scope: str, key: str, fingerprint: str) -> Response:
+        """Post ``movement`` once per ``(scope, key)`` and answer 201 with the transfer (or replay the
+        first answer). The balances are published to the cache only after the commit."""
         transfer = {
             "id": str(uuid.uuid4()),
-            "kind": kind,
-            "from_account": debit,
-            "to_account": credit,
-            "amount_minor": amount_minor,
-            "currency": currency,
-            "description": description,
+            "kind": movement.kind,
+            "from_account": movement.debit,
+            "to_account": movement.credit,
+            "amount_minor": movement.amount_minor,
+            "currency": movement.currency,
+            "description": movement.description,
             "created_at": datetime.now(UTC),
         }
-        await conn.execute(
-            insert(entries),
-            [
-                {
-                    "transfer_id": transfer["id"],
-                    "account_id": debit,
-                    "leg": "debit",
-                    "amount_minor": -amount_minor,
-                },
-                {
-                    "transfer_id": transfer["id"],
-                    "account_id": credit,
-                    "leg": "credit",
-                    "amount_minor": amount_minor,
-                },
-            ],
+        answer = _transfer_view(transfer)
+        if self.pool is not None:
+            posted = await self._post_postgres(
+                movement, transfer=transfer, answer=answer, scope=scope, key=key, fingerprint=fingerprint
+            )
+        else:
+            posted = await self._post_sqlite(
+                movement, transfer=transfer, answer=answer, scope=scope, key=key, fingerprint=fingerprint
+            )
+        if isinstance(posted, Stored):
+            return replay(posted.request_hash, fingerprint, posted.status_code, posted.response_body, key)
+        crash_point("after-commit")
+        for state in posted:
+            await self.cache_account(state)
+        return JSONResponse(answer, status_code=201)
+
+    async def _post_postgres(
+        self,
+        movement: Movement,
+        *,
+        transfer: dict[str, Any],
+        answer: dict[str, Any],
+        scope: str,
+        key: str,
+        fingerprint: str,
+    ) -> Stored | list[AccountState]:
+        """One round trip: ``ledger_post`` (migration 0002) in autocommit. A dead pooled connection is
+        retried once: the key makes the retry harmless even if the first call committed."""
+        assert self.pool is not None
+        args = (
+            scope,
+            key,
+            fingerprint,
+            transfer["created_at"] + self.ttl,
+            transfer["id"],
+            movement.kind,
+            movement.debit,
+            movement.credit,
+            movement.amount_minor,
+            movement.currency,
+            movement.description,
+            transfer["created_at"],
+            json.dumps(answer),
+            movement.kind == "topup",
         )
-        await conn.execute(insert(transfers).values(**transfer))
-        return 201, _transfer_view(transfer), [debit, credit]
+        for attempt in (1, 2):
+            try:
+                async with self.pool.acquire() as conn:
+                    row = await conn.fetchrow(POST_SQL, *args)
+                break
+            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
+                if attempt == 2:
+                    raise
+            except asyncpg.LockNotAvailableError as exc:
+                raise in_progress(key) from exc
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == REFUSAL_SQLSTATE:
+                    raise movement.refusal(
+                        str(exc.args[0] if exc.args else ""),
+                        getattr(exc, "detail", ""),
+                        getattr(exc, "hint", ""),
+                    ) from exc
+                raise
+        assert row is not None
+        if row["outcome"] == "replayed":
+            return Stored(row["request_hash"], row["status_code"], row["response_body"])
+        return [
+            AccountState(
+                id=account,
+                kind=row[f"{leg}_kind"],
+                owner=row[f"{leg}_owner"],
+                currency=movement.currency,
+                balance_minor=row[f"{leg}_balance"],
+                version=row[f"{leg}_version"],
+                created_at=row[f"{leg}_created_at"],
+            )
+            for leg, account in (("debit", movement.debit), ("credit", movement.credit))
+        ]
+
+    async def _post_sqlite(
+        self,
+        movement: Movement,
+        *,
+        transfer: dict[str, Any],
+        answer: dict[str, Any],
+        scope: str,
+        key: str,
+        fingerprint: str,
+    ) -> Stored | list[AccountState]:
+        """The same steps as ``ledger_post`` in one ``BEGIN IMMEDIATE`` transaction."""
+        async with self.engine.begin() as conn:
+            stored = await self.keys.claim(conn, scope, key, fingerprint)
+            if stored is not None:
+                return stored
+            found = {
+                row.id: row
+                for row in (
+                    await conn.execute(
+                        select(accounts).where(accounts.c.id.in_([movement.debit, movement.credit]))
+                    )
+                ).all()
+            }
+            for leg, account_id in (("debit", movement.debit), ("credit", movement.credit)):
+                row = found.get(account_id)
+                allowed = (
+                    ("customer", "external") if leg == "debit" and movement.kind == "topup" else ("customer",)
+                )
+                if row is None or row.kind not in allowed:
+                    raise movement.refusal("unknown-account", leg, "")
+                if row.currency != movement.currency:
+                    raise movement.refusal("currency-mismatch", leg, row.currency)
+            debited = await conn.execute(
+                update(accounts)
+                .where(
+                    accounts.c.id == movement.debit,
+                    or_(accounts.c.balance_minor >= movement.amount_minor, accounts.c.kind == "external"),
+                )
+                .values(
+                    balance_minor=accounts.c.balance_minor - movement.amount_minor,
+                    version=accounts.c.version + 1,
+                )
+                .returning(accounts.c.id)
+            )
+            if debited.first() is None:
+                raise movement.refusal("insufficient-funds", "debit", "")
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == movement.credit)
+                .values(
+                    balance_minor=accounts.c.balance_minor + movement.amount_minor,
+                    version=accounts.c.version + 1,
+                )
+            )
+            await conn.execute(
+                insert(entries),
+                [
+                    {
+                        "transfer_id": transfer["id"],
+                        "account_id": movement.debit,
+                        "leg": "debit",
+                        "amount_minor": -movement.amount_minor,
+                    },
+                    {
+                        "transfer_id": transfer["id"],
+                        "account_id": movement.credit,
+                        "leg": "credit",
+                        "amount_minor": movement.amount_minor,
+                    },
+                ],
+            )
+            await conn.execute(insert(transfers).values(**transfer))
+            await self.keys.store(conn, scope, key, 201, answer)
+            rows = (
+                await conn.execute(
+                    select(accounts).where(accounts.c.id.in_([movement.debit, movement.credit]))
+                )
+            ).all()
+        return [AccountState.of(row) for row in rows]
 
     async def verify(self) -> Verification:
         """Recompute the books from the entries: every transfer balanced, balances equal their entries,
@@ -408,24 +505,19 @@ class Ledger:
         )
 
 
-Consumer = Annotated[
-    str | None,
-    Header(
-        alias="X-Consumer",
-        pattern=r"^[a-z][a-z0-9-]{0,40}$",
-        description="Set by the gateway (never by clients): idempotency keys are scoped per consumer",
-    ),
-]
-
-
 def _scope(consumer: str | None, operation: str) -> str:
     """Idempotency keys belong to the calling consumer, so two consumers' keys never collide."""
-    return f"{consumer or 'direct'}:{operation}"
+    return f"{consumer_of(consumer)}:{operation}"
 
 
 def _ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
+
+
+async def _post(request: Request, movement: Movement, body: BaseModel, scope: str, key: str) -> Response:
+    fingerprint = request_hash(scope, body.model_dump(mode="json"))
+    return await _ledger(request).post(movement, scope=scope, key=key, fingerprint=fingerprint)
 
 
 def _router() -> APIRouter:
@@ -439,13 +531,13 @@ def _router() -> APIRouter:
         body: AccountCreate,
         idempotency_key: Annotated[
             str | None,
-            Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+            Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=KEY_PATTERN),
         ] = None,
         consumer: Consumer = None,
     ) -> Response:
         ledger = _ledger(request)
 
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any], list[str]]:
+        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
             account_id, created_at = uuid.uuid4(), datetime.now(UTC)
             await conn.execute(
                 insert(accounts).values(
@@ -459,12 +551,14 @@ def _router() -> APIRouter:
                 balance=to_decimal_string(0, body.currency),
                 created_at=created_at,
             )
-            return 201, view.model_dump(mode="json"), []
+            return 201, view.model_dump(mode="json")
 
         if idempotency_key is not None:
-            return await ledger.idempotent(_scope(consumer, "POST /v1/accounts"), idempotency_key, body, work)
+            scope = _scope(consumer, "POST /v1/accounts")
+            fingerprint = request_hash(scope, body.model_dump(mode="json"))
+            return await ledger.keys.run(scope, idempotency_key, fingerprint, work)
         async with ledger.engine.begin() as conn:
-            status, answer, _ = await work(conn)
+            status, answer = await work(conn)
         return JSONResponse(answer, status_code=status)
 
     @router.get(
@@ -489,7 +583,7 @@ def _router() -> APIRouter:
             ).first()
         if row is None:
             raise Problem(404, "unknown-account", "Unknown account", f"account {account_id} does not exist")
-        view = await ledger.cache_account(row)
+        view = await ledger.cache_account(AccountState.of(row))
         return Response(json.dumps(view), media_type="application/json", headers={"X-Cache": "miss"})
 
     @router.get(
@@ -534,41 +628,33 @@ def _router() -> APIRouter:
     async def create_topup(
         request: Request, body: TopupCreate, idempotency_key: IdempotencyKey, consumer: Consumer = None
     ) -> Response:
-        ledger = _ledger(request)
-
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any], list[str]]:
-            return await ledger.move(
-                conn,
-                kind="topup",
-                debit=external_account_id(body.currency),
-                credit=str(body.account),
-                amount=body.amount,
-                currency=body.currency,
-                description=body.reference,
-                fields=("external", "account"),
-            )
-
-        return await ledger.idempotent(_scope(consumer, "POST /v1/topups"), idempotency_key, body, work)
+        movement = Movement(
+            kind="topup",
+            debit=external_account_id(body.currency),
+            credit=str(body.account),
+            amount_minor=to_minor(body.amount, body.currency),
+            amount=body.amount,
+            currency=body.currency,
+            description=body.reference,
+            fields=("external", "account"),
+        )
+        return await _post(request, movement, body, _scope(consumer, "POST /v1/topups"), idempotency_key)
 
     @router.post("/transfers", status_code=201, response_model=Transfer, tags=["money"], summary="Move money")
     async def create_transfer(
         request: Request, body: TransferCreate, idempotency_key: IdempotencyKey, consumer: Consumer = None
     ) -> Response:
-        ledger = _ledger(request)
-
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any], list[str]]:
-            return await ledger.move(
-                conn,
-                kind="transfer",
-                debit=str(body.from_account),
-                credit=str(body.to_account),
-                amount=body.amount,
-                currency=body.currency,
-                description=body.description,
-                fields=("from_account", "to_account"),
-            )
-
-        return await ledger.idempotent(_scope(consumer, "POST /v1/transfers"), idempotency_key, body, work)
+        movement = Movement(
+            kind="transfer",
+            debit=str(body.from_account),
+            credit=str(body.to_account),
+            amount_minor=to_minor(body.amount, body.currency),
+            amount=body.amount,
+            currency=body.currency,
+            description=body.description,
+            fields=("from_account", "to_account"),
+        )
+        return await _post(request, movement, body, _scope(consumer, "POST /v1/transfers"), idempotency_key)
 
     @router.get("/transfers/{transfer_id}", response_model=Transfer, tags=["money"], summary="One transfer")
     async def get_transfer(request: Request, transfer_id: uuid.UUID) -> dict[str, Any]:
@@ -588,28 +674,41 @@ def _router() -> APIRouter:
 
 
 def build_app(settings: ServiceSettings) -> FastAPI:
-    """The wallet ASGI app for ``settings`` (database and cache are opened in its lifespan)."""
+    """The wallet ASGI app for ``settings`` (database, posting pool and cache open in its lifespan)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=max(2, settings.db_pool_size // 2))
         cache = make_cache(settings.cache_url, settings.service)
         await prepare_schema(engine, metadata, MIGRATIONS)
-        reader = make_engine(settings.database_url, reads_only=True) if is_sqlite(engine) else engine
-        ledger = Ledger(engine, reader, cache)
+        sqlite = is_sqlite(engine)
+        reader = make_engine(settings.database_url, reads_only=True) if sqlite else engine
+        pool = (
+            None
+            if sqlite
+            else await make_pg_pool(settings.database_url, settings.db_pool_size, name="wallet")
+        )
+        ledger = Ledger(engine, reader, cache, ttl=timedelta(hours=settings.idempotency_ttl_hours), pool=pool)
         await ledger.ensure_external_accounts()
         app.state.ledger = ledger
+        tasks = [
+            asyncio.create_task(ledger.publisher.repair_forever()),
+            asyncio.create_task(ledger.keys.purge_forever(PURGE_INTERVAL_SECONDS)),
+        ]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if pool is not None:
+                await pool.close()
             await cache.close()
             await reader.dispose()
             await engine.dispose()
 
     async def ready(app: FastAPI) -> None:
-        ledger: Ledger = app.state.ledger
-        await ping(ledger.engine)
-        await ledger.cache.ping()
+        await ping(app.state.ledger.engine)
 
     app = create_app(
         title="Wallet",

@@ -5,7 +5,8 @@
   that sum to zero and match the transfer's accounts and amount (trigger on ``transfers`` insert;
   entries are written first and reference their transfer through a DEFERRED foreign key);
 * entries and transfers are append-only (triggers reject UPDATE and DELETE);
-* an idempotency key is claimed once per scope (primary key).
+* an idempotency key is claimed once per scope (primary key) and expires (``expires_at``);
+* on PostgreSQL, ``ledger_post`` (migration 0002) does a whole posting in one statement.
 
 On SQLite these tables and triggers come from ``metadata.create_all``; on PostgreSQL from the
 alembic migrations in ``migrations/`` (which must stay equivalent).
@@ -23,13 +24,13 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
-    Text,
     UniqueConstraint,
     event,
 )
+
+from walletstubs.common.idempotency import key_table
 
 metadata = MetaData()
 MIGRATIONS = "walletstubs.wallet:migrations"
@@ -86,17 +87,7 @@ entries = Table(
     Index("ix_entries_account", "account_id"),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("scope", String(64), nullable=False),
-    Column("key", String(255), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("status_code", Integer, nullable=False),
-    Column("response_body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
-)
+idempotency_keys = key_table(metadata)
 
 _UNBALANCED = "ledger: a transfer needs one debit and one credit entry that sum to zero and match it"
 _APPEND_ONLY = "ledger: {table} are append-only"
