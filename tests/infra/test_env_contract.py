@@ -2,7 +2,7 @@
 
 Every ``WALLETSTUB_*`` variable the program gives a container is one its service reads, and every
 variable the service requires (read without a default) is given. What a service reads is taken from
-its code: calls of ``env``/``env_int``/``env_float`` of ``walletstubs.common.settings`` with a
+its code: calls of ``env``/``env_int``/``env_float``/``env_bounded`` of ``walletstubs.common.settings`` with a
 literal name, in ``walletstubs/common`` and in the service's own package.
 """
 
@@ -19,7 +19,7 @@ from plan_helpers import of_type, workload_objects
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services-stub" / "walletstubs"
 PREFIX = "WALLETSTUB_"
-READERS = {"env", "env_int", "env_float"}
+READERS = {"env", "env_int", "env_float", "env_bounded"}
 
 
 def reads(package: str) -> tuple[set[str], set[str]]:

@@ -87,6 +87,7 @@ SERVICE_PREFIX = {
     "appautoscaling": "application-autoscaling",
     "cfg": "config",
     "codebuild": "codebuild",
+    "cognito": "cognito-idp",
     "codeconnections": "codeconnections",
     "cloudtrail": "cloudtrail",
     "guardduty": "guardduty",

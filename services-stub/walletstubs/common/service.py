@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from walletstubs.common import problems
-from walletstubs.common.settings import PREFIX, ServiceSettings, env
+from walletstubs.common.settings import PREFIX, ServiceSettings
 from walletstubs.common.telemetry import TelemetryMiddleware, configure_logging
 
 MAX_BODY_BYTES = 16384
@@ -157,9 +157,10 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The uvicorn factory each worker process runs: the ``build_app`` named by ``WALLETSTUB_APP``
-    (``module:function``), given the settings read from the environment."""
-    module, _, function = env("APP").partition(":")
-    settings = ServiceSettings.from_env(env("APP_SERVICE"))
+    (``module:function``), given the settings read from the environment. :func:`serve` hands both
+    names to its workers itself; they are not part of the service's configuration."""
+    module, _, function = os.environ[PREFIX + "APP"].partition(":")
+    settings = ServiceSettings.from_env(os.environ[PREFIX + "APP_SERVICE"])
     configure_logging(settings.service, settings.log_level)
     build: Callable[[ServiceSettings], FastAPI] = getattr(importlib.import_module(module), function)
     return build(settings)
