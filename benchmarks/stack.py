@@ -118,7 +118,7 @@ def _seed(gateway_url: str, key: str) -> list[str]:
 
 
 def _run_backend(backend: str, seconds: float, concurrency: int) -> list[Cell]:
-    parent = Path(tempfile.mkdtemp(prefix="walletops-bench-", dir="/tmp"))
+    parent = Path(tempfile.mkdtemp(prefix="walletops-bench-", dir="/tmp"))  # nosec B108 - mkdtemp: a new private folder
     parent.chmod(0o711)
     stack = LocalStack(PROJECT, parent / "stack")
     try:
