@@ -83,6 +83,7 @@ class Release(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     commit: str
+    registry: str
     digests: dict[str, Digest]
     deployed: datetime
     source: str

@@ -7,20 +7,30 @@ and ready :class:`~pipelines.results.CheckResult` objects.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from contracts.config import load_all
+from contracts.config import load_all, load_environment
+from contracts.errors import UsageProblem
 from contracts.plan_graph import PlanGraph, read_plan
 from contracts.project import ENVIRONMENTS
-from pipelines.results import CheckResult, Finding, Status
+from pipelines.deploy import Rollout
+from pipelines.images import ImageError
+from pipelines.manifest import BuildManifest
+from pipelines.registry import Registry
+from pipelines.results import CheckResult, Finding, Status, StepResult
+from pipelines.smoke import SmokeTarget, smoke
+from pipelines.workspace import Workspace
 
 Sources = dict[str, tuple[str, int]]
 
@@ -173,3 +183,204 @@ def which(name: str) -> str | None:
 
 def manifests_of(graph: PlanGraph) -> dict[str, list[dict[str, Any]]]:
     return {env.name: env.kubernetes_manifests() for env in graph}
+
+
+def deploy_local(root: Path, env: str, progress: Callable[[str], None]) -> StepResult:
+    """Deploy to the local stack: start it (embedded backend) unless it is already up."""
+    from walletstubs.localstack.servers import free_port
+    from walletstubs.localstack.stack import LocalStack, StackError
+
+    started = time.monotonic()
+    result = StepResult("deploy")
+    stack = LocalStack(root, None, env)
+    check_started = time.monotonic()
+    try:
+        if stack.running():
+            summary = f"local stack already up in {stack.state_dir}"
+        else:
+            record = stack.up("embedded", free_port(), progress=progress)
+            summary = f"local stack ({env}) up: gateway {record.gateway_url}"
+    except StackError as exc:
+        result.checks.append(
+            CheckResult("stack up", Status.failed, str(exc), [], time.monotonic() - check_started)
+        )
+        result.seconds = time.monotonic() - started
+        return result
+    result.checks.append(
+        CheckResult("stack up", Status.passed, summary, [], time.monotonic() - check_started)
+    )
+    status = stack.status()
+    result.artefacts["gateway"] = str(status.get("gateway_url"))
+    result.artefacts["stack state"] = str(stack.state_dir)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def local_smoke_target(root: Path, env: str) -> SmokeTarget:
+    """The running local stack's gateway and keys (a usage problem when no stack is up)."""
+    from walletstubs.localstack.stack import LocalStack
+
+    stack = LocalStack(root, None, env)
+    if not stack.running():
+        raise UsageProblem(
+            "no local stack is running; `walletops pipeline deploy --env dev --local` starts it"
+        )
+    status = stack.status()
+    return SmokeTarget(
+        url=str(status["gateway_url"]),
+        api_key=str(status["api_key"]),
+        operator_key=str(status.get("operator_api_key") or status["api_key"]),
+        label="local gateway",
+    )
+
+
+def image_smoke(
+    root: Path,
+    *,
+    workspace: Workspace,
+    registry: Registry,
+    manifest: BuildManifest,
+    env: str,
+    progress: Callable[[str], None],
+) -> StepResult:
+    """Run the pushed images as the local topology wires them (one exchange), then smoke the wallet.
+
+    Each image is pulled from the registry by digest and started with podman (runc, read-only root,
+    no capabilities) on a free loopback port; every one must answer /healthz, and the wallet
+    container takes one transfer and balances its ledger.
+    """
+    from walletstubs.localstack.servers import free_port
+    from walletstubs.localstack.topology import service_names, service_processes
+
+    from pipelines.containers import pull, running
+
+    started = time.monotonic()
+    result = StepResult("smoke images")
+    exchanges = load_environment(env, root).exchanges[:1]
+    images = {
+        "wallet": "wallet",
+        "roundups": "roundups",
+        "exchange": "exchange",
+        "simexchange": "simexchange",
+    }
+    with tempfile.TemporaryDirectory(prefix="walletops-image-smoke-") as tmp:
+        state = Path(tmp)
+        ports = {name: free_port() for name in service_names(exchanges)}
+        processes = service_processes(exchanges, ports=ports, state_dir=state / "services")
+        for path in [state, *state.rglob("*")]:
+            os.chown(path, 10001, 10001)
+        with contextlib.ExitStack() as stack:
+            for process in processes:
+                service = images[process.name.split("-")[0]]
+                record = manifest.images.get(service)
+                check_started = time.monotonic()
+                if record is None:
+                    result.checks.append(
+                        CheckResult(process.name, Status.failed, f"no {service} image in the build")
+                    )
+                    break
+                reference = f"{registry.repository(env, service)}@{record.digest}"
+                try:
+                    progress(f"{process.name} from {reference}")
+                    pull(workspace.storage, registry, reference)
+                    container = stack.enter_context(
+                        running(
+                            workspace.storage,
+                            reference,
+                            name=f"walletops-{process.name}-{os.getpid()}",
+                            port=process.port,
+                            env=process.env,
+                            mounts=[state],
+                            logs=workspace.state / "logs",
+                        )
+                    )
+                except ImageError as exc:
+                    result.checks.append(
+                        CheckResult(
+                            process.name, Status.failed, str(exc), [], time.monotonic() - check_started
+                        )
+                    )
+                    break
+                result.checks.append(
+                    CheckResult(
+                        process.name,
+                        Status.passed,
+                        f"{reference} answers /healthz on {container.url}",
+                        [],
+                        time.monotonic() - check_started,
+                    )
+                )
+            else:
+                wallet = next(p for p in processes if p.name == "wallet")
+                smoked = smoke(SmokeTarget(wallet.url, label="wallet container"), step="smoke images")
+                result.checks += [
+                    CheckResult(f"wallet container: {c.name}", c.status, c.summary, c.findings, c.seconds)
+                    for c in smoked.checks
+                ]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def gate_run(root: Path, env: str, url: str | None, out: Path, duration: str = "20s") -> CheckResult:
+    """The environment's SLO load test (``walletops loadtest``, scenario ``load``), short; its verdict.
+
+    Run as its own process: Locust patches the whole process with gevent. Locally it uses the running
+    stack on loopback; with ``url`` it targets that gateway (keys from the environment).
+    """
+    started = time.monotonic()
+    argv = [
+        sys.executable,
+        "-m",
+        "walletops",
+        "loadtest",
+        "--scenario",
+        "load",
+        "--duration",
+        duration,
+        "--env",
+        env,
+        "--target",
+        url or "local",
+        "--format",
+        "json",
+        "--output",
+        str(out),
+        "--report-dir",
+        str(out.parent / "loadtest"),
+        "--project-dir",
+        str(root),
+    ]
+    if url is not None and not url.startswith(("http://127.", "http://localhost")):
+        argv.append("--allow-remote")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False, cwd=root)
+    seconds = time.monotonic() - started
+    if proc.returncode not in (0, 1) or not out.exists():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
+        return CheckResult(
+            "slo load test", Status.failed, f"load test did not run ({proc.returncode}): {tail}", [], seconds
+        )
+    summary = json.loads(out.read_text())
+    gates = summary.get("gates") or summary.get("slo") or {}
+    verdict = "held" if proc.returncode == 0 else "breached"
+    text = f"{env} SLO {verdict} ({summary.get('requests', {}).get('total', '?')} requests; report {out})"
+    findings = []
+    if proc.returncode != 0:
+        for name, gate in gates.items() if isinstance(gates, dict) else []:
+            if isinstance(gate, dict) and gate.get("passed") is False:
+                findings.append(Finding("loadtest", name, json.dumps(gate, default=str)[:300], str(out)))
+    return CheckResult(
+        "slo load test", Status.passed if proc.returncode == 0 else Status.failed, text, findings, seconds
+    )
+
+
+def rollouts_for(root: Path, env: str) -> list[Rollout]:
+    """The Deployments the plan of ``env`` creates, for the rollout wait after ``pulumi up``."""
+    from pipelines.deploy import Rollout
+    from walletops.orchestration import build_plan
+
+    graph = build_plan(env, root)
+    return [
+        Rollout(m.get("metadata", {}).get("namespace", "default"), m["metadata"]["name"])
+        for m in graph[env].kubernetes_manifests()
+        if m.get("kind") == "Deployment" and m.get("metadata", {}).get("name")
+    ]
