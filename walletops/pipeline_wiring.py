@@ -360,14 +360,21 @@ def gate_run(root: Path, env: str, url: str | None, out: Path, duration: str = "
             "slo load test", Status.failed, f"load test did not run ({proc.returncode}): {tail}", [], seconds
         )
     summary = json.loads(out.read_text())
-    gates = summary.get("gates") or summary.get("slo") or {}
-    verdict = "held" if proc.returncode == 0 else "breached"
-    text = f"{env} SLO {verdict} ({summary.get('requests', {}).get('total', '?')} requests; report {out})"
-    findings = []
-    if proc.returncode != 0:
-        for name, gate in gates.items() if isinstance(gates, dict) else []:
-            if isinstance(gate, dict) and gate.get("passed") is False:
-                findings.append(Finding("loadtest", name, json.dumps(gate, default=str)[:300], str(out)))
+    gates = [gate for gate in summary.get("gates", []) if isinstance(gate, dict)]
+    breached = [gate for gate in gates if gate.get("passed") is False]
+    total = summary.get("total", {})
+    requests = total.get("requests", "?") if isinstance(total, dict) else "?"
+    verdict = "held" if proc.returncode == 0 else f"breached ({len(breached)} of {len(gates)} gates)"
+    text = f"{env} SLO {verdict}; {requests} requests; report {out}"
+    findings = [
+        Finding(
+            "loadtest",
+            str(gate.get("gate")),
+            f"measured {gate.get('measured')}, allowed {gate.get('threshold')}",
+            str(out),
+        )
+        for gate in breached
+    ]
     return CheckResult(
         "slo load test", Status.passed if proc.returncode == 0 else Status.failed, text, findings, seconds
     )
