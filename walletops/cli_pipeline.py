@@ -353,7 +353,7 @@ def _deploy_aws(
     import tempfile
 
     from pipelines.deploy import deploy as run_deploy
-    from pipelines.deploy import prepare
+    from pipelines.deploy import engine_available, prepare
     from walletops.pipeline_wiring import rollouts_for
 
     with tempfile.TemporaryDirectory(prefix=f"walletops-{step}-{env}-") as tmp:
@@ -363,7 +363,7 @@ def _deploy_aws(
             registry=registry,
             digests=digests,
             work_dir=Path(tmp),
-            rollouts=rollouts_for(workspace.project_dir, env),
+            rollouts=rollouts_for(workspace.project_dir, env) if engine_available() else [],
         )
         return run_deploy(inputs, step=step, progress=_progress)
 
