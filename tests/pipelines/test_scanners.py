@@ -69,7 +69,7 @@ def test_pip_audit_without_its_service_here_is_reported_not_run() -> None:
 
 
 def test_secrets_audited_into_the_baseline_pass_and_new_ones_fail(tmp_path: Path) -> None:
-    (tmp_path / "config.py").write_text('PASSWORD = "hunter2-but-longer-value"\n')
+    (tmp_path / "config.py").write_text('PASSWORD = "hunter2-but-longer-value"\n')  # pragma: allowlist secret
     first = scanners.detect_secrets(_target(tmp_path))
     assert first.status is Status.failed and first.findings[0].line == 1
     scan = json.loads(
@@ -86,7 +86,7 @@ def test_secrets_audited_into_the_baseline_pass_and_new_ones_fail(tmp_path: Path
             entry["is_secret"] = False
     (tmp_path / ".secrets.baseline").write_text(json.dumps(scan))
     assert scanners.detect_secrets(_target(tmp_path)).status is Status.passed
-    (tmp_path / "more.py").write_text('aws_key = "AKIAZ7Q3TWLM4DEF5XQP"\n')
+    (tmp_path / "more.py").write_text('aws_key = "AKIAZ7Q3TWLM4DEF5XQP"\n')  # pragma: allowlist secret
     again = scanners.detect_secrets(_target(tmp_path))
     assert again.status is Status.failed and {f.file for f in again.findings} == {"more.py"}
 
