@@ -20,6 +20,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
+from packaging.utils import canonicalize_name
 
 VENV_SITE = Path("opt/venv/lib/python3.11/site-packages")
 DPKG_STATUS = Path("var/lib/dpkg/status")
@@ -78,7 +79,7 @@ def image_sbom(
         purl = PackageURL("deb", "debian", name, pkg_version, {"arch": arch, "distro": "debian-12"})
         bom.components.add(Component(name=name, version=pkg_version, purl=purl, bom_ref=str(purl)))
     for name, dist_version in sorted(python_distributions(rootfs)):
-        purl = PackageURL("pypi", None, name.lower(), dist_version)
+        purl = PackageURL("pypi", None, canonicalize_name(name), dist_version)
         bom.components.add(Component(name=name, version=dist_version, purl=purl, bom_ref=str(purl)))
     bom.register_dependency(root, bom.components)
     text = JsonV1Dot6(bom).output_as_string(indent=2)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from pipelines.manifest import BuildManifest
 from pipelines.sbom import SbomError, image_sbom
@@ -72,10 +73,12 @@ def test_the_built_wallet_image_sbom_lists_the_locked_pins(wallet_build: BuildMa
     record = wallet_build.images["wallet"]
     document = json.loads(Path(record.sbom).read_text())
     pypi = {
-        c["name"].lower(): c["version"] for c in document["components"] if c["purl"].startswith("pkg:pypi/")
+        c["purl"].removeprefix("pkg:pypi/").split("@")[0]: c["version"]
+        for c in document["components"]
+        if c["purl"].startswith("pkg:pypi/")
     }
     requirements = (Path(__file__).resolve().parents[2] / "services-stub/docker/requirements.txt").read_text()
     pins = dict(line.split(" ")[0].split("==") for line in requirements.splitlines() if "==" in line)
-    assert pypi == {name.lower(): version for name, version in pins.items()}
+    assert pypi == {canonicalize_name(name): version for name, version in pins.items()}
     assert any(c["name"] == "libstdc++6" for c in document["components"])
     assert {p["value"] for p in document["metadata"]["component"]["properties"]} >= {record.digest}
