@@ -170,10 +170,6 @@ class Storage:
         common = ["--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
         return run_tool(["podman", *self.flags(), *common, *args], timeout=timeout)
 
-    def transport(self, image: str) -> str:
-        """skopeo's name for an image in this storage."""
-        return f"containers-storage:[overlay@{self.root}+{self.runroot}]{image}"
-
     def has_image(self, image: str) -> bool:
         out = self.buildah("images", "--format", "{{.Name}}:{{.Tag}}")
         return image in out.split()

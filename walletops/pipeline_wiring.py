@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -175,10 +174,6 @@ def review_extra(
 def tools_dir() -> Path:
     """The ``.tools`` folder of this installation (checkov, actionlint), made by scripts/bootstrap."""
     return Path(__file__).resolve().parents[1] / ".tools"
-
-
-def which(name: str) -> str | None:
-    return shutil.which(name)
 
 
 def manifests_of(graph: PlanGraph) -> dict[str, list[dict[str, Any]]]:
