@@ -53,6 +53,8 @@ class DeployInputs:
     """Config path → image reference by digest, e.g. ``services.wallet.image`` → ``…/dev/wallet@sha256:…``."""
     digests: dict[str, str]
     rollouts: list[Rollout] = field(default_factory=list)
+    cluster: str | None = None
+    """The EKS cluster whose Deployments the rollout wait watches (None: no Kubernetes workloads)."""
 
     @property
     def stack(self) -> str:
@@ -96,6 +98,7 @@ def prepare(
     digests: Mapping[str, str],
     work_dir: Path,
     rollouts: Sequence[Rollout] = (),
+    cluster: str | None = None,
 ) -> DeployInputs:
     """Copy the project to ``work_dir`` with the stack file's images set to ``digests``; validate it.
 
@@ -126,7 +129,7 @@ def prepare(
         load_environment(env, work_dir)
     except ConfigError as exc:
         raise UsageProblem(str(exc).replace(str(work_dir) + "/", "")) from None
-    return DeployInputs(env, work_dir, images, dict(digests), list(rollouts))
+    return DeployInputs(env, work_dir, images, dict(digests), list(rollouts), cluster)
 
 
 def engine_available() -> bool:
@@ -139,14 +142,35 @@ def _stack(inputs: DeployInputs) -> Any:
     return automation.select_stack(stack_name=inputs.stack, work_dir=str(inputs.work_dir))
 
 
-def _wait_rollouts(rollouts: Sequence[Rollout], timeout_s: int = 600) -> CheckResult:
+def _wait_rollouts(
+    rollouts: Sequence[Rollout], cluster: str | None, work_dir: Path, timeout_s: int = 600
+) -> CheckResult:
+    """``kubectl rollout status`` of every Deployment, with a kubeconfig for ``cluster`` from the AWS CLI."""
     started = time.monotonic()
-    if not rollouts:
+    if not rollouts or cluster is None:
         return CheckResult("rollout", Status.passed, "no Kubernetes workloads to wait for", [], 0.0)
+    kubeconfig = work_dir / ".kubeconfig"
+    proc = subprocess.run(
+        ["aws", "eks", "update-kubeconfig", "--name", cluster, "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return CheckResult(
+            "rollout",
+            Status.failed,
+            f"kubeconfig for {cluster}: {proc.stderr.strip()[-500:]}",
+            [],
+            time.monotonic() - started,
+        )
     for rollout in rollouts:
         proc = subprocess.run(
             [
                 "kubectl",
+                "--kubeconfig",
+                str(kubeconfig),
                 "rollout",
                 "status",
                 f"deployment/{rollout.name}",
@@ -208,7 +232,7 @@ def deploy(
         )
     )
     if status is Status.passed:
-        result.checks.append(_wait_rollouts(inputs.rollouts))
+        result.checks.append(_wait_rollouts(inputs.rollouts, inputs.cluster, inputs.work_dir))
     result.seconds = time.monotonic() - started
     return result
 

@@ -356,6 +356,7 @@ def _deploy_aws(
     from pipelines.deploy import engine_available, prepare
     from walletops.pipeline_wiring import rollouts_for
 
+    cluster, rollouts = rollouts_for(workspace.project_dir, env) if engine_available() else (None, [])
     with tempfile.TemporaryDirectory(prefix=f"walletops-{step}-{env}-") as tmp:
         inputs = prepare(
             workspace.project_dir,
@@ -363,7 +364,8 @@ def _deploy_aws(
             registry=registry,
             digests=digests,
             work_dir=Path(tmp),
-            rollouts=rollouts_for(workspace.project_dir, env) if engine_available() else [],
+            rollouts=rollouts,
+            cluster=cluster,
         )
         return run_deploy(inputs, step=step, progress=_progress)
 

@@ -375,13 +375,16 @@ def gate_run(root: Path, env: str, url: str | None, out: Path, duration: str = "
     )
 
 
-def rollouts_for(root: Path, env: str) -> list[Rollout]:
-    """The Deployments the plan of ``env`` creates, for the rollout wait after ``pulumi up``."""
+def rollouts_for(root: Path, env: str) -> tuple[str | None, list[Rollout]]:
+    """The EKS cluster and the Deployments the plan of ``env`` creates, for the rollout wait."""
     from pipelines.deploy import Rollout
     from walletops.orchestration import build_plan
 
     graph = build_plan(env, root)
-    return [
+    clusters = [
+        r["inputs"].get("name") for r in graph[env].resources if r["type"] == "aws:eks/cluster:Cluster"
+    ]
+    return clusters[0] if clusters else None, [
         Rollout(m.get("metadata", {}).get("namespace", "default"), m["metadata"]["name"])
         for m in graph[env].kubernetes_manifests()
         if m.get("kind") == "Deployment" and m.get("metadata", {}).get("name")

@@ -36,7 +36,8 @@ def test_every_deployed_image_is_the_environments_repository_by_digest(tmp_path:
         f"exchanges[{i}].image" for i in range(len(model.exchanges))
     }
     original = yaml.safe_load((ROOT / "Pulumi.stage.yaml").read_text())
-    assert "@sha256:" not in str(original["config"]["walletops:services"])  # the checkout is never edited
+    services = original["config"]["walletops:services"]
+    assert "@sha256:" not in services["wallet"]["image"] + services["roundups"]["image"]  # checkout untouched
     assert (
         yaml.safe_load((tmp_path / "Pulumi.stage.yaml").read_text())["config"]["walletops:network"]
         == original["config"]["walletops:network"]

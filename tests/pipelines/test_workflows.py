@@ -120,3 +120,18 @@ def test_no_workflow_runs_untrusted_pull_request_code_with_secrets() -> None:
 )
 def test_each_workflow_runs_on_its_event(name: str, trigger: str) -> None:
     assert trigger in _load(name)["on"]
+
+
+def test_private_cluster_environments_deploy_from_their_in_vpc_runner() -> None:
+    """stage and prod keep the cluster API private: their jobs run on the label infra/ci_runner.py exports."""
+    from contracts.config import load_environment
+    from infra.ci_runner import runner_label
+
+    jobs = _load("deploy.yml")["jobs"]
+    for env in ("dev", "qa", "stage", "prod"):
+        model = load_environment(env, ROOT)
+        if model.kubernetes.endpoint_public_access:
+            assert jobs[env]["runs-on"].startswith("ubuntu-"), env
+        else:
+            assert model.ci.runner, env
+            assert jobs[env]["runs-on"] == runner_label(f"wallet-{env}-deploy-runner"), env
