@@ -143,7 +143,7 @@ def main() -> None:
 
     from loadtests.target import free_port
 
-    state = Path(tempfile.mkdtemp(prefix="loadgen-stack-", dir="/tmp"))
+    state = Path(tempfile.mkdtemp(prefix="loadgen-stack-", dir="/tmp"))  # nosec B108 - mkdtemp: a new private folder
     state.chmod(0o711)
     stack = LocalStack(PROJECT, state / "stack")
     print("starting the embedded stack ...", flush=True)

@@ -215,7 +215,7 @@ SELECT outcome FROM ledger_post('loadtest' || chr(58) || 'POST /v1/transfers', m
 def _run_backend(
     backend: str, seconds: float, concurrency: int, count: int
 ) -> tuple[list[Cell], float | None]:
-    parent = Path(tempfile.mkdtemp(prefix="walletops-bench-", dir="/tmp"))
+    parent = Path(tempfile.mkdtemp(prefix="walletops-bench-", dir="/tmp"))  # nosec B108 - mkdtemp: a new private folder
     parent.chmod(0o711)
     stack = LocalStack(PROJECT, parent / "stack")
     try:

@@ -18,6 +18,7 @@ PACKAGES = {
     "infra": ROOT / "infra",
     "cost": ROOT / "cost",
     "loadtests": ROOT / "loadtests",
+    "pipelines": ROOT / "pipelines",
     "walletstubs": ROOT / "services-stub" / "walletstubs",
 }
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -64,6 +65,8 @@ def copy(tmp_path: Path) -> Path:
         ("cost/estimator.py", "import infra.planner", "they never plan or build components"),
         ("infra/policy/engine.py", "import infra.network", "they never plan or build components"),
         ("infra/audit/checks.py", "import cost.estimator", "talk through the core, not to each other"),
+        ("pipelines/review.py", "import infra.policy.engine", "talk through the core, not to each other"),
+        ("pipelines/deploy.py", "import infra.planner", "they never plan or build components"),
     ],
 )
 def test_each_wrong_arrow_breaks_its_contract(copy: Path, module: str, planted: str, broken: str) -> None:

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "loadtest": ("walletops.cli_loadtest", "loadtest", "command"),
     "capacity": ("walletops.cli_loadtest", "capacity", "command"),
     "demo": ("walletops.demo", "demo", "command"),
+    "pipeline": ("walletops.cli_pipeline", "app", "group"),
 }
 """Command name → (module, attribute, typer group or single command)."""
 

@@ -1,16 +1,21 @@
-# Image of a simulated exchange (fault-injection stand-in; not deployed to prod).
-# Build from the repository root:  docker build -f services-stub/docker/simexchange.Dockerfile -t walletco/simexchange .
-# Base pinned to an exact patch tag; dependencies installed from hashed pins (requirements.txt);
-# no secrets at build time (credentials and database URLs come from the environment at run time).
-FROM python:3.11.10-slim-bookworm AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Image of a simulated exchange (fault-injection stand-in; never deployed to prod).
+# Built hermetically by `walletops pipeline build` (buildah, no network during the build):
+#   BASE_IMAGE  the Debian bookworm base made from Debian's packages with mmdebstrap
+#               (python3 3.11, libstdc++6, CA certificates, the `app` user 10001), by digest or tag;
+#   wheels/     the locked wheels of requirements.txt, downloaded on the host into the build context.
+# pip installs them with --no-index --require-hashes: no package index, every hash checked.
+# No secrets at build time (credentials and database URLs come from the environment at run time).
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE} AS build
 COPY services-stub/docker/requirements.txt /tmp/requirements.txt
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.txt
+COPY wheels/ /tmp/wheels/
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-index --find-links /tmp/wheels --require-hashes --no-deps \
+       --no-cache-dir --disable-pip-version-check --quiet -r /tmp/requirements.txt \
+    && /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/venv/lib \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
-FROM python:3.11.10-slim-bookworm
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
+FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 COPY services-stub/walletstubs/__init__.py /app/walletstubs/__init__.py
 COPY services-stub/walletstubs/common /app/walletstubs/common
