@@ -203,19 +203,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.records.append(
-                PlanResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    custom=bool(request.custom),
-                    parent=request.parent or None,
-                    dependencies=sorted(set(request.dependencies)),
-                    provider=request.provider.split("::")[3] if request.provider else None,
-                    protect=bool(request.protect),
-                    inputs=_plain(rpc.deserialize_properties(request.object)),
-                )
+            inputs = _plain(rpc.deserialize_properties(request.object))
+            record = PlanResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                dependencies=sorted(set(request.dependencies)),
+                provider=request.provider.split("::")[3] if request.provider else None,
+                protect=bool(request.protect),
+                inputs=inputs,
             )
+            if request.custom and response.id:
+                record["id"] = response.id
+                outputs = _plain(rpc.deserialize_properties(response.object))
+                computed = {key: value for key, value in outputs.items() if key not in inputs}
+                if computed:
+                    record["outputs"] = computed
+            self.records.append(record)
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
