@@ -189,6 +189,21 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{role}", "name": role}
     if typ == "aws:kms/key:Key":
         return {"keyId": rid, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}"}
+    return _arn(typ, rid, region, outputs)
+
+
+def _arn(typ: str, rid: str, region: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """ARNs in the service's real format where a policy document names them, so scanners that know
+    each action's resource format (parliament) judge the policy, not the mock."""
+    name = outputs.get("name")
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{name}"}
+    if typ == "aws:secretsmanager/secret:Secret":
+        return {"arn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{name}-{rid[:6]}"}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"arn": f"arn:aws:s3:::{outputs.get('bucket') or name}"}
+    if typ == "aws:sns/topic:Topic":
+        return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}"}
     return {}
 
 
