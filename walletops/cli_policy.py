@@ -47,8 +47,11 @@ def build_report(
     project_dir: Path | None,
     waivers_file: Path | None,
     today: date | None = None,
+    *,
+    scanners: tuple[str, ...] = (),
 ) -> tuple[Report, PlanGraph, Path | None]:
-    """Plan (or load) the environments, load their configs and the waivers, evaluate every rule."""
+    """Plan (or load) the environments, load their configs and the waivers, evaluate every rule and
+    run the named scanners."""
     from contracts.config import load_all
     from infra.policy.engine import evaluate_plan
     from infra.policy.model import rules_by_id
@@ -65,7 +68,17 @@ def build_report(
         waivers = load_waivers(root / WAIVERS_FILE, known, day)
     else:
         waivers = NO_WAIVERS
-    return evaluate_plan(plan, waivers=waivers, today=day, configs=configs), plan, root
+    report = evaluate_plan(plan, waivers=waivers, today=day, configs=configs)
+    if scanners:
+        from infra.policy.engine import scanner_results
+        from infra.policy.scanners import run_scanners
+
+        versions = {name: c.kubernetes.version for name, c in configs.items() if c.kubernetes is not None}
+        with err_console.status(f"running {', '.join(scanners)} over {', '.join(plan.names)}"):
+            checks = run_scanners(plan, scanners, kubernetes_versions=versions)
+        report.results.extend(scanner_results(checks, plan, waivers=waivers, today=day))
+        report.scanners = scanners
+    return report, plan, root
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -94,6 +107,7 @@ def report_json(report: Report) -> dict[str, Any]:
     return {
         "format": 1,
         "date": report.today.isoformat(),
+        "scanners": report.scanner_summary(),
         "ok": report.ok,
         "mandatory_failures": len(report.mandatory_failures),
         "waivers": {
@@ -111,7 +125,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 "scope": rule.scope,
                 "types": list(rule.types),
             }
-            for rule in all_rules()
+            for rule in [*all_rules(), *(r for r in report.rules if r.area in report.scanners)]
         ],
         "environments": environments,
     }
@@ -158,6 +172,22 @@ def print_report(report: Report, out: Console) -> None:
             str(counts["not-applicable"]),
         )
     out.print(summary)
+    if report.scanners:
+        scanned = Table(title="scanner checks (check x subject)")
+        for column in ("env", "scanner", "run", "passed", "failed", "waived"):
+            scanned.add_column(column, justify="left" if column in ("env", "scanner") else "right")
+        for env, by_scanner in report.scanner_summary().items():
+            for scanner, numbers in by_scanner.items():
+                failed = numbers["failed"]
+                scanned.add_row(
+                    env,
+                    scanner,
+                    str(numbers["run"]),
+                    str(numbers["passed"]),
+                    f"[bold red]{failed}[/]" if failed else "0",
+                    str(numbers["waived"]),
+                )
+        out.print(scanned)
     for waiver in report.expired_waivers:
         out.print(
             f"[bold red]expired waiver[/] {waiver.rule} {waiver.resource} ({waiver.env}): {waiver.expires}"
@@ -190,11 +220,21 @@ def policy(  # noqa: PLR0917 (typer maps each parameter to an option)
         typer.Option("--waivers", help="Waiver file (default: policy-waivers.yaml in the project)."),
     ] = None,
     project_dir: ProjectDir = None,
+    scanners: Annotated[
+        str | None,
+        typer.Option(
+            "--scanners",
+            help="Also run these scanners, comma-separated: checkov, parliament, kubernetes (offline).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the guardrails over the plan of one or all environments; exit 1 on a mandatory failure."""
+    from infra.policy.scanners import parse_scanners
+
     if fmt not in (Format.table, Format.json, Format.sarif):
         raise UsageProblem(f"--format {fmt.value}: allowed: table, json, sarif")
-    report, plan, root = build_report(env, plan_file, project_dir, waivers_file)
+    chosen = parse_scanners(scanners) if scanners is not None else ()
+    report, plan, root = build_report(env, plan_file, project_dir, waivers_file, scanners=chosen)
     if fmt is Format.json:
         write_text(to_json(report_json(report)), output)
     elif fmt is Format.sarif:

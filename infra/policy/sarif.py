@@ -28,7 +28,7 @@ SECURITY_SEVERITY = {Severity.mandatory: "8.0", Severity.advisory: "5.0"}
 def _rule_descriptor(rule: Rule) -> dict[str, Any]:
     return {
         "id": rule.id,
-        "name": "".join(part.capitalize() for part in rule.id.split("-")),
+        "name": "".join(part.capitalize() for part in rule.id.replace(":", "-").split("-")),
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": f"{rule.title}. Controls: {', '.join(rule.controls)}."},
         "help": {
@@ -101,7 +101,7 @@ def _result(finding: Finding, index: int, uri: str) -> dict[str, Any]:
 
 def to_sarif(report: Report, plan: PlanGraph, project_dir: Path | None, version: str) -> dict[str, Any]:
     """The SARIF log of a policy report over ``plan``."""
-    rules = all_rules()
+    rules = all_rules() + [rule for rule in report.rules if rule.area in report.scanners]
     index = {rule.id: position for position, rule in enumerate(rules)}
     by_env = {env: plan[env].by_urn for env in report.envs}
     results = []

@@ -171,6 +171,11 @@ class _Converter:
                 out.expressions[attribute] = {"references": list(dict.fromkeys(refs))}
 
 
+def terraform_addresses(plan: EnvironmentPlan, extract: Extract | None = None) -> dict[str, str]:
+    """URN → Terraform address (``<terraform type>.<logical name>``) of every exported resource."""
+    return _addresses(plan.resources, extract or load_extract())
+
+
 def _addresses(resources: list[PlanResource], extract: Extract) -> dict[str, str]:
     """A Terraform address per exported resource: ``<terraform type>.<logical name>``, unique."""
     addresses: dict[str, str] = {}
