@@ -83,6 +83,7 @@ def build_report(
 
 def report_json(report: Report) -> dict[str, Any]:
     """Every rule evaluated, its verdict per environment, the findings and the waivers."""
+    from infra.policy.frameworks import spelled
     from infra.policy.model import all_rules
 
     environments: dict[str, Any] = {}
@@ -121,6 +122,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 "title": rule.title,
                 "severity": rule.severity.value,
                 "controls": list(rule.controls),
+                "frameworks": spelled(rule.controls),
                 "remediation": rule.remediation,
                 "scope": rule.scope,
                 "types": list(rule.types),

@@ -21,6 +21,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from infra.policy.frameworks import spelled
+
 Status = Literal["pass", "fail", "error"]
 ANYWHERE = ("0.0.0.0/0", "::/0")
 AUDIT_LOG_CLASSES = ("audit", "financial")
@@ -444,7 +446,15 @@ class AuditReport:
             "region": self.region,
             "env": self.env,
             "ok": self.ok,
-            "checks": [{"id": c.id, "title": c.title, "controls": list(c.controls)} for c in CHECKS],
+            "checks": [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "controls": list(c.controls),
+                    "frameworks": spelled(c.controls),
+                }
+                for c in CHECKS
+            ],
             "results": [asdict(r) for r in self.results],
         }
 

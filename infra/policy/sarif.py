@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.policy.engine import Finding, Report
+from infra.policy.frameworks import spelled_text
 from infra.policy.model import Rule, Severity, all_rules
 
 if TYPE_CHECKING:
@@ -26,14 +27,17 @@ SECURITY_SEVERITY = {Severity.mandatory: "8.0", Severity.advisory: "5.0"}
 
 
 def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    controls = spelled_text(rule.controls) or "none cited"
     return {
         "id": rule.id,
         "name": "".join(part.capitalize() for part in rule.id.replace(":", "-").split("-")),
         "shortDescription": {"text": rule.title},
-        "fullDescription": {"text": f"{rule.title}. Controls: {', '.join(rule.controls)}."},
+        "fullDescription": {
+            "text": f"{rule.title}. Controls: {spelled_text(rule.controls) or 'none cited'}."
+        },
         "help": {
             "text": rule.remediation,
-            "markdown": f"**Remediation:** {rule.remediation}\n\n**Controls:** {', '.join(rule.controls)}",
+            "markdown": f"**Remediation:** {rule.remediation}\n\n**Controls:** {controls}",
         },
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {
