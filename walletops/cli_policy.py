@@ -83,7 +83,7 @@ def build_report(
 
 def report_json(report: Report) -> dict[str, Any]:
     """Every rule evaluated, its verdict per environment, the findings and the waivers."""
-    from infra.policy.frameworks import spelled
+    from contracts.frameworks import spelled
     from infra.policy.model import all_rules
 
     environments: dict[str, Any] = {}
@@ -252,6 +252,29 @@ def policy(  # noqa: PLR0917 (typer maps each parameter to an option)
         print_report(report, console)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def policy_pack(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report whether the copy is current; exit 1 if not.")
+    ] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Refresh the CrossGuard pack's self-contained copy of the rules, waivers and configs."""
+    from infra.policy import publish
+
+    root = resolve_project_dir(project_dir)
+    stale = publish.drift(root)
+    if check:
+        for name in stale:
+            console.print(f"stale: {publish.PACK_DIR / name}")
+        if stale:
+            err_console.print("the CrossGuard pack's copy is stale: run `walletops policy-pack`")
+            raise typer.Exit(1)
+        console.print(f"{publish.PACK_DIR}: current")
+        return
+    publish.write(root)
+    console.print(f"{publish.PACK_DIR}: {len(stale)} file(s) refreshed")
 
 
 def print_audit(report: AuditReport, out: Console) -> None:

@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from infra.policy.frameworks import spelled
+from contracts.frameworks import spelled
 
 Status = Literal["pass", "fail", "error"]
 ANYWHERE = ("0.0.0.0/0", "::/0")

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts.frameworks import spelled_text
 from infra.policy.engine import Finding, Report
-from infra.policy.frameworks import spelled_text
 from infra.policy.model import Rule, Severity, all_rules
 
 if TYPE_CHECKING:

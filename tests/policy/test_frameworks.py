@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.frameworks import control, frameworks, spelled, spelled_text, unknown_citations
 from infra.audit.checks import CHECKS
-from infra.policy.frameworks import control, frameworks, spelled, spelled_text, unknown_citations
 from infra.policy.model import all_rules, rules_by_id
 
 

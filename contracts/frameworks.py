@@ -1,5 +1,5 @@
 """The compliance frameworks the guardrails and audit checks cite, each with its version and the
-recorded list of its control ids (``data/frameworks.json``, with the sources they were taken from).
+recorded list of its control ids (``contracts/frameworks.json``, with the sources they were taken from).
 
 A rule cites a control as ``"<framework> <id>"`` — ``FSBP EC2.7`` (AWS Foundational Security Best
 Practices), ``CIS 2.2.1`` (CIS AWS Foundations Benchmark 3.0.0), ``PCI 3.5.1`` (PCI DSS 4.0) — and
@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-FRAMEWORKS_FILE = Path(__file__).with_name("data") / "frameworks.json"
+FRAMEWORKS_FILE = Path(__file__).with_name("frameworks.json")
 
 
 @dataclass(frozen=True)
