@@ -279,33 +279,45 @@ def policy_pack(
 
 def print_audit(report: AuditReport, out: Console) -> None:
     """One row per check and resource, failures first, then the verdict."""
-    from infra.audit.checks import CHECKS
+    from infra.audit.checks import CHECKS, short_error
 
     table = Table(title=f"posture audit {report.region}" + (f" (env {report.env})" if report.env else ""))
-    for column in ("check", "title", "resource", "status", "detail"):
+    multi = len(report.regions) > 1
+    for column in ("check", "title", *(("region",) if multi else ()), "resource", "status", "detail"):
         table.add_column(column, overflow="fold")
     titles = {c.id: c.title for c in CHECKS}
     order = {"error": 0, "fail": 1, "pass": 2}
     for result in sorted(report.results, key=lambda r: (order[r.status], r.check, r.resource)):
         style = {"pass": "green", "fail": "bold red", "error": "bold magenta"}[result.status]
+        detail = short_error(result.detail) if result.status == "error" else result.detail
         table.add_row(
             result.check,
             titles[result.check],
+            *((result.region,) if multi else ()),
             escape(result.resource),
             f"[{style}]{result.status}[/]",
-            escape(result.detail),
+            escape(detail),
         )
     out.print(table)
     checked = {r.check for r in report.results}
     idle = [c.id for c in CHECKS if c.id not in checked and (report.only is None or c.id in report.only)]
     if idle:
         out.print(f"nothing to check for: {', '.join(idle)}")
+    if any(r.status == "error" for r in report.results):
+        out.print("API errors are shortened here; --format json has them in full")
     verdict = "[green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
     out.print(f"{verdict}: {len(report.failures)} finding(s) in {len(report.results)} result(s)")
 
 
 def audit(  # noqa: PLR0917 (typer maps each parameter to an option)
-    region: Annotated[str, typer.Option("--region", "-r", help="AWS region to audit, e.g. eu-west-1.")],
+    region: Annotated[
+        str,
+        typer.Option(
+            "--region",
+            "-r",
+            help="AWS region(s) to audit: eu-west-1, a comma-separated list, or all (enabled regions).",
+        ),
+    ],
     endpoint_url: Annotated[
         str | None, typer.Option("--endpoint-url", help="Alternative AWS endpoint (e.g. moto on loopback).")
     ] = None,
@@ -315,18 +327,22 @@ def audit(  # noqa: PLR0917 (typer maps each parameter to an option)
     checks: Annotated[
         list[str] | None, typer.Option("--check", help="Run only this check id (repeatable).")
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or sarif.")] = Format.table,
     output: Output = None,
 ) -> None:
     """Audit a live AWS account with boto3; exit 1 when any check finds a non-compliant resource."""
     import re
 
-    from infra.audit.checks import CHECKS, Account, run_audit
+    from infra.audit.checks import CHECKS, Account, enabled_regions, run_audit_regions
 
-    if fmt not in (Format.table, Format.json):
-        raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
-        raise UsageProblem(f"--region {region!r}: not an AWS region name; allowed: e.g. eu-west-1")
+    if fmt not in (Format.table, Format.json, Format.sarif):
+        raise UsageProblem(f"--format {fmt.value}: allowed: table, json, sarif")
+    regions = [part.strip() for part in region.split(",") if part.strip()]
+    bad = [r for r in regions if r != "all" and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", r)]
+    if bad or not regions or ("all" in regions and len(regions) > 1):
+        raise UsageProblem(
+            f"--region {region!r}: not an AWS region name; allowed: e.g. eu-west-1, a list, or all"
+        )
     if env is not None:
         expand_envs(env)
         if env == "all":
@@ -339,15 +355,22 @@ def audit(  # noqa: PLR0917 (typer maps each parameter to an option)
     unknown = [c for c in checks or [] if c not in known]
     if unknown:
         raise UsageProblem(f"--check {', '.join(unknown)}: unknown; allowed: {', '.join(known)}")
-    account = Account(region, endpoint_url, env)
+    home = "us-east-1" if regions == ["all"] else regions[0]
+    account = Account(home, endpoint_url, env)
     if account.session.get_credentials() is None:
         raise UsageProblem(
             "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
             "(credentials of an audit role)"
         )
-    report = run_audit(account, checks or None)
+    if regions == ["all"]:
+        regions = enabled_regions(account)
+    report = run_audit_regions(regions, checks or None, endpoint_url=endpoint_url, env=env)
     if fmt is Format.json:
         write_text(to_json(report.to_dict()), output)
+    elif fmt is Format.sarif:
+        from infra.audit.sarif import audit_sarif
+
+        write_text(to_json(audit_sarif(report, _version())), output)
     elif output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("w", encoding="utf-8") as handle:
