@@ -85,6 +85,9 @@ def analyze(text: str) -> dict[str, str]:
         detail = finding.detail
         if not isinstance(detail, str):
             detail = json.dumps(detail, default=str)
+        actions = (finding.location or {}).get("actions") if isinstance(finding.location, dict) else None
+        if not detail and actions:  # the community auditors name the actions only in the location
+            detail = ", ".join(sorted(actions))
         found.setdefault(finding.issue, f"{finding.title}: {detail}"[:300])
     return found
 
