@@ -10,6 +10,7 @@ file, the key, the value and what is allowed (:class:`ConfigError`), never as a 
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -74,11 +75,15 @@ class TagsConfig(Strict):
 
 
 class NetworkConfig(Strict):
-    """VPC layout. Subnets are carved from ``cidr``: public, private-app and isolated-data per AZ."""
+    """VPC layout. Subnets are carved from ``cidr``: public, private-app and isolated-data per AZ.
+
+    ``availability_zones`` are named explicitly: zone letters differ per account and region (a zone
+    ``c`` may not exist, or may lack an instance type), so the program never guesses them.
+    """
 
     cidr: str
     az_count: Annotated[int, Field(ge=2, le=3)]
-    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")]] | None = None
+    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$")]]
     nat: NatLayout
     flow_log_retention_days: Annotated[int, Field(ge=90, le=3653)] = 365
 
@@ -97,14 +102,40 @@ class NetworkConfig(Strict):
 
     @model_validator(mode="after")
     def _zones(self) -> NetworkConfig:
-        if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ValueError(f"availability_zones must be distinct, got {self.availability_zones}")
+        if len(self.availability_zones) != self.az_count:
             listed = len(self.availability_zones)
             raise ValueError(f"availability_zones lists {listed} zones but az_count is {self.az_count}")
         return self
 
 
+SPOT_TAINT_KEY = "walletops.io/capacity"
+"""Taint every SPOT node group carries; only workloads that opt in (``tolerate_spot``) tolerate it."""
+AMI_TYPES: dict[str, str] = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+
+
+def instance_architecture(instance_type: str) -> str:
+    """``arm64`` for Graviton families (a ``g`` after the generation: m7g, c6gn, r8g), else ``x86_64``."""
+    family = instance_type.split(".", 1)[0]
+    match = re.match(r"^[a-z]+[0-9]+([a-z-]*)$", family)
+    return "arm64" if match and "g" in match.group(1) else "x86_64"
+
+
+class TaintConfig(Strict):
+    """A Kubernetes taint put on every node of a group."""
+
+    key: Annotated[str, Field(pattern=r"^([a-z0-9.-]+/)?[a-z0-9A-Z._-]{1,63}$")]
+    value: Annotated[str, Field(pattern=r"^[a-zA-Z0-9._-]{0,63}$")] = ""
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] = "NO_SCHEDULE"
+
+
 class NodeGroupConfig(Strict):
-    """An EKS managed node group in the private app subnets."""
+    """An EKS managed node group in the private app subnets.
+
+    The AMI follows the instance types' architecture (all types of a group must share one); SPOT
+    groups must be tainted so that only workloads which tolerate interruption are placed there.
+    """
 
     name: Annotated[str, Field(pattern=SLUG)]
     instance_types: Annotated[
@@ -115,6 +146,7 @@ class NodeGroupConfig(Strict):
     desired_size: Annotated[int, Field(ge=1, le=100)]
     max_size: Annotated[int, Field(ge=1, le=200)]
     disk_gb: Annotated[int, Field(ge=20, le=1000)] = 50
+    taints: list[TaintConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sizes(self) -> NodeGroupConfig:
@@ -123,17 +155,94 @@ class NodeGroupConfig(Strict):
                 f"sizes must satisfy min_size <= desired_size <= max_size, got "
                 f"{self.min_size} <= {self.desired_size} <= {self.max_size}"
             )
+        architectures = {instance_architecture(kind) for kind in self.instance_types}
+        if len(architectures) > 1:
+            raise ValueError(
+                f"instance_types mix architectures ({', '.join(sorted(architectures))}); "
+                "allowed: all x86_64 or all Graviton (arm64) in one group"
+            )
+        if self.capacity_type is CapacityType.spot and not any(
+            taint.key == SPOT_TAINT_KEY and taint.effect == "NO_SCHEDULE" for taint in self.taints
+        ):
+            raise ValueError(
+                f"a SPOT group needs the taint {{key: {SPOT_TAINT_KEY}, value: spot, effect: NO_SCHEDULE}} "
+                "so that only workloads which tolerate interruption run there"
+            )
+        return self
+
+    @property
+    def architecture(self) -> str:
+        return instance_architecture(self.instance_types[0])
+
+    @property
+    def ami_type(self) -> str:
+        """The EKS AL2023 AMI type matching the instance types' architecture."""
+        return AMI_TYPES[self.architecture]
+
+
+ACCESS_POLICIES: dict[str, str] = {
+    "cluster-admin": "AmazonEKSClusterAdminPolicy",
+    "admin": "AmazonEKSAdminPolicy",
+    "edit": "AmazonEKSEditPolicy",
+    "view": "AmazonEKSViewPolicy",
+}
+"""Access levels a principal may get through an EKS access entry → the EKS access policy granting it."""
+REQUIRED_ADDONS: tuple[str, ...] = (
+    "vpc-cni",
+    "coredns",
+    "kube-proxy",
+    "eks-pod-identity-agent",
+    "metrics-server",
+)
+"""EKS add-ons every cluster runs; their versions are pinned in config (``kubernetes.addons``)."""
+ROLE_NAME = r"^([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$"
+IMAGE = r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$"
+
+
+class AccessConfig(Strict):
+    """A person's IAM role in this environment's account and what it may do in the cluster.
+
+    ``role`` is the role name with its path, if any (an IAM Identity Center permission-set role is
+    ``aws-reserved/sso.amazonaws.com/<region>/AWSReservedSSO_<set>_<id>``); access entries accept
+    the path, and the program adds the account id.
+    """
+
+    role: Annotated[str, Field(pattern=ROLE_NAME)]
+    access: Literal["cluster-admin", "admin", "edit", "view"]
+    namespaces: list[Annotated[str, Field(pattern=SLUG)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _scope(self) -> AccessConfig:
+        if self.access == "cluster-admin" and self.namespaces:
+            raise ValueError("cluster-admin is cluster-wide; remove namespaces or use access: admin")
         return self
 
 
+class ClusterAutoscalerConfig(Strict):
+    """The Cluster Autoscaler: its image (minor = the cluster's minor), scale-down behaviour."""
+
+    image: Annotated[str, Field(pattern=IMAGE)]
+    scale_down_unneeded_minutes: Annotated[int, Field(ge=1, le=120)] = 10
+    expander: Literal["least-waste", "priority", "random", "most-pods", "price"] = "least-waste"
+
+
 class KubernetesConfig(Strict):
-    """EKS control plane and node groups (ignored fields are rejected when the engine is ECS)."""
+    """EKS control plane and node groups (ignored fields are rejected when the engine is ECS).
+
+    ``access`` lists the people's roles that get cluster access (the CI deploy role is added by the
+    program); ``addons`` pins every managed add-on's version; node-group ``max_size`` bounds what
+    the Cluster Autoscaler may add.
+    """
 
     version: Annotated[str, Field(pattern=r"^1\.(3[0-9])$")]
     endpoint_public_access: bool
     public_access_cidrs: list[str] = Field(default_factory=list)
     node_groups: Annotated[list[NodeGroupConfig], Field(min_length=1)]
     namespace: Annotated[str, Field(pattern=SLUG)] = "wallet"
+    access: Annotated[list[AccessConfig], Field(min_length=1)]
+    addons: dict[str, Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]]
+    oidc_thumbprint: Annotated[str, Field(pattern=r"^[a-f0-9]{40}$")]
+    cluster_autoscaler: ClusterAutoscalerConfig
 
     @field_validator("public_access_cidrs")
     @classmethod
@@ -156,14 +265,53 @@ class KubernetesConfig(Strict):
         names = [group.name for group in self.node_groups]
         if len(set(names)) != len(names):
             raise ValueError(f"node group names must be unique, got {names}")
+        missing = [addon for addon in REQUIRED_ADDONS if addon not in self.addons]
+        if missing:
+            raise ValueError(f"addons must pin a version for {', '.join(missing)}")
+        unknown = sorted(set(self.addons) - set(REQUIRED_ADDONS))
+        if unknown:
+            raise ValueError(
+                f"addons: unknown add-on {', '.join(unknown)}; allowed: {', '.join(REQUIRED_ADDONS)}"
+            )
+        principals = [entry.role for entry in self.access]
+        if len(set(principals)) != len(principals):
+            raise ValueError(
+                "access: a principal may appear once (EKS allows one access entry per principal)"
+            )
+        if not any(entry.access == "cluster-admin" for entry in self.access):
+            raise ValueError(
+                "access needs at least one cluster-admin principal (a person's role), "
+                "or nobody but CI can operate the cluster"
+            )
+        minor = self.version.split(".")[1]
+        tag = self.cluster_autoscaler.image.split(":", 1)[-1]
+        if not tag.startswith(f"v1.{minor}."):
+            raise ValueError(
+                f"cluster_autoscaler.image {self.cluster_autoscaler.image!r} must be v1.{minor}.x "
+                f"(the Cluster Autoscaler minor follows the Kubernetes minor {self.version})"
+            )
         return self
 
 
+DAY_TIME = r"(mon|tue|wed|thu|fri|sat|sun):[0-2][0-9]:[0-5][0-9]"
+WINDOW = rf"^{DAY_TIME}-{DAY_TIME}$"
+
+
 class DatabaseConfig(Strict):
-    """RDS PostgreSQL for the ledger."""
+    """RDS PostgreSQL for the ledger.
+
+    With ``auto_minor_version_upgrade`` (the default) ``engine_version`` names the major only: AWS
+    upgrades the minor and a pinned minor would make every later deploy try to downgrade it.
+    """
 
     instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[0-9]*[a-z]+$")]
     engine_version: Annotated[str, Field(pattern=r"^1[4-7](\.[0-9]+)?$")]
+    auto_minor_version_upgrade: bool = True
+    master_username: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{2,15}$")] = "ledger_admin"
+    backup_window: Annotated[str, Field(pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$")] = (
+        "02:00-03:00"
+    )
+    maintenance_window: Annotated[str, Field(pattern=WINDOW)] = "sun:03:30-sun:04:30"
     allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)]
     max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)]
     multi_az: bool
@@ -173,6 +321,15 @@ class DatabaseConfig(Strict):
 
     @model_validator(mode="after")
     def _storage(self) -> DatabaseConfig:
+        if self.auto_minor_version_upgrade and "." in self.engine_version:
+            raise ValueError(
+                f"engine_version {self.engine_version!r} pins a minor while "
+                "auto_minor_version_upgrade is on; "
+                f"allowed: the major only ({self.engine_version.split('.')[0]!r}), or set "
+                "auto_minor_version_upgrade: false"
+            )
+        if self.master_username in {"admin", "postgres", "rdsadmin", "root"}:
+            raise ValueError(f"master_username {self.master_username!r} is reserved by RDS; choose another")
         if self.max_allocated_storage_gb < self.allocated_storage_gb:
             raise ValueError(
                 f"max_allocated_storage_gb ({self.max_allocated_storage_gb}) must be >= "
@@ -193,12 +350,14 @@ class CacheConfig(Strict):
 class ServiceConfig(Strict):
     """One workload's container size and autoscaling bounds."""
 
-    image: Annotated[str, Field(pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$")]
+    image: Annotated[str, Field(pattern=IMAGE)]
     cpu_millicores: Annotated[int, Field(ge=100, le=4000)]
     memory_mib: Annotated[int, Field(ge=128, le=16384)]
     min_replicas: Annotated[int, Field(ge=1, le=100)]
     max_replicas: Annotated[int, Field(ge=1, le=500)]
     target_cpu_percent: Annotated[int, Field(ge=20, le=90)] = 65
+    tolerate_spot: bool = False
+    """May run on SPOT nodes (interruptible); the ledger-writing wallet never does."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ServiceConfig:
@@ -210,10 +369,15 @@ class ServiceConfig(Strict):
 
 
 class ServicesConfig(Strict):
-    """The two core services; exchange adapters are listed under ``exchanges``."""
+    """The two core services; exchange adapters are listed under ``exchanges``.
+
+    ``aws_cli_image`` runs the init containers that fetch secrets the images read as files (the
+    exchange credentials, the ledger master secret of the DB bootstrap); pin it by digest.
+    """
 
     wallet: ServiceConfig
     roundups: ServiceConfig
+    aws_cli_image: Annotated[str, Field(pattern=IMAGE)]
 
 
 class ExchangeConfig(ServiceConfig):
@@ -229,10 +393,15 @@ class ExchangeConfig(ServiceConfig):
 
 
 class LoggingConfig(Strict):
-    """Retention of application logs and of financial/audit logs (kept at least a year)."""
+    """Retention of application logs, of financial/audit logs and of access logs (WAF, API Gateway).
+
+    Audit logs (ledger, control plane) keep the long financial retention; access logs are kept at
+    least a year (PCI DSS 10.5.1) but not the audit span.
+    """
 
     app_retention_days: Annotated[int, Field(ge=1, le=3653)]
     audit_retention_days: Annotated[int, Field(ge=365, le=3653)]
+    access_retention_days: Annotated[int, Field(ge=365, le=3653)] = 400
     elastic: ElasticMode = ElasticMode.eck
     elastic_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
 
@@ -244,10 +413,18 @@ class LoggingConfig(Strict):
 
 
 class CiConfig(Strict):
-    """GitHub Actions deploys through OIDC: only this repository's environment may assume the role."""
+    """GitHub Actions deploys through OIDC: only this repository's environment may assume the role.
+
+    ``runner``: a CodeBuild-hosted GitHub Actions runner in the VPC, CI's path to a private EKS API
+    endpoint (required when the endpoint is private); its compute type and build image.
+    """
 
     github_repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
     github_environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    github_oidc_thumbprint: Annotated[str, Field(pattern=r"^[a-f0-9]{40}$")]
+    runner: bool
+    runner_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"]
+    runner_image: Annotated[str, Field(pattern=r"^aws/codebuild/[a-z0-9._/-]+:[0-9.]+$")]
 
 
 class BudgetConfig(Strict):
@@ -282,6 +459,7 @@ class LoadtestConfig(Strict):
     """A Locust master and autoscaled workers deployed into this environment's cluster."""
 
     in_cluster: bool = False
+    image: Annotated[str, Field(pattern=IMAGE)] = "ghcr.io/walletco/walletops-loadtest:0.1.0"
     min_workers: Annotated[int, Field(ge=1, le=50)] = 2
     max_workers: Annotated[int, Field(ge=1, le=200)] = 10
 
@@ -290,6 +468,35 @@ class LoadtestConfig(Strict):
         if self.min_workers > self.max_workers:
             raise ValueError(f"min_workers ({self.min_workers}) must be <= max_workers ({self.max_workers})")
         return self
+
+
+SECURITY_HUB_STANDARDS: dict[str, str] = {
+    "fsbp": "standards/aws-foundational-security-best-practices/v/1.0.0",
+    "cis-3.0": "standards/cis-aws-foundations-benchmark/v/3.0.0",
+    "pci-dss-4.0.1": "standards/pci-dss/v/4.0.1",
+}
+"""Security Hub standards by short name → the ARN path after ``arn:aws:securityhub:<region>::``."""
+SecurityHubStandard = Literal["fsbp", "cis-3.0", "pci-dss-4.0.1"]
+
+
+class AccountConfig(Strict):
+    """Account-level facts and the account's security baseline.
+
+    ``create_autoscaling_service_linked_role``: a fresh account has no
+    ``AWSServiceRoleForAutoScaling``; the EBS key policy names it, so the program creates it first.
+    Set false where the account already has it (it exists once per account).
+
+    ``baseline``: this environment's stack owns the account baseline (CloudTrail, GuardDuty, AWS
+    Config, Security Hub, IAM Access Analyzer). Each environment has its own account today; if two
+    share one, exactly one of them sets it.
+    """
+
+    create_autoscaling_service_linked_role: bool = True
+    baseline: bool
+    security_hub_standards: Annotated[list[SecurityHubStandard], Field(min_length=1)]
+    archive_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "GOVERNANCE"
+    archive_lock_days: Annotated[int, Field(ge=1, le=3653)] = 365
+    """Object Lock default retention of the audit archive (COMPLIANCE: not even root can shorten it)."""
 
 
 class EnvironmentConfig(Strict):
@@ -312,6 +519,7 @@ class EnvironmentConfig(Strict):
     gateway: GatewayConfig = GatewayConfig()
     usage: UsageConfig = UsageConfig()
     loadtest: LoadtestConfig = LoadtestConfig()
+    account: AccountConfig
 
     @model_validator(mode="after")
     def _cross(self) -> EnvironmentConfig:
@@ -319,6 +527,14 @@ class EnvironmentConfig(Strict):
             raise ValueError("compute_engine 'eks' needs a 'kubernetes' section")
         if self.compute_engine is ComputeEngine.ecs and self.kubernetes is not None:
             raise ValueError("compute_engine 'ecs' takes no 'kubernetes' section; remove it or use 'eks'")
+        if self.kubernetes is not None and not self.kubernetes.endpoint_public_access and not self.ci.runner:
+            raise ValueError(
+                "a private EKS endpoint needs ci.runner: true (CI's only path to the cluster API)"
+            )
+        if self.services.wallet.tolerate_spot:
+            raise ValueError(
+                "services.wallet.tolerate_spot must be false: the ledger never runs on SPOT nodes"
+            )
         if self.loadtest.in_cluster and self.compute_engine is not ComputeEngine.eks:
             raise ValueError("loadtest.in_cluster needs compute_engine 'eks'")
         names = [exchange.name for exchange in self.exchanges]
@@ -330,18 +546,14 @@ class EnvironmentConfig(Strict):
             raise ValueError("database.multi_az needs network.az_count >= 2")
         if self.cache.num_nodes > 1 and self.network.az_count < 2:
             raise ValueError("cache.num_nodes > 1 needs network.az_count >= 2")
-        if self.network.availability_zones and any(
-            not zone.startswith(self.region) for zone in self.network.availability_zones
-        ):
+        if any(not zone.startswith(self.region) for zone in self.network.availability_zones):
             raise ValueError(f"network.availability_zones must all be in region {self.region}")
         return self
 
     @property
     def zones(self) -> list[str]:
-        """The AZs used: explicit in config, else the region's first ``az_count`` zones (a, b, c)."""
-        if self.network.availability_zones:
-            return list(self.network.availability_zones)
-        return [f"{self.region}{letter}" for letter in "abc"[: self.network.az_count]]
+        """The AZs used, as named in config."""
+        return list(self.network.availability_zones)
 
     @property
     def is_production(self) -> bool:

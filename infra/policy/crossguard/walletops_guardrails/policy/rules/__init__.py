@@ -2,6 +2,7 @@
 """The guardrails, one module per area; importing this package registers every rule."""
 
 from walletops_guardrails.policy.rules import (
+    baseline,
     budgets,
     data,
     eks,
@@ -14,4 +15,16 @@ from walletops_guardrails.policy.rules import (
     tags,
 )
 
-__all__ = ["budgets", "data", "eks", "gateway", "iam", "kms", "kubernetes", "logs", "network", "tags"]
+__all__ = [
+    "baseline",
+    "budgets",
+    "data",
+    "eks",
+    "gateway",
+    "iam",
+    "kms",
+    "kubernetes",
+    "logs",
+    "network",
+    "tags",
+]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from walletops_guardrails.policy.model import (
@@ -376,3 +377,50 @@ def secret_cmk(resource: Resource, ctx: Context) -> str | None:
 def secret_recovery_window(resource: Resource, ctx: Context) -> str | None:
     window = int(prop(resource, "recoveryWindowInDays", 30))
     return f"recoveryWindowInDays is {window}" if window < 7 else None
+
+
+@resource_rule(
+    "WO-RDS-010",
+    "With automatic minor upgrades on, the engine version names the major only",
+    severity=Severity.mandatory,
+    controls=("FSBP RDS.13", "PCI 6.3.3"),
+    remediation="Set database.engine_version to the major ('16'), or turn auto_minor_version_upgrade off "
+    "to pin a minor: a pinned minor makes every deploy after an AWS upgrade try to downgrade it.",
+    types=(RDS_INSTANCE,),
+)
+def rds_version_floats(resource: Resource, ctx: Context) -> str | None:
+    version = str(prop(resource, "engineVersion", ""))
+    if prop(resource, "autoMinorVersionUpgrade", True) and "." in version:
+        return f"engineVersion {version} pins a minor while AWS upgrades minors automatically"
+    return None
+
+
+@resource_rule(
+    "WO-ECC-005",
+    "Redis authenticates each service as its own RBAC user, not with one shared AUTH token",
+    severity=Severity.mandatory,
+    controls=("PCI 8.2.1", "PCI 8.3.1", "PCI 8.6.3"),
+    remediation="Use an ElastiCache user group (user_group_ids) with one user per service; rotating a "
+    "user's password invalidates the old one at once (a ROTATEd AUTH token stays valid).",
+    types=(CACHE,),
+)
+def cache_rbac(resource: Resource, ctx: Context) -> str | None:
+    if secret_value(prop(resource, "authToken")) or not prop(resource, "userGroupIds"):
+        return "a shared AUTH token instead of per-service RBAC users"
+    return None
+
+
+@resource_rule(
+    "WO-S3-006",
+    "Bucket names are unique to the account (S3 names are global)",
+    severity=Severity.mandatory,
+    controls=("PCI 12.10.1",),
+    remediation="Name buckets <prefix>-<purpose>-<account id>-<region> (infra.logging.bucket_name) or use "
+    "bucket_prefix: a fixed name is taken once, by whichever account creates it first.",
+    types=BUCKET,
+)
+def bucket_name_unique(resource: Resource, ctx: Context) -> str | None:
+    name = str(prop(resource, "bucket") or "")
+    if prop(resource, "bucketPrefix") or re.search(r"(^|-)[0-9]{12}(-|$)", name):
+        return None
+    return f"bucket name {name!r} carries no account id: another account may already own it"

@@ -183,11 +183,64 @@ def irsa_trust(resource: Resource, ctx: Context) -> str | None:
     controls=("PCI 7.2.2",),
     remediation="Scope iam:PassRole to the ARNs of this environment's roles.",
     types=POLICY_TYPES,
+    graph=True,
 )
 def pass_role_scoped(resource: Resource, ctx: Context) -> str | None:
+    if resource["type"] == "aws:iam/policy:Policy" and prop(resource, "name") in _boundary_names(ctx):
+        return None  # a boundary is a ceiling: it grants nothing by itself
     for statement in statements(policy_document(prop(resource, "policy"))):
         actions = as_list(statement.get("Action"))
         broad = statement.get("Effect") == "Allow" and "*" in as_list(statement.get("Resource"))
         if broad and any(a in ("iam:PassRole", "iam:*", "iam:Pass*") for a in actions):
             return "iam:PassRole allowed on '*'"
     return None
+
+
+def _boundary_names(ctx: Context) -> set[str]:
+    """Names of managed policies some role uses as its permissions boundary."""
+    arns = {
+        str(prop(role, "permissionsBoundary"))
+        for role in ctx.of_type(ROLE)
+        if prop(role, "permissionsBoundary")
+    }
+    return {arn.rsplit("/", 1)[-1] for arn in arns}
+
+
+@resource_rule(
+    "WO-IAM-007",
+    "Every role carries the environment's permissions boundary",
+    severity=Severity.mandatory,
+    controls=("PCI 7.2.1", "PCI 7.2.2", "FSBP IAM.1"),
+    remediation="Create the role with permissions_boundary=the deploy boundary (Iam.boundary_arn): the "
+    "deploy role may only write roles that carry it, and no role can exceed it.",
+    types=(ROLE,),
+)
+def role_boundary(resource: Resource, ctx: Context) -> str | None:
+    if not prop(resource, "permissionsBoundary"):
+        return "no permissionsBoundary: the deploy role could grant this role anything"
+    return None
+
+
+@resource_rule(
+    "WO-IAM-008",
+    "Permission policies name actions, never a whole service (service:*)",
+    severity=Severity.mandatory,
+    controls=("FSBP IAM.21", "PCI 7.2.1", "PCI 7.2.2"),
+    remediation="List the verbs the principal needs (prefix wildcards such as ec2:Describe* at most); "
+    "only a permissions boundary, which grants nothing, may name whole services.",
+    types=POLICY_TYPES,
+    graph=True,
+)
+def no_service_wildcards(resource: Resource, ctx: Context) -> str | None:
+    if resource["type"] == "aws:iam/policy:Policy" and prop(resource, "name") in _boundary_names(ctx):
+        return None
+    wide = sorted(
+        {
+            str(action)
+            for statement in statements(policy_document(prop(resource, "policy")))
+            if statement.get("Effect") == "Allow"
+            for action in as_list(statement.get("Action"))
+            if str(action) == "*" or str(action).endswith(":*")
+        }
+    )
+    return f"allows whole services: {', '.join(wide)}" if wide else None

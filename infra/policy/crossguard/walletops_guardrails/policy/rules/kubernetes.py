@@ -14,6 +14,7 @@ WORKLOADS = (
     "kubernetes:apps/v1:DaemonSet",
     "kubernetes:batch/v1:Job",
 )
+RUN_TO_COMPLETION = ("kubernetes:batch/v1:Job",)
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -143,13 +144,16 @@ def no_host_namespaces(resource: Resource, ctx: Context) -> str | None:
 
 @resource_rule(
     "WO-K8S-006",
-    "Containers have liveness and readiness probes",
+    "Long-running containers have liveness and readiness probes",
     severity=Severity.mandatory,
     controls=("PCI 12.10.1",),
     remediation="Add livenessProbe and readinessProbe (httpGet /healthz, /readyz) to every container.",
     types=WORKLOADS,
 )
 def probes(resource: Resource, ctx: Context) -> str | None:
+    if resource["type"] in RUN_TO_COMPLETION:
+        return None  # a Job's pod exits when done: nothing to probe, its completion is awaited
+
     def problem(container: Mapping[str, Any]) -> str | None:
         missing = [p for p in ("livenessProbe", "readinessProbe") if not container.get(p)]
         return f"no {' or '.join(missing)}" if missing else None

@@ -268,3 +268,31 @@ def vpc_endpoints(resource: Resource, ctx: Context) -> str | None:
     }
     missing = [service for service in REQUIRED_ENDPOINTS if service not in present]
     return f"missing endpoints: {', '.join(missing)}" if missing else None
+
+
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+
+
+@stack_rule(
+    "WO-VPC-007",
+    "Every target group's port is open from a security group (the load balancer's)",
+    severity=Severity.mandatory,
+    controls=("PCI 1.2.1", "PCI 12.10.1"),
+    remediation="Open the port the target group sends to (node ports on EKS, the container port on "
+    "ECS) in the app security group from the load balancer's security group; otherwise every target "
+    "stays unhealthy.",
+)
+def target_ports_open(ctx: Context) -> Iterator[Violation]:
+    peered = [
+        _port_range(rule)
+        for _owner, rule, _group in ingress_rules(ctx)
+        if rule.get("referencedSecurityGroupId")
+        or rule.get("sourceSecurityGroupId")
+        or rule.get("securityGroups")
+    ]
+    for target in ctx.of_type(TARGET_GROUP):
+        port = prop(target, "port")
+        if port is None:
+            continue
+        if not any(ports is None or ports[0] <= int(port) <= ports[1] for ports in peered):
+            yield Violation(f"{target['name']}: port {port} is open from no security group", target["urn"])
