@@ -6,7 +6,13 @@ import pytest
 from scanner_worlds import deployment, graph
 
 from contracts.errors import UsageProblem
-from infra.policy.scanners.kubernetes import CHECK_KIND, CHECK_SCHEMA, scan, shipped_versions
+from infra.policy.scanners.kubernetes import (
+    CHECK_KIND,
+    CHECK_SCHEMA,
+    scan,
+    shipped_versions,
+    validate_manifest,
+)
 
 
 def test_the_cluster_version_of_the_config_is_shipped() -> None:
@@ -44,3 +50,17 @@ def test_a_version_without_schemas_is_a_usage_error_not_a_silent_fallback() -> N
         scan(graph(deployment()), {"dev": "1.20"})
     with pytest.raises(UsageProblem, match=r"kubernetes\.version"):
         scan(graph(deployment()), {})
+
+
+def test_schema_messages_never_quote_the_value() -> None:
+    """A Secret's stringData with an object instead of a string: the finding must not print it."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "cache", "namespace": "wallet"},
+        "stringData": {"value": {"url": "rediss://user:hunter2-password@cache:6379"}},
+    }
+    check_id, message = validate_manifest(secret, "1.35") or ("", "")
+    assert check_id == CHECK_SCHEMA
+    assert message.startswith("stringData.value:") and "string" in message
+    assert "hunter2" not in message

@@ -57,8 +57,17 @@ def validate_manifest(manifest: dict[str, Any], version: str) -> tuple[str, str]
         )
     except kubernetes_validate.ValidationError as exc:
         path = ".".join(str(part) for part in exc.path) or "(root)"
-        return CHECK_SCHEMA, f"{path}: {exc.message}"
+        return CHECK_SCHEMA, f"{path}: {describe_error(exc)}"
     return None
+
+
+def describe_error(exc: Any) -> str:
+    """The schema error without the offending value: jsonschema's messages quote the instance, which
+    for a Secret is its content. Messages that only name keys (required, unexpected) are kept."""
+    if exc.validator in ("required", "additionalProperties"):
+        return str(exc.message)
+    expected = exc.validator_value if isinstance(exc.validator_value, str | int | bool) else "the schema"
+    return f"value fails {exc.validator!r} (expected {expected}); value not shown"
 
 
 def scan_manifests(manifests: list[tuple[str | None, dict[str, Any]]], version: str, env: str) -> list[Check]:
