@@ -22,6 +22,7 @@ class Format(StrEnum):
     csv = "csv"
     html = "html"
     sarif = "sarif"
+    terraform_plan = "terraform-plan"
 
 
 def to_json(data: Any) -> str:

@@ -9,10 +9,12 @@ in memory or from the JSON file ``walletops plan --format json`` writes. Its sha
      "environments": {"<env>": {
          "region": "eu-west-1",
          "resources": [{"urn", "type", "name", "custom", "parent", "dependencies", "provider",
-                        "protect", "inputs"}],   # sorted by URN
+                        "protect", "inputs", "id", "outputs"}],   # sorted by URN
          "outputs": {...}}}}                      # the stack outputs
 
-``inputs`` are the properties as the provider receives them (camelCase). The JSON writer is stable
+``inputs`` are the properties as the provider receives them (camelCase); a cloud resource also has
+its mocked ``id`` and the ``outputs`` the provider adds (``arn``, autonamed ``name``, endpoints), so a
+reader can tell that an input is another resource's output. The JSON writer is stable
 (sorted keys, two-space indent), so equal graphs are byte-identical files. Graph queries (which
 component a resource belongs to, resources by type, the Kubernetes manifests) live here, next to
 the model, so every reader answers them the same way.
@@ -50,6 +52,9 @@ class PlanResource(TypedDict):
     protect: bool
     inputs: dict[str, Any]
     id: NotRequired[str]
+    outputs: NotRequired[dict[str, Any]]
+    """What the provider adds to the inputs (``arn``, an autonamed ``name``, endpoints): with ``id``,
+    what other resources can take from this one, so readers can tell which input links to which."""
 
 
 @dataclass(frozen=True)

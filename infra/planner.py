@@ -190,6 +190,21 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{role}", "name": role}
     if typ == "aws:kms/key:Key":
         return {"keyId": rid, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}"}
+    return _arn(typ, rid, region, outputs)
+
+
+def _arn(typ: str, rid: str, region: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """ARNs in the service's real format where a policy document names them, so scanners that know
+    each action's resource format (parliament) judge the policy, not the mock."""
+    name = outputs.get("name")
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{name}"}
+    if typ == "aws:secretsmanager/secret:Secret":
+        return {"arn": f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{name}-{rid[:6]}"}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"arn": f"arn:aws:s3:::{outputs.get('bucket') or name}"}
+    if typ == "aws:sns/topic:Topic":
+        return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}"}
     return {}
 
 
@@ -204,19 +219,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.records.append(
-                PlanResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    custom=bool(request.custom),
-                    parent=request.parent or None,
-                    dependencies=sorted(set(request.dependencies)),
-                    provider=request.provider.split("::")[3] if request.provider else None,
-                    protect=bool(request.protect),
-                    inputs=_plain(rpc.deserialize_properties(request.object)),
-                )
+            inputs = _plain(rpc.deserialize_properties(request.object))
+            record = PlanResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                dependencies=sorted(set(request.dependencies)),
+                provider=request.provider.split("::")[3] if request.provider else None,
+                protect=bool(request.protect),
+                inputs=inputs,
             )
+            if request.custom and response.id:
+                record["id"] = response.id
+                outputs = _plain(rpc.deserialize_properties(response.object))
+                computed = {key: value for key, value in outputs.items() if key not in inputs}
+                if computed:
+                    record["outputs"] = computed
+            self.records.append(record)
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("walletops.cli_config", "app", "group"),
     "plan": ("walletops.cli_plan", "plan", "command"),
     "policy": ("walletops.cli_policy", "policy", "command"),
+    "policy-pack": ("walletops.cli_policy", "policy_pack", "command"),
     "audit": ("walletops.cli_policy", "audit", "command"),
     "cost": ("walletops.cli_cost", "app", "group"),
     "stack": ("walletops.cli_stack", "app", "group"),

@@ -21,6 +21,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from contracts.frameworks import spelled
+
 Status = Literal["pass", "fail", "error"]
 ANYWHERE = ("0.0.0.0/0", "::/0")
 AUDIT_LOG_CLASSES = ("audit", "financial")
@@ -38,6 +40,7 @@ class Result:
     resource: str
     status: Status
     detail: str
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class Check:
     title: str
     controls: tuple[str, ...]
     run: Callable[[Account], Iterator[tuple[str, Status, str]]] = field(repr=False)
+    regional: bool = True
+    """False for account-wide settings that are the same in every region (IAM, budgets, S3 account
+    block): a multi-region audit runs those once."""
 
 
 class Account:
@@ -112,9 +118,11 @@ def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]
 CHECKS: list[Check] = []
 
 
-def check(check_id: str, title: str, *controls: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def check(
+    check_id: str, title: str, *controls: str, regional: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[[Account], Iterator[tuple[str, Status, str]]]) -> Callable[..., Any]:
-        CHECKS.append(Check(check_id, title, controls, fn))
+        CHECKS.append(Check(check_id, title, controls, fn, regional))
         return fn
 
     return register
@@ -342,7 +350,6 @@ def _is_audit_group(name: str, tags: dict[str, str]) -> bool:
 @check(
     "AUD-LOG-001",
     "Financial and audit log groups are kept at least 365 days",
-    "FSBP CloudWatch.16",
     "PCI 10.5.1",
 )
 def log_retention(account: Account) -> Iterator[tuple[str, Status, str]]:
@@ -363,6 +370,7 @@ def log_retention(account: Account) -> Iterator[tuple[str, Status, str]]:
     "FSBP S3.1",
     "FSBP S3.8",
     "CIS 2.1.4",
+    regional=False,
 )
 def s3_public_access(account: Account) -> Iterator[tuple[str, Status, str]]:
     account_flags = _account_public_access(account)
@@ -410,7 +418,7 @@ def _flags_text(flags: dict[str, bool]) -> str:
     return f"off: {', '.join(off)}" if off else "all four flags on"
 
 
-@check("AUD-BUD-001", "A cost budget exists for the environment", "PCI 12.5.2")
+@check("AUD-BUD-001", "A cost budget exists for the environment", "PCI 12.5.2", regional=False)
 def budgets_present(account: Account) -> Iterator[tuple[str, Status, str]]:
     budgets = list(
         pages(account.client("budgets"), "describe_budgets", "Budgets", AccountId=account.account_id)
@@ -424,12 +432,13 @@ def budgets_present(account: Account) -> Iterator[tuple[str, Status, str]]:
 
 @dataclass
 class AuditReport:
-    """All results of one audit run."""
+    """All results of one audit run (one or several regions)."""
 
     region: str
     env: str | None
     only: list[str] | None = None
     results: list[Result] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Result]:
@@ -442,23 +451,70 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "region": self.region,
+            "regions": self.regions or [self.region],
             "env": self.env,
             "ok": self.ok,
-            "checks": [{"id": c.id, "title": c.title, "controls": list(c.controls)} for c in CHECKS],
+            "checks": [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "controls": list(c.controls),
+                    "frameworks": spelled(c.controls),
+                    "regional": c.regional,
+                }
+                for c in CHECKS
+            ],
             "results": [asdict(r) for r in self.results],
         }
 
 
-def run_audit(account: Account, only: list[str] | None = None) -> AuditReport:
-    """Run the checks (all, or the ids in ``only``); an API error becomes an ``error`` result, not a crash."""
-    report = AuditReport(account.region, account.env, only)
+def run_audit(account: Account, only: list[str] | None = None, *, global_checks: bool = True) -> AuditReport:
+    """Run the checks (all, or the ids in ``only``); an API error becomes an ``error`` result, not a crash.
+    ``global_checks=False`` skips the account-wide ones (already run in another region)."""
+    report = AuditReport(account.region, account.env, only, regions=[account.region])
     for item in CHECKS:
         if only is not None and item.id not in only:
             continue
+        if not item.regional and not global_checks:
+            continue
+        region = account.region if item.regional else "global"
         try:
             report.results.extend(
-                Result(item.id, resource, status, detail) for resource, status, detail in item.run(account)
+                Result(item.id, resource, status, detail, region)
+                for resource, status, detail in item.run(account)
             )
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
-            report.results.append(Result(item.id, "(api)", "error", f"{type(exc).__name__}: {exc}"))
+            report.results.append(Result(item.id, "(api)", "error", f"{type(exc).__name__}: {exc}", region))
     return report
+
+
+def enabled_regions(account: Account) -> list[str]:
+    """The regions enabled for the account (``--region all``)."""
+    regions = account.client("ec2").describe_regions(AllRegions=False)["Regions"]
+    return sorted(r["RegionName"] for r in regions)
+
+
+def run_audit_regions(
+    regions: list[str],
+    only: list[str] | None = None,
+    *,
+    endpoint_url: str | None = None,
+    env: str | None = None,
+    session: boto3.session.Session | None = None,
+) -> AuditReport:
+    """The audit of every region in ``regions``; account-wide checks run once (in the first)."""
+    report = AuditReport(",".join(regions), env, only, regions=list(regions))
+    for index, region in enumerate(regions):
+        regional_session = session or boto3.session.Session(region_name=region)
+        account = Account(region, endpoint_url, env, regional_session)
+        report.results.extend(run_audit(account, only, global_checks=index == 0).results)
+    return report
+
+
+def short_error(detail: str, limit: int = 90) -> str:
+    """An API error for an 80-column table: the error code and the first words of the message."""
+    first = detail.splitlines()[0] if detail else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+from infra.audit import baseline as _baseline  # noqa: E402,F401 - registers the baseline checks

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from contracts.project import ENVIRONMENTS
 from infra.policy.model import Context, NotApplicable, Resource, Rule, Severity, Violation, all_rules
+from infra.policy.scanners import Check
 from infra.policy.waivers import NO_WAIVERS, Waiver, Waivers
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Report:
     results: list[RuleResult]
     waivers: Waivers
     today: date
+    scanners: tuple[str, ...] = ()
 
     @property
     def findings(self) -> list[Finding]:
@@ -117,8 +119,38 @@ class Report:
         used = {id(f.waiver) for f in self.findings if f.waiver} | {
             id(f.expired_waiver) for f in self.findings if f.expired_waiver
         }
-        covered = [w for w in self.waivers.items if w.env in self.envs or set(ENVIRONMENTS) <= set(self.envs)]
+        covered = [
+            w
+            for w in self.waivers.items
+            if (w.env in self.envs or set(ENVIRONMENTS) <= set(self.envs))
+            and (":" not in w.rule or w.rule.split(":", 1)[0] in self.scanners)
+        ]
         return [w for w in covered if id(w) not in used]
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule and scanner check of this report, by id."""
+        unique = {result.rule.id: result.rule for result in self.results}
+        return [unique[key] for key in sorted(unique)]
+
+    def scanner_summary(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per environment and scanner: checks run (check x subject), passed, failed and waived."""
+        table: dict[str, dict[str, dict[str, int]]] = {}
+        for env in self.envs:
+            table[env] = {}
+            for scanner in self.scanners:
+                counts = {"run": 0, "passed": 0, "failed": 0, "waived": 0}
+                for result in self.results:
+                    if result.env != env or result.rule.area != scanner:
+                        continue
+                    failed = sum(f.status == "failed" for f in result.findings)
+                    waived = len(result.findings) - failed
+                    counts["run"] += result.checked
+                    counts["failed"] += failed
+                    counts["waived"] += waived
+                    counts["passed"] += result.checked - failed - waived
+                table[env][scanner] = counts
+        return table
 
 
 def _applies_to(rule: Rule, resource: Resource) -> bool:
@@ -213,3 +245,61 @@ def evaluate_plan(
             )
         )
     return Report(envs, results, waivers, day)
+
+
+def _scanner_rule(check: Check) -> Rule:
+    def _reported_by_the_scanner(*_: Any) -> None:
+        raise NotApplicable(f"{check.rule_id} is evaluated by {check.scanner}, not by the rule engine")
+
+    return Rule(
+        id=check.rule_id,
+        title=check.title,
+        severity=Severity.mandatory,
+        controls=(),
+        remediation=check.guideline or f"see {check.scanner}'s documentation of {check.check_id}",
+        scope="resource",
+        types=(),
+        check=_reported_by_the_scanner,
+    )
+
+
+def scanner_results(
+    checks: Iterable[Check],
+    plan: PlanGraph,
+    *,
+    waivers: Waivers = NO_WAIVERS,
+    today: date | None = None,
+) -> list[RuleResult]:
+    """Scanner outcomes as rule results: one per (scanner check, environment), waivers applied.
+
+    A scanner check is mandatory: its failures fail the run unless a valid waiver (by the
+    ``<scanner>:<check id>`` and the resource's URN or the subject's name) covers them.
+    """
+    day = today or date.today()
+    results: dict[tuple[str, str], RuleResult] = {}
+    for check in checks:
+        key = (check.rule_id, check.env)
+        if key not in results:
+            results[key] = RuleResult(_scanner_rule(check), check.env)
+        result = results[key]
+        result.checked += 1
+        if check.passed:
+            continue
+        waiver = waivers.match(check.rule_id, check.env, check.urn, check.subject)
+        valid = waiver is not None and not waiver.expired(day)
+        resource = plan[check.env].by_urn.get(check.urn or "") if check.env in plan.names else None
+        result.findings.append(
+            Finding(
+                rule_id=check.rule_id,
+                severity=Severity.mandatory,
+                env=check.env,
+                urn=check.urn,
+                name=check.subject,
+                type=resource["type"] if resource else None,
+                message=check.message or check.title,
+                status="waived" if valid else "failed",
+                waiver=waiver if valid else None,
+                expired_waiver=waiver if waiver is not None and not valid else None,
+            )
+        )
+    return [results[key] for key in sorted(results)]

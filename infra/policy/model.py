@@ -70,7 +70,9 @@ class Rule:
 
     @property
     def area(self) -> str:
-        """The rule family, e.g. ``KMS`` for ``WO-KMS-001``."""
+        """The rule family: ``KMS`` for ``WO-KMS-001``, the scanner for ``checkov:CKV_AWS_16``."""
+        if ":" in self.id:
+            return self.id.split(":", 1)[0]
         return self.id.split("-")[1]
 
 

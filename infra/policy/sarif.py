@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts.frameworks import spelled_text
 from infra.policy.engine import Finding, Report
 from infra.policy.model import Rule, Severity, all_rules
 
@@ -26,14 +27,17 @@ SECURITY_SEVERITY = {Severity.mandatory: "8.0", Severity.advisory: "5.0"}
 
 
 def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    controls = spelled_text(rule.controls) or "none cited"
     return {
         "id": rule.id,
-        "name": "".join(part.capitalize() for part in rule.id.split("-")),
+        "name": "".join(part.capitalize() for part in rule.id.replace(":", "-").split("-")),
         "shortDescription": {"text": rule.title},
-        "fullDescription": {"text": f"{rule.title}. Controls: {', '.join(rule.controls)}."},
+        "fullDescription": {
+            "text": f"{rule.title}. Controls: {spelled_text(rule.controls) or 'none cited'}."
+        },
         "help": {
             "text": rule.remediation,
-            "markdown": f"**Remediation:** {rule.remediation}\n\n**Controls:** {', '.join(rule.controls)}",
+            "markdown": f"**Remediation:** {rule.remediation}\n\n**Controls:** {controls}",
         },
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {
@@ -63,7 +67,27 @@ def module_of(
     return candidate.as_posix() if (project_dir / candidate).is_file() else None
 
 
-def _result(finding: Finding, index: int, uri: str) -> dict[str, Any]:
+def line_of(text: str, name: str | None, resource_type: str | None, env: str) -> int:
+    """The line of ``text`` (a component module) that most likely creates the resource: the literal of
+    its logical name without the ``wallet-<env>-`` prefix (``self.name("ledger")``), else the start
+    of the f-string that builds it, else the first constructor of its class (``rds.Instance(``); 1 if
+    nothing matches. A heuristic, never a guess beyond the file the component lives in."""
+    lines = text.splitlines()
+    suffix = (name or "").removeprefix(f"wallet-{env}-")
+    patterns = []
+    if suffix:
+        patterns += [f'"{suffix}"', f'"{suffix.split("-")[0]}-']
+    parts = (resource_type or "").split(":")
+    if len(parts) == 3:
+        patterns += [f"{parts[1].split('/')[0]}.{parts[2]}(", f".{parts[2]}("]
+    for pattern in patterns:
+        for number, line in enumerate(lines, start=1):
+            if pattern in line:
+                return number
+    return 1
+
+
+def _result(finding: Finding, index: int, uri: str, line: int = 1) -> dict[str, Any]:
     subject = finding.urn or f"stack {finding.env}"
     fingerprint = hashlib.sha256(
         f"{finding.rule_id}|{finding.env}|{subject}|{finding.message}".encode()
@@ -71,7 +95,7 @@ def _result(finding: Finding, index: int, uri: str) -> dict[str, Any]:
     location: dict[str, Any] = {
         "physicalLocation": {
             "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
-            "region": {"startLine": 1},
+            "region": {"startLine": line},
         },
     }
     if finding.urn:
@@ -101,13 +125,22 @@ def _result(finding: Finding, index: int, uri: str) -> dict[str, Any]:
 
 def to_sarif(report: Report, plan: PlanGraph, project_dir: Path | None, version: str) -> dict[str, Any]:
     """The SARIF log of a policy report over ``plan``."""
-    rules = all_rules()
+    rules = all_rules() + [rule for rule in report.rules if rule.area in report.scanners]
     index = {rule.id: position for position, rule in enumerate(rules)}
     by_env = {env: plan[env].by_urn for env in report.envs}
     results = []
+    texts: dict[str, str] = {}
     for finding in report.findings:
-        uri = module_of(finding.urn, by_env[finding.env], project_dir) or f"Pulumi.{finding.env}.yaml"
-        results.append(_result(finding, index[finding.rule_id], uri))
+        module = module_of(finding.urn, by_env[finding.env], project_dir)
+        line = 1
+        if module is not None and project_dir is not None:
+            if module not in texts:
+                texts[module] = (project_dir / module).read_text(encoding="utf-8")
+            node = by_env[finding.env].get(finding.urn or "")
+            name = finding.urn.rsplit("::", 1)[-1] if finding.urn else None
+            line = line_of(texts[module], name, node["type"] if node else None, finding.env)
+        uri = module or f"Pulumi.{finding.env}.yaml"
+        results.append(_result(finding, index[finding.rule_id], uri, line))
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",

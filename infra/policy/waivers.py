@@ -1,6 +1,7 @@
 """Waivers: accepted findings, each with a reason and an expiry date, kept in ``policy-waivers.yaml``.
 
-A waiver names a rule id, the resources it covers (a glob over the URN or the logical name), the
+A waiver names a rule id (or a scanner's check id, ``checkov:CKV2_AWS_57``), the resources it covers
+(a glob over the URN or the logical name — for scanners also the subject, e.g. ``<role> policy``), the
 environment (or ``all``), why the risk is accepted, and until when. A waived finding is still
 reported — as ``waived`` — never hidden. An expired waiver waives nothing and fails the run, so an
 acceptance cannot silently outlive its review date.
@@ -29,7 +30,10 @@ class Waiver(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rule: Annotated[str, Field(pattern=r"^WO-[A-Z0-9]+-[0-9]{3}$")]
+    rule: Annotated[
+        str, Field(pattern=r"^(WO-[A-Z0-9]+-[0-9]{3}|(checkov|parliament|kubernetes):[A-Za-z0-9_.-]+)$")
+    ]
+    """A rule id (``WO-KMS-001``) or a scanner's check id (``checkov:CKV_AWS_16``)."""
     resource: Annotated[str, Field(min_length=1)]
     env: str = "all"
     reason: Annotated[str, Field(min_length=15)]
@@ -89,7 +93,7 @@ def load_waivers(path: Path, known_rules: set[str], today: date, *, required: bo
     document = validate(WaiverFile, read_yaml(path, path.name) or {}, path.name)
     problems = []
     for index, waiver in enumerate(document.waivers):
-        if waiver.rule not in known_rules:
+        if ":" not in waiver.rule and waiver.rule not in known_rules:
             problems.append(
                 f"{path.name}: waivers[{index}].rule = {waiver.rule!r}: no such rule (see walletops policy)"
             )

@@ -33,9 +33,12 @@ def key_arn_of(plan: dict[str, Any], data_class: str) -> str:
 
 
 def mock_arn(plan: dict[str, Any], resource: Resource) -> str:
-    """The (mocked) ARN other resources see for ``resource``."""
+    """The (mocked) ARN other resources see for ``resource``: the one the plan graph recorded."""
     from infra.planner import PlanMocks
 
+    recorded = resource.get("outputs", {}).get("arn")
+    if recorded:
+        return str(recorded)
     return str(PlanMocks(plan["region"]).new_resource(_mock_args(resource))[1]["arn"])
 
 

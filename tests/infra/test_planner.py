@@ -13,6 +13,7 @@ from contracts.plan_graph import PLAN_FORMAT
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_KEYS = {"urn", "type", "name", "custom", "parent", "dependencies", "provider", "protect", "inputs"}
+CLOUD_KEYS = {"id", "outputs"}
 
 
 def test_every_record_has_the_documented_shape(plans: dict[str, Any]) -> None:
@@ -21,7 +22,8 @@ def test_every_record_has_the_documented_shape(plans: dict[str, Any]) -> None:
         urns = [r["urn"] for r in plan["resources"]]
         assert urns == sorted(urns) and len(set(urns)) == len(urns)
         for record in plan["resources"]:
-            assert set(record) == RECORD_KEYS
+            assert RECORD_KEYS <= set(record) <= RECORD_KEYS | CLOUD_KEYS
+            assert ("id" in record) == record["custom"], record["urn"]
             assert record["urn"].startswith(f"urn:pulumi:{env}::walletops::")
             assert record["parent"] is None or record["parent"].startswith("urn:pulumi:")
             assert all(dep in urns for dep in record["dependencies"])
@@ -31,6 +33,15 @@ def test_inputs_use_provider_camel_case_names(plans: dict[str, Any]) -> None:
     db = next(r for r in plans["dev"]["resources"] if r["type"] == "aws:rds/instance:Instance")
     assert "storageEncrypted" in db["inputs"] and "storage_encrypted" not in db["inputs"]
     assert isinstance(db["inputs"]["allocatedStorage"], int)
+
+
+def test_cloud_resources_carry_their_mocked_id_and_computed_outputs(plans: dict[str, Any]) -> None:
+    resources = plans["prod"]["resources"]
+    key = next(r for r in resources if r["type"] == "aws:kms/key:Key")
+    assert key["outputs"]["arn"] == f"arn:aws:kms:eu-west-1:123456789012:key/{key['id']}"
+    assert not set(key["outputs"]) & set(key["inputs"]), "outputs hold only what the provider adds"
+    db = next(r for r in resources if r["type"] == "aws:rds/instance:Instance")
+    assert db["inputs"]["kmsKeyId"] in {k["outputs"]["arn"] for k in resources if k["type"] == key["type"]}
 
 
 def test_environments_do_not_leak_into_each_other(plans: dict[str, Any]) -> None:

@@ -139,3 +139,59 @@ def test_demo_command_over_the_saved_real_plan_exits_0(real_plan: PlanGraph, tmp
     for env in ENVIRONMENTS:
         assert f"│ {env}" in summary
     assert "PASS: 0 mandatory" in result.stdout
+
+
+def test_scanners_run_beside_the_rules_and_report_their_counts(tmp_path: Path) -> None:
+    from scanner_worlds import deployment, role_policy
+
+    world = compliant_world()
+    flawed = role_policy("iam:*")
+    flawed["urn"] = flawed["urn"].replace("urn:pulumi:dev::", f"urn:pulumi:{ENV}::")
+    manifest = deployment()
+    manifest["urn"] = manifest["urn"].replace("urn:pulumi:dev::", f"urn:pulumi:{ENV}::")
+    plan = _save(tmp_path, [*world, flawed, manifest])
+    out = tmp_path / "report.json"
+    result = _walletops(
+        "policy",
+        "--env",
+        ENV,
+        "--plan",
+        str(plan),
+        "--scanners",
+        "parliament,kubernetes",
+        "--format",
+        "json",
+        "--output",
+        str(out),
+        "--project-dir",
+        str(PROJECT_DIR),
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(out.read_text())
+    counts = report["scanners"][ENV]
+    manifests = sum(r["type"].startswith("kubernetes:") and "/" in r["type"] for r in [*world, manifest])
+    assert counts["kubernetes"] == {"run": manifests, "passed": manifests, "failed": 0, "waived": 0}
+    assert counts["parliament"]["failed"] >= 2
+    failed = {rule["id"] for rule in report["environments"][ENV]["rules"] if rule["verdict"] == "failed"}
+    assert {"parliament:PRIVILEGE_ESCALATION", "parliament:RESOURCE_STAR"} <= failed
+    sarif = tmp_path / "report.sarif"
+    _walletops(
+        "policy",
+        "--env",
+        ENV,
+        "--plan",
+        str(plan),
+        "--scanners",
+        "parliament",
+        "--format",
+        "sarif",
+        "--output",
+        str(sarif),
+        "--project-dir",
+        str(PROJECT_DIR),
+    )
+    run = json.loads(sarif.read_text())["runs"][0]
+    assert "parliament:PRIVILEGE_ESCALATION" in {r["id"] for r in run["tool"]["driver"]["rules"]}
+    assert "parliament:PRIVILEGE_ESCALATION" in {r["ruleId"] for r in run["results"]}
+    bad = _walletops("policy", "--env", ENV, "--plan", str(plan), "--scanners", "tfsec")
+    assert bad.returncode == 2 and "allowed: checkov, parliament, kubernetes" in bad.stderr

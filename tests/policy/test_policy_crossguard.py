@@ -1,9 +1,10 @@
-"""CrossGuard adapters (infra/policy/crossguard/pack.py) run the same rule functions as walletops policy."""
+"""CrossGuard adapters (infra/policy/pack.py) run the same rule functions as walletops policy."""
 
 from __future__ import annotations
 
 import ast
 import select
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -23,8 +24,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from infra.policy.crossguard.pack import PACK_NAME, build_policies, env_of
+from infra.policy import publish
 from infra.policy.model import Severity, all_rules
+from infra.policy.pack import PACK_NAME, build_policies, env_of
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "infra" / "policy" / "crossguard"
 
@@ -144,24 +146,80 @@ def test_environment_comes_from_the_urn_stack() -> None:
     assert env_of("urn:pulumi:stage::walletops::aws:s3/bucket:Bucket::archive") == "stage"
 
 
-def test_pack_entry_point_serves_on_loopback_when_run_by_the_cli() -> None:
-    """What ``pulumi preview --policy-pack`` does: run __main__, read the analyzer's port, then stop it."""
+BLOCKER = """
+import sys
+REPO = {repo!r}
+sys.path[:] = [p for p in sys.path if p.rstrip("/") not in (REPO, REPO + "/services-stub")]
+
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {{"infra", "contracts", "walletops", "cost", "loadtests", "walletstubs"}}:
+            raise ImportError(f"the pack imported the repository's {{name}}")
+
+
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_a_copy_of_the_pack_folder_alone_serves_the_pack(tmp_path: Path) -> None:
+    """What ``pulumi preview --policy-pack DIR`` does with a copy of the folder: ``python -m pulumi.policy
+    <engine> DIR`` from DIR. The repository is taken off ``sys.path`` and its packages are blocked, so
+    the pack can only use its own folder and what ``requirements.txt`` installs."""
+    pack = tmp_path / "walletops-guardrails"
+    shutil.copytree(PACK_DIR, pack, ignore=shutil.ignore_patterns("__pycache__", "venv"))
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCKER.format(repo=str(PACK_DIR.parents[2])))
     process = subprocess.Popen(
-        [sys.executable, str(PACK_DIR / "__main__.py")],
-        cwd=PACK_DIR,
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
+        cwd=pack,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(blocker), "HOME": str(tmp_path)},
     )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 60)
         assert ready, "the pack printed no port within 60 s"
         assert process.stdout is not None
         port = process.stdout.readline().strip()
-        assert port.isdigit() and int(port) > 0, port
+        assert port.isdigit() and int(port) > 0, (port, process.stderr.read() if process.poll() else "")
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_pack_requirements_pin_the_locked_versions() -> None:
+    lock = (PACK_DIR.parents[2] / "requirements.lock").read_text()
+    pins = [
+        line.split("#")[0].strip()
+        for line in (PACK_DIR / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert {pin.split("==")[0] for pin in pins} >= {"pulumi-policy", "pydantic", "pyyaml"}
+    assert [pin for pin in pins if f"\n{pin} " not in lock] == []
+    spec = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
+    assert spec["runtime"]["options"]["virtualenv"] == "venv"  # inside the pack, never the repo's .venv
+
+
+def test_the_packs_copy_of_rules_waivers_and_configs_is_current() -> None:
+    stale = publish.drift(PACK_DIR.parents[2])
+    assert stale == [], f"run `walletops policy-pack`: {stale}"
+
+
+def test_the_copy_is_regenerated_with_renamed_imports(tmp_path: Path) -> None:
+    assert publish.rewrite("from infra.policy.model import Rule\nimport contracts.config\n") == (
+        "from walletops_guardrails.policy.model import Rule\nimport walletops_guardrails.contracts.config\n"
+    )
+    assert publish.rewrite("from infra.audit import x  # infra.policy stays in text") == (
+        "from infra.audit import x  # infra.policy stays in text"
+    )
+    changed = publish.write(PACK_DIR.parents[2], tmp_path)
+    assert "walletops_guardrails/policy/rules/kms.py" in changed
+    assert publish.drift(PACK_DIR.parents[2], tmp_path) == []
+    (tmp_path / "walletops_guardrails" / "policy" / "extra.py").write_text("")
+    assert publish.drift(PACK_DIR.parents[2], tmp_path) == ["walletops_guardrails/policy/extra.py"]
 
 
 def test_preview_unknowns_only_stop_the_policies_that_read_them() -> None:

@@ -146,3 +146,52 @@ def test_real_environments_have_zero_mandatory_findings(real_plan: PlanGraph, pr
         applied = [r for r in report.results if r.env == env and r.verdict != "not-applicable"]
         assert len(applied) >= 60, env
     assert all(f.severity is Severity.advisory or f.status == "waived" for f in report.findings)
+
+
+def _scanner_check(passed: bool, subject: str = "wallet-prod-kms-s3 policy") -> Any:
+    from infra.policy.scanners import Check
+
+    return Check(
+        scanner="parliament",
+        check_id="RESOURCE_STAR",
+        title="Unnecessary use of Resource *",
+        env=ENV,
+        urn=f"urn:pulumi:{ENV}::walletops::aws:kms/key:Key::wallet-prod-kms-s3",
+        subject=subject,
+        passed=passed,
+        message="" if passed else "Resource * in a key policy",
+    )
+
+
+def test_scanner_outcomes_become_mandatory_verdicts_with_counts() -> None:
+    from infra.policy.engine import Report, scanner_results
+
+    plan = _plan(compliant_world())
+    results = scanner_results([_scanner_check(True, "a policy"), _scanner_check(False)], plan, today=TODAY)
+    [result] = results
+    assert result.rule.id == "parliament:RESOURCE_STAR" and result.rule.area == "parliament"
+    assert result.checked == 2 and result.verdict == "failed"
+    assert result.findings[0].severity is Severity.mandatory and result.findings[0].name.endswith(" policy")
+    report = Report([ENV], results, Waivers((), "test"), TODAY, scanners=("parliament",))
+    assert report.scanner_summary()[ENV]["parliament"] == {"run": 2, "passed": 1, "failed": 1, "waived": 0}
+    assert not report.ok
+
+
+def test_a_scanner_waiver_matches_by_check_id_and_subject_and_is_validated(tmp_path: Path) -> None:
+    from infra.policy.engine import Report, scanner_results
+    from infra.policy.waivers import Waiver
+
+    waiver = Waiver.model_validate(
+        _waiver(rule="parliament:RESOURCE_STAR", resource="wallet-*-kms-* policy", env=ENV)
+    )
+    waivers = Waivers((waiver,), "test")
+    plan = _plan(compliant_world())
+    [result] = scanner_results([_scanner_check(False)], plan, waivers=waivers, today=TODAY)
+    assert result.verdict == "waived" and result.findings[0].waiver == waiver
+    report = Report([ENV], [result], waivers, TODAY, scanners=("parliament",))
+    assert report.ok and report.scanner_summary()[ENV]["parliament"]["waived"] == 1
+    assert Report([ENV], [], waivers, TODAY).unused_waivers() == [], "not judged when the scanner did not run"
+    path = tmp_path / WAIVERS_FILE
+    path.write_text(yaml.safe_dump({"waivers": [_waiver(rule="tfsec:AWS001")]}))
+    with pytest.raises(UsageProblem, match="rule"):
+        load_waivers(path, {r.id for r in all_rules()}, TODAY)

@@ -13,7 +13,7 @@ from policy_world import BREAKAGES, ENV, TODAY, compliant_world
 from contracts.plan_graph import PlanGraph
 from infra.policy.engine import evaluate_plan
 from infra.policy.model import all_rules, rules_by_id
-from infra.policy.sarif import module_of, to_sarif
+from infra.policy.sarif import line_of, module_of, to_sarif
 from infra.policy.waivers import WAIVERS_FILE, load_waivers
 
 
@@ -104,3 +104,15 @@ def test_module_of_walks_up_to_the_outermost_component(tmp_path: Path) -> None:
     assert module_of("r", by_urn, tmp_path) == "infra/data.py"
     assert module_of("r", by_urn, None) is None
     assert module_of("missing", by_urn, tmp_path) is None
+
+
+def test_results_point_at_the_line_that_creates_the_resource() -> None:
+    program = (
+        "class Data:\n    def build(self):\n        x = 1\n"
+        '        self.db = aws.rds.Instance(\n            self.name("ledger"),\n'
+    )
+    assert line_of(program, "wallet-prod-ledger", "aws:rds/instance:Instance", "prod") == 5
+    assert line_of(program, "wallet-prod-replica", "aws:rds/instance:Instance", "prod") == 4
+    assert line_of(program, "wallet-prod-m-accounts-get", "aws:apigateway/method:Method", "prod") == 1
+    routes = 'def f():\n    for r in routes:\n        Method(f"m-{r}-get", ...)\n'
+    assert line_of(routes, "wallet-dev-m-accounts-get", "aws:apigateway/method:Method", "dev") == 3

@@ -1,25 +1,21 @@
-"""Entry point the Pulumi CLI runs for ``--policy-pack infra/policy/crossguard``: serves the pack.
+"""Entry point the Pulumi CLI runs for ``--policy-pack`` (or after ``pulumi policy publish``).
 
-Constructing :class:`pulumi_policy.PolicyPack` starts the analyzer server and blocks, so nothing but
-the Pulumi CLI should execute this file; tests import :mod:`infra.policy.crossguard.pack` instead.
+The folder is self-contained: ``walletops_guardrails/`` is a generated copy of the rules, their
+engine and the project's waivers and environment configs (``walletops policy pack`` refreshes it),
+and ``requirements.txt`` is all it installs. Constructing :class:`pulumi_policy.PolicyPack` starts
+the analyzer server and blocks, so only the Pulumi CLI should run this file.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]
-if str(PROJECT_DIR) not in sys.path:
-    sys.path.insert(0, str(PROJECT_DIR))
-
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from infra.policy.crossguard.pack import PACK_NAME, build_policies  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
+from walletops_guardrails.policy.pack import PACK_NAME, build_policies
 
 PolicyPack(
     name=PACK_NAME,
-    policies=build_policies(PROJECT_DIR),
+    policies=build_policies(Path(__file__).resolve().parent / "walletops_guardrails" / "project"),
     enforcement_level=EnforcementLevel.MANDATORY,
     description="walletops guardrails over the resources of a preview or update",
 )

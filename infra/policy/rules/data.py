@@ -354,7 +354,7 @@ def s3_wildcard_grant(ctx: Context) -> Iterator[Violation]:
     "WO-SM-001",
     "Secrets Manager secrets are encrypted with a customer-managed key",
     severity=Severity.mandatory,
-    controls=("PCI 3.5.1", "PCI 3.6.1", "FSBP SecretsManager.3"),
+    controls=("PCI 3.5.1", "PCI 3.6.1"),
     remediation="Set kms_key_id to the secrets CMK.",
     types=(SECRET,),
 )

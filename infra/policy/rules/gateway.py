@@ -16,7 +16,7 @@ WEB_ACL_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfigurati
     "WO-API-001",
     "API stages write access logs",
     severity=Severity.mandatory,
-    controls=("FSBP APIGateway.1", "FSBP APIGateway.9", "PCI 10.2.1"),
+    controls=("PCI 10.2.1", "PCI 10.2.2"),
     remediation="Set access_log_settings: destination_arn (a KMS-encrypted audit log group), JSON format.",
     types=(STAGE,),
 )

@@ -55,7 +55,7 @@ def full_admin_statements(policy: object) -> list[str]:
     "WO-IAM-001",
     "No IAM policy allows action '*' on resource '*'",
     severity=Severity.mandatory,
-    controls=("FSBP IAM.1", "FSBP IAM.21", "CIS 1.16", "PCI 7.2.1", "PCI 7.2.2"),
+    controls=("FSBP IAM.1", "CIS 1.16", "PCI 7.2.1", "PCI 7.2.2"),
     remediation="Name the service actions the role needs and scope Resource to ARNs of this environment.",
 )
 def no_full_admin(ctx: Context) -> Iterator[Violation]:

@@ -27,7 +27,7 @@ EBS_DEFAULT_KEY = "aws:ebs/defaultKmsKey:DefaultKmsKey"
     "WO-KMS-001",
     "KMS customer-managed keys rotate automatically",
     severity=Severity.mandatory,
-    controls=("FSBP KMS.4", "CIS 3.6", "PCI 3.6.4", "PCI 3.7.4"),
+    controls=("FSBP KMS.4", "CIS 3.6", "PCI 3.7.4"),
     remediation="Set enable_key_rotation=True on the aws.kms.Key (symmetric keys rotate yearly or faster).",
     types=(KMS_KEY,),
 )

@@ -52,7 +52,7 @@ def audit_encrypted(resource: Resource, ctx: Context) -> str | None:
     "WO-LOG-003",
     "Every log group has a finite retention and a log class",
     severity=Severity.advisory,
-    controls=("FSBP CloudWatch.16", "PCI 3.2.1"),
+    controls=("PCI 3.2.1", "PCI 10.5.1"),
     remediation="Set retention_in_days (app logs: logging.app_retention_days) and tag log-class.",
     types=(LOG_GROUP,),
 )

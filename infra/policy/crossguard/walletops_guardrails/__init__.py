@@ -1,0 +1,1 @@
+"""walletops guardrails, vendored: see README."""
