@@ -144,7 +144,17 @@ def ruff(target: Target) -> CheckResult:
     if not files:
         return CheckResult("ruff", Status.passed, "no Python files", [], 0.0)
     proc = _run(
-        [_tool("ruff"), "check", "--output-format", "json", "--no-fix", "--exit-zero", *files], target.root
+        [
+            _tool("ruff"),
+            "check",
+            "--output-format",
+            "json",
+            "--no-fix",
+            "--exit-zero",
+            "--force-exclude",
+            *files,
+        ],
+        target.root,
     )
     findings = [
         Finding(
