@@ -122,12 +122,14 @@ def test_the_defects_reach_sarif_and_the_pull_request_comment(defects_review: di
     assert "`app/settings.py:" in defects_review["markdown"]
 
 
-def test_the_project_review_skips_the_defects_and_nothing_else() -> None:
+def test_the_project_review_skips_the_defects_and_the_generated_pack_copy_only() -> None:
     exclude = settings(ROOT, "exclude")
-    assert exclude == ["tests/pipelines/defects/*"]
+    assert exclude == ["tests/pipelines/defects/*", "infra/policy/crossguard/walletops_guardrails/*"]
     files = review_files(ROOT, exclude)
     assert "pipelines/review.py" in files and ".github/workflows/deploy.yml" in files
+    assert "infra/policy/crossguard/__main__.py" in files
     assert not any(name.startswith("tests/pipelines/defects/") for name in files)
+    assert not any(name.startswith("infra/policy/crossguard/walletops_guardrails/") for name in files)
     assert any(name.startswith("tests/pipelines/defects/") for name in review_files(ROOT))
 
 
