@@ -18,6 +18,9 @@ from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
 
 PERIOD_SECONDS = 300
+ABOVE = "GreaterThanThreshold"
+BELOW = "LessThanThreshold"
+AT_LEAST = "GreaterThanOrEqualToThreshold"
 GB = 1024**3
 
 
@@ -54,37 +57,40 @@ class Alarms(WalletComponent):
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         cfg = env.alarms
         db = {"DBInstanceIdentifier": args.db_identifier}
-        self._alarm("rds-cpu", "AWS/RDS", "CPUUtilization", db, "GreaterThanThreshold", cfg.rds_cpu_percent)
+        self._alarm("rds-cpu", "AWS/RDS", "CPUUtilization", db, (ABOVE, cfg.rds_cpu_percent))
         self._alarm(
             "rds-free-storage",
             "AWS/RDS",
             "FreeStorageSpace",
             db,
-            "LessThanThreshold",
-            cfg.rds_free_storage_gb * GB,
+            (BELOW, cfg.rds_free_storage_gb * GB),
             statistic="Minimum",
         )
         self._alarm(
-            "rds-replica-lag", "AWS/RDS", "ReplicaLag", db, "GreaterThanThreshold", cfg.rds_replica_lag_seconds
+            "rds-replica-lag",
+            "AWS/RDS",
+            "ReplicaLag",
+            db,
+            (ABOVE, cfg.rds_replica_lag_seconds),
         )
         for index in range(1, env.cache.num_nodes + 1):
-            node = pulumi.Output.from_input(args.cache_group_id).apply(lambda group, i=index: f"{group}-{i:03d}")
+            node = pulumi.Output.from_input(args.cache_group_id).apply(
+                lambda group, i=index: f"{group}-{i:03d}"
+            )
             dims = {"CacheClusterId": node}
             self._alarm(
                 f"cache-cpu-{index:03d}",
                 "AWS/ElastiCache",
                 "EngineCPUUtilization",
                 dims,
-                "GreaterThanThreshold",
-                cfg.cache_cpu_percent,
+                (ABOVE, cfg.cache_cpu_percent),
             )
             self._alarm(
                 f"cache-evictions-{index:03d}",
                 "AWS/ElastiCache",
                 "Evictions",
                 dims,
-                "GreaterThanThreshold",
-                cfg.cache_evictions,
+                (ABOVE, cfg.cache_evictions),
                 statistic="Sum",
             )
         for service, group_arn in sorted(args.target_group_arns.items()):
@@ -96,19 +102,24 @@ class Alarms(WalletComponent):
                     "LoadBalancer": pulumi.Output.from_input(args.nlb_arn).apply(arn_suffix),
                     "TargetGroup": group_arn.apply(arn_suffix),
                 },
-                "GreaterThanOrEqualToThreshold",
-                cfg.nlb_unhealthy_hosts,
+                (AT_LEAST, cfg.nlb_unhealthy_hosts),
                 statistic="Maximum",
             )
         api = {"ApiName": args.api_name, "Stage": args.stage_name}
-        self._alarm("api-5xx", "AWS/ApiGateway", "5XXError", api, "GreaterThanThreshold", cfg.api_5xx_errors, statistic="Sum")
+        self._alarm(
+            "api-5xx",
+            "AWS/ApiGateway",
+            "5XXError",
+            api,
+            (ABOVE, cfg.api_5xx_errors),
+            statistic="Sum",
+        )
         self._alarm(
             "api-latency-p99",
             "AWS/ApiGateway",
             "Latency",
             api,
-            "GreaterThanThreshold",
-            cfg.api_latency_p99_ms,
+            (ABOVE, cfg.api_latency_p99_ms),
             extended_statistic="p99",
         )
         self._alarm(
@@ -116,8 +127,7 @@ class Alarms(WalletComponent):
             "AWS/WAFV2",
             "BlockedRequests",
             {"WebACL": args.web_acl_name, "Region": env.region, "Rule": "ALL"},
-            "GreaterThanThreshold",
-            cfg.waf_blocked_requests,
+            (ABOVE, cfg.waf_blocked_requests),
             statistic="Sum",
             periods=1,
         )
@@ -129,13 +139,13 @@ class Alarms(WalletComponent):
         namespace: str,
         metric: str,
         dimensions: dict[str, pulumi.Input[str]],
-        comparison: str,
-        threshold: float,
+        rule: tuple[str, float],
         *,
         statistic: str = "Average",
         extended_statistic: str | None = None,
         periods: int | None = None,
     ) -> None:
+        comparison, threshold = rule
         evaluation = periods or self.env.alarms.evaluation_periods
         self.alarms[label] = aws.cloudwatch.MetricAlarm(
             self.name("alarm", label),

@@ -48,11 +48,11 @@ SHIPPER_HTTP_PORT = 2020
 BUFFER_PATH = "/var/fluent-bit/state"
 APM_TOKEN_SECRET = f"{STACK_NAME}-apm-token"
 """ECK's APM token secret (key ``secret-token``); the services read a copy in their namespace."""
-APM_TOKEN_KEY = "secret-token"
+APM_TOKEN_KEY = "secret-token"  # noqa: S105 (a key name, not a secret)
 ELASTIC_USER_SECRET = f"{STACK_NAME}-es-elastic-user"
 CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 ES_SERVICE_ACCOUNT = "elasticsearch"
-TOKEN_DIR = "/usr/share/elasticsearch/config/repository-s3"
+WEB_IDENTITY_DIR = "/usr/share/elasticsearch/config/repository-s3"
 DATASETS: tuple[str, ...] = ("walletops.service", "walletops.audit", "walletops.access")
 """``event.dataset`` values the services write; each goes to its own data stream."""
 OTHER_DATASET = "kubernetes.container"
@@ -487,11 +487,15 @@ class Observability(WalletComponent):
         ]
         es_account = k8s.core.v1.ServiceAccount(
             self.name("es-service-account"),
-            metadata=self._meta(ES_SERVICE_ACCOUNT, annotations={"eks.amazonaws.com/role-arn": snapshot_role.arn}),
+            metadata=self._meta(
+                ES_SERVICE_ACCOUNT, annotations={"eks.amazonaws.com/role-arn": snapshot_role.arn}
+            ),
             automount_service_account_token=False,
             opts=self._k8s([self.namespace]),
         )
-        self.elasticsearch = self._elasticsearch(snapshot_role, [self.operator, storage, es_account, *secrets])
+        self.elasticsearch = self._elasticsearch(
+            snapshot_role, [self.operator, storage, es_account, *secrets]
+        )
         self.kibana = self._kibana()
         self.apm = self._apm(secrets[1])
         self._stack_policies()
@@ -516,7 +520,10 @@ class Observability(WalletComponent):
         config: dict[str, object] = {"node.store.allow_mmap": False}
         env_vars: list[dict[str, object]] = [
             {"name": "AWS_ROLE_ARN", "value": snapshot_role.arn},
-            {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": f"{TOKEN_DIR}/aws-web-identity-token-file"},
+            {
+                "name": "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "value": f"{WEB_IDENTITY_DIR}/aws-web-identity-token-file",
+            },
             {"name": "AWS_REGION", "value": self.env.region},
         ]
         if spread:
@@ -547,7 +554,9 @@ class Observability(WalletComponent):
                         "requests": {"cpu": f"{eck.elasticsearch_cpu_millicores}m", "memory": memory},
                         "limits": {"cpu": f"{eck.elasticsearch_cpu_millicores * 2}m", "memory": memory},
                     },
-                    "volumeMounts": [{"name": "aws-iam-token", "mountPath": TOKEN_DIR, "readOnly": True}],
+                    "volumeMounts": [
+                        {"name": "aws-iam-token", "mountPath": WEB_IDENTITY_DIR, "readOnly": True}
+                    ],
                     "securityContext": _restricted(1000),
                 }
             ],
@@ -611,16 +620,16 @@ class Observability(WalletComponent):
                                 "spec": {
                                     "accessModes": ["ReadWriteOnce"],
                                     "storageClassName": STORAGE_CLASS,
-                                    "resources": {"requests": {"storage": f"{eck.elasticsearch_storage_gb}Gi"}},
+                                    "resources": {
+                                        "requests": {"storage": f"{eck.elasticsearch_storage_gb}Gi"}
+                                    },
                                 },
                             }
                         ],
                     }
                 ],
             },
-            opts=self.child_opts(
-                provider=self.args.k8s_provider, depends_on=deps, stateful=True
-            ),
+            opts=self.child_opts(provider=self.args.k8s_provider, depends_on=deps, stateful=True),
         )
 
     def _kibana(self) -> pulumi.Resource:
@@ -710,7 +719,12 @@ class Observability(WalletComponent):
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
                     {
-                        "from": [{"podSelector": kibana}, {"podSelector": apm}, {"podSelector": shipper}, operator],
+                        "from": [
+                            {"podSelector": kibana},
+                            {"podSelector": apm},
+                            {"podSelector": shipper},
+                            operator,
+                        ],
                         "ports": [_tcp(ES_PORT)],
                     },
                     {"from": [{"podSelector": es}], "ports": [_tcp(TRANSPORT_PORT)]},
@@ -838,9 +852,7 @@ class Observability(WalletComponent):
                             "Effect": "Allow",
                             "Principal": {"AWS": f"arn:aws:iam::{values[0]}:root"},
                             "Action": "es:ESHttp*",
-                            "Resource": (
-                                f"arn:aws:es:{env.region}:{values[0]}:domain/{domain_name}/*"
-                            ),
+                            "Resource": (f"arn:aws:es:{env.region}:{values[0]}:domain/{domain_name}/*"),
                         }
                     ]
                 )
@@ -940,7 +952,10 @@ class Observability(WalletComponent):
             "[FILTER]",
             "    Name              rewrite_tag",
             "    Match             kube.*",
-            *(f"    Rule              $event['dataset'] ^{_regex(dataset)}$ {dataset} false" for dataset in DATASETS),
+            *(
+                f"    Rule              $event['dataset'] ^{_regex(dataset)}$ {dataset} false"
+                for dataset in DATASETS
+            ),
             "",
             "[FILTER]",
             "    Name              modify",
@@ -992,7 +1007,9 @@ class Observability(WalletComponent):
             self.name("fluent-bit-clusterrole"),
             metadata=role_meta,
             rules=[
-                rbac.PolicyRuleArgs(api_groups=[""], resources=["namespaces", "pods"], verbs=["get", "list", "watch"])
+                rbac.PolicyRuleArgs(
+                    api_groups=[""], resources=["namespaces", "pods"], verbs=["get", "list", "watch"]
+                )
             ],
             opts=self._k8s(),
         )
@@ -1015,7 +1032,13 @@ class Observability(WalletComponent):
         if self.mode is ElasticMode.eck:
             egress.append(
                 {
-                    "to": [{"podSelector": {"matchLabels": {"elasticsearch.k8s.elastic.co/cluster-name": STACK_NAME}}}],
+                    "to": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {"elasticsearch.k8s.elastic.co/cluster-name": STACK_NAME}
+                            }
+                        }
+                    ],
                     "ports": [_tcp(ES_PORT)],
                 }
             )
@@ -1040,11 +1063,14 @@ class Observability(WalletComponent):
         mounts = [
             k8s.core.v1.VolumeMountArgs(name="varlog", mount_path="/var/log", read_only=True),
             k8s.core.v1.VolumeMountArgs(name="buffer", mount_path=BUFFER_PATH),
-            k8s.core.v1.VolumeMountArgs(name="config", mount_path="/fluent-bit/etc/fluent-bit.conf", sub_path="fluent-bit.conf"),
+            k8s.core.v1.VolumeMountArgs(
+                name="config", mount_path="/fluent-bit/etc/fluent-bit.conf", sub_path="fluent-bit.conf"
+            ),
         ]
         volumes = [
             k8s.core.v1.VolumeArgs(
-                name="varlog", host_path=k8s.core.v1.HostPathVolumeSourceArgs(path="/var/log", type="Directory")
+                name="varlog",
+                host_path=k8s.core.v1.HostPathVolumeSourceArgs(path="/var/log", type="Directory"),
             ),
             k8s.core.v1.VolumeArgs(
                 name="buffer",
@@ -1069,7 +1095,9 @@ class Observability(WalletComponent):
                 for name, key in (("ES_USER", "username"), ("ES_PASSWORD", "password"))
             ]
         if self.mode is ElasticMode.eck:
-            mounts.append(k8s.core.v1.VolumeMountArgs(name="es-ca", mount_path="/fluent-bit/tls", read_only=True))
+            mounts.append(
+                k8s.core.v1.VolumeMountArgs(name="es-ca", mount_path="/fluent-bit/tls", read_only=True)
+            )
             volumes.append(
                 k8s.core.v1.VolumeArgs(
                     name="es-ca",
@@ -1110,7 +1138,9 @@ class Observability(WalletComponent):
                                 image=shipper_cfg.image,
                                 env=env_vars,
                                 ports=[
-                                    k8s.core.v1.ContainerPortArgs(name="http", container_port=SHIPPER_HTTP_PORT)
+                                    k8s.core.v1.ContainerPortArgs(
+                                        name="http", container_port=SHIPPER_HTTP_PORT
+                                    )
                                 ],
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": f"{shipper_cfg.cpu_millicores}m", "memory": memory},

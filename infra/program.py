@@ -4,8 +4,8 @@ Order follows the dependencies: KMS keys first (everything encrypts with them), 
 network, compute and its add-ons, data, the gateway (its load balancer fronts the workloads),
 observability (where logs and traces go), the workloads, audit logging, the account baseline (where
 this environment owns the account), the budget (from the recorded cost estimate), the CloudWatch
-alarms to its topic and, where enabled, the in-cluster load test. The same function runs under ``pulumi up`` (``__main__.py``) and under the offline planner; nothing here
-knows which.
+alarms to its topic and, where enabled, the in-cluster load test. The same function runs under
+``pulumi up`` (``__main__.py``) and under the offline planner; nothing here knows which.
 """
 
 from __future__ import annotations
@@ -31,7 +31,13 @@ from infra.kms import Kms, KmsArgs
 from infra.loadtest_cluster import build_loadtest_cluster
 from infra.logging import AuditLogging, AuditLoggingArgs
 from infra.network import Network, NetworkArgs, carve_subnets
-from infra.observability import APM_TOKEN_KEY, APM_TOKEN_SECRET, Observability, ObservabilityArgs, apm_server_url
+from infra.observability import (
+    APM_TOKEN_KEY,
+    APM_TOKEN_SECRET,
+    Observability,
+    ObservabilityArgs,
+    apm_server_url,
+)
 from infra.services import CONTAINER_PORT, workloads_of
 from infra.workloads import Workloads, WorkloadsArgs
 

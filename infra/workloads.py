@@ -91,8 +91,8 @@ class WorkloadsArgs:
     """APM Server the services send traces to (``None``: APM off, e.g. with OpenSearch)."""
     apm_secret_token: pulumi.Output[str] | None = None
     """The APM token when the program owns it (ECK); else operators put it in ``apm_token_secret``."""
-    apm_token_secret: str = "walletops-apm-token"
-    apm_token_key: str = "secret-token"
+    apm_token_secret: str = "walletops-apm-token"  # noqa: S105 (a secret's name)
+    apm_token_key: str = "secret-token"  # noqa: S105 (a key name)
 
 
 class Workloads(WalletComponent):
@@ -859,7 +859,11 @@ class Workloads(WalletComponent):
             ]
         return [
             np.NetworkPolicyEgressRuleArgs(
-                to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr="0.0.0.0/0", except_=PRIVATE_RANGES))],
+                to=[
+                    np.NetworkPolicyPeerArgs(
+                        ip_block=np.IPBlockArgs(cidr="0.0.0.0/0", except_=PRIVATE_RANGES)
+                    )
+                ],
                 ports=[np.NetworkPolicyPortArgs(port=int(port or 443), protocol="TCP")],
             )
         ]
