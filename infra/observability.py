@@ -58,6 +58,7 @@ DATASETS: tuple[str, ...] = ("walletops.service", "walletops.audit", "walletops.
 OTHER_DATASET = "kubernetes.container"
 """Data stream of every other container's lines (system pods), kept apart from the services'."""
 ZONE_LABEL = "topology.kubernetes.io/zone"
+RETENTION_CONFIG = "log-retention"
 INTERNAL_LB_ANNOTATIONS: dict[str, str] = {
     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
     "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
@@ -78,6 +79,14 @@ def apm_server_url(env: EnvironmentConfig) -> str | None:
     if env.logging.elastic is ElasticMode.external:
         return env.logging.apm_endpoint
     return None
+
+
+def retention_days(env: EnvironmentConfig) -> dict[str, str]:
+    """Days each data stream's data is kept (the ILM policies of ``observability/`` apply them): the
+    retention contract of the environment, in the cluster and in the plan, where policy checks it."""
+    logging = env.logging
+    days = (logging.app_retention_days, logging.audit_retention_days, logging.access_retention_days)
+    return {data_stream(dataset, env.name): str(value) for dataset, value in zip(DATASETS, days, strict=True)}
 
 
 def shipper_role() -> str:
@@ -1021,6 +1030,12 @@ class Observability(WalletComponent):
             ),
             subjects=[rbac.SubjectArgs(kind="ServiceAccount", name=SHIPPER, namespace=NAMESPACE)],
             opts=self._k8s([cluster_role]),
+        )
+        k8s.core.v1.ConfigMap(
+            self.name("log-retention"),
+            metadata=self._meta(RETENTION_CONFIG),
+            data=retention_days(self.env),
+            opts=self._k8s(deps),
         )
         config = k8s.core.v1.ConfigMap(
             self.name("fluent-bit-config"),
