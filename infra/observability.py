@@ -961,11 +961,16 @@ class Observability(WalletComponent):
             "[FILTER]",
             "    Name              rewrite_tag",
             "    Match             kube.*",
+            "    Emitter_Name      datasets",
+            "    Emitter_Storage.type filesystem",
+            "    Emitter_Mem_Buf_Limit 16M",
             *(
                 f"    Rule              $event['dataset'] ^{_regex(dataset)}$ {dataset} false"
                 for dataset in DATASETS
             ),
             "",
+            "# The output writes the line's CRI time as @timestamp; a second one from the app is a duplicate",
+            "# key Elasticsearch rejects (the two differ by the time stdout takes to reach the file).",
             "[FILTER]",
             "    Name              modify",
             "    Match             *",

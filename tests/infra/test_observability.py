@@ -178,7 +178,8 @@ def test_the_shipper_buffers_on_disk_and_routes_each_dataset_to_its_stream(plans
         if c["inputs"]["metadata"]["name"] == "fluent-bit-config"
     )["inputs"]["data"]["fluent-bit.conf"]
     assert "storage.path      /var/fluent-bit/state/buffer" in config
-    assert config.count("storage.type      filesystem") == 2
+    assert config.count("storage.type      filesystem") == 2, "the service and the tail input buffer on disk"
+    assert "Emitter_Storage.type filesystem" in config, "re-tagged lines are buffered on disk too"
     assert "Merge_Log         On" in config and "Name              kubernetes" in config
     for dataset in ("service", "audit", "access"):
         assert (
