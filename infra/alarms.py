@@ -9,6 +9,7 @@ breaching: a metric that is not published (no replica, no traffic) does not page
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -74,9 +75,7 @@ class Alarms(WalletComponent):
             (ABOVE, cfg.rds_replica_lag_seconds),
         )
         for index in range(1, env.cache.num_nodes + 1):
-            node = pulumi.Output.from_input(args.cache_group_id).apply(
-                lambda group, i=index: f"{group}-{i:03d}"
-            )
+            node = pulumi.Output.concat(args.cache_group_id, f"-{index:03d}")
             dims = {"CacheClusterId": node}
             self._alarm(
                 f"cache-cpu-{index:03d}",
@@ -138,7 +137,7 @@ class Alarms(WalletComponent):
         label: str,
         namespace: str,
         metric: str,
-        dimensions: dict[str, pulumi.Input[str]],
+        dimensions: Mapping[str, pulumi.Input[str]],
         rule: tuple[str, float],
         *,
         statistic: str = "Average",

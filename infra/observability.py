@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -217,7 +218,7 @@ class Observability(WalletComponent):
         return k8s.networking.v1.NetworkPolicy(
             self.name(name),
             metadata=self._meta(name, str(rule.pop("namespace", NAMESPACE))),
-            spec=rule,  # type: ignore[arg-type]
+            spec=_spec(rule),
             opts=self._k8s([self.namespace]),
         )
 
@@ -249,27 +250,29 @@ class Observability(WalletComponent):
         k8s.networking.v1.NetworkPolicy(
             self.name(namespace, "default-deny"),
             metadata=self._meta("default-deny", namespace),
-            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            spec=_spec({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
             opts=self._k8s([owner]),
         )
         k8s.networking.v1.NetworkPolicy(
             self.name(namespace, "allow-dns"),
             metadata=self._meta("allow-dns", namespace),
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": _ns("kube-system"),
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [{"port": 53, "protocol": p} for p in ("UDP", "TCP")],
-                    }
-                ],
-            },
+            spec=_spec(
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [
+                                {
+                                    "namespaceSelector": _ns("kube-system"),
+                                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                                }
+                            ],
+                            "ports": [{"port": 53, "protocol": p} for p in ("UDP", "TCP")],
+                        }
+                    ],
+                }
+            ),
             opts=self._k8s([owner]),
         )
 
@@ -749,7 +752,12 @@ class Observability(WalletComponent):
             {
                 "podSelector": kibana,
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [_cidr(self.args.vpc_cidr), operator], "ports": [_tcp(KIBANA_PORT)]}],
+                "ingress": [
+                    {
+                        "from": [_cidr(self.args.vpc_cidr), {"podSelector": apm}, operator],
+                        "ports": [_tcp(KIBANA_PORT)],
+                    }
+                ],
                 "egress": [{"to": [{"podSelector": es}], "ports": [_tcp(ES_PORT)]}],
             },
         )
@@ -1185,6 +1193,12 @@ class Observability(WalletComponent):
             ),
             opts=self._k8s([*deps, account, binding, config]),
         )
+
+
+def _spec(rule: dict[str, object]) -> Any:
+    """A NetworkPolicy spec written in the Kubernetes API's own (camelCase) shape, as the scanners
+    and ``kubectl`` show it."""
+    return rule
 
 
 def _regex(literal: str) -> str:

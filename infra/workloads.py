@@ -285,7 +285,7 @@ class Workloads(WalletComponent):
                 self.name("apm-token-secret"),
                 metadata=self._meta(self.args.apm_token_secret),
                 type="Opaque",
-                string_data={self.args.apm_token_key: pulumi.Output.secret(self.args.apm_secret_token)},
+                string_data={self.args.apm_token_key: self.args.apm_secret_token},
                 opts=self._k8s_opts([self.namespace]),
             )
         k8s.networking.v1.NetworkPolicy(

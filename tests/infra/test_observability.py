@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PROJECT_FILES, ROOT
 from plan_helpers import key_arn_of, of_type, one, policy_of
 
 from contracts.config import ConfigError, load_environment
 from infra.planner import plan_environments
 
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ("Pulumi.yaml", "gateway.yaml", *(f"Pulumi.{e}.yaml" for e in ("dev", "qa", "stage", "prod")))
 ES = "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch"
 KIBANA = "kubernetes:kibana.k8s.elastic.co/v1:Kibana"
 APM = "kubernetes:apm.k8s.elastic.co/v1:ApmServer"
@@ -298,7 +299,7 @@ def mode_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     plans: dict[str, dict[str, Any]] = {}
     for mode, extra in modes.items():
         project = tmp_path_factory.mktemp(mode)
-        for name in PROJECT_FILES:
+        for name in (*PROJECT_FILES, "cost/estimates.json"):
             (project / name).parent.mkdir(parents=True, exist_ok=True)
             (project / name).write_bytes((ROOT / name).read_bytes())
         path = project / "Pulumi.dev.yaml"
