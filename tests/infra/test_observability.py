@@ -293,7 +293,10 @@ def mode_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     """dev planned with ``logging.elastic`` external and with opensearch, each from a project copy."""
     opensearch = {"engine_version": "OpenSearch_2.19", "instance_type": "r6g.large.search"}
     modes: dict[str, dict[str, Any]] = {
-        "external": {"elastic_endpoint": "https://logs.walletco.example:9243"},
+        "external": {
+            "elastic_endpoint": "https://logs.walletco.example:9243",
+            "apm_endpoint": "https://apm.walletco.example",
+        },
         "opensearch": {"opensearch": {**opensearch, "instance_count": 2, "volume_gb": 100}},
     }
     plans: dict[str, dict[str, Any]] = {}
@@ -335,8 +338,27 @@ def test_external_mode_ships_to_the_configured_endpoint(mode_plans: dict[str, di
         for d in of_type(plan, "kubernetes:apps/v1:Deployment")
         if d["inputs"]["metadata"]["name"] == "wallet"
     ]
-    names = {e["name"] for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert "WALLETSTUB_APM_SERVER_URL" not in names, "no apm_endpoint configured: APM stays off"
+    env = {e["name"]: e for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["WALLETSTUB_APM_SERVER_URL"]["value"] == "https://apm.walletco.example"
+    ref = env["WALLETSTUB_APM_SECRET_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "walletops-apm-token", "key": "secret-token", "optional": True}, "operators own it"
+    assert not [
+        s
+        for s in of_type(plan, "kubernetes:core/v1:Secret")
+        if s["inputs"]["metadata"]["name"] == "walletops-apm-token"
+    ]
+    wallet = _policy(plan, "wallet-allow")
+    assert {
+        "to": [
+            {
+                "ipBlock": {
+                    "cidr": "0.0.0.0/0",
+                    "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
+                }
+            }
+        ],
+        "ports": [{"port": 443, "protocol": "TCP"}],
+    } in wallet["egress"]
 
 
 def test_opensearch_mode_builds_a_private_encrypted_domain(mode_plans: dict[str, dict[str, Any]]) -> None:
