@@ -60,10 +60,11 @@ class DataClassification(StrEnum):
 
 
 class ElasticMode(StrEnum):
-    """Where logs go: ECK on the cluster, or an external Elastic endpoint."""
+    """Where logs go: ECK on the cluster, an external Elastic endpoint, or Amazon OpenSearch Service."""
 
     eck = "eck"
     external = "external"
+    opensearch = "opensearch"
 
 
 class TagsConfig(Strict):
@@ -393,6 +394,64 @@ class ExchangeConfig(ServiceConfig):
     timeout_ms: Annotated[int, Field(ge=100, le=30000)] = 2000
 
 
+SEMVER = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+
+
+class EckConfig(Strict):
+    """Elastic Cloud on Kubernetes: the operator chart, the stack version and the cluster's size.
+
+    ``elasticsearch_nodes``: 1 (dev/qa) or 3 and more (a master quorum that survives one node); with
+    more than one node the nodes are spread over the AZs with shard allocation awareness. The data
+    volumes are gp3 EBS volumes (encrypted with the EBS key) of ``elasticsearch_storage_gb`` each.
+    ``kibana_access``: ``internal-lb`` (an internal NLB, reachable only inside the VPC) or
+    ``port-forward`` (a ClusterIP service). ``ebs_csi_driver``: the version of the EKS add-on that
+    provisions the volumes.
+    """
+
+    operator_chart_version: Annotated[str, Field(pattern=SEMVER)]
+    stack_version: Annotated[str, Field(pattern=r"^(8\.1[5-9]|9\.[0-9]+)\.[0-9]+$")]
+    ebs_csi_driver: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
+    elasticsearch_nodes: Annotated[int, Field(ge=1, le=15)]
+    elasticsearch_cpu_millicores: Annotated[int, Field(ge=500, le=16000)]
+    elasticsearch_memory_mib: Annotated[int, Field(ge=2048, le=65536)]
+    elasticsearch_storage_gb: Annotated[int, Field(ge=10, le=16384)]
+    kibana_replicas: Annotated[int, Field(ge=1, le=3)] = 1
+    apm_replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    kibana_access: Literal["internal-lb", "port-forward"] = "port-forward"
+    snapshot_noncurrent_days: Annotated[int, Field(ge=7, le=3653)] = 30
+    """Days S3 keeps a snapshot object after Elasticsearch replaced or deleted it (versioning safety net)."""
+
+    @model_validator(mode="after")
+    def _quorum(self) -> EckConfig:
+        if self.elasticsearch_nodes == 2:
+            raise ValueError(
+                "elasticsearch_nodes 2 cannot keep a master quorum when one node is lost; "
+                "allowed: 1 (dev/qa) or 3 and more"
+            )
+        return self
+
+
+class OpenSearchConfig(Strict):
+    """An Amazon OpenSearch Service domain in the private subnets (``logging.elastic: opensearch``)."""
+
+    engine_version: Annotated[str, Field(pattern=r"^OpenSearch_[0-9]+\.[0-9]+$")]
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*\.[0-9]*[a-z]+\.search$")]
+    instance_count: Annotated[int, Field(ge=1, le=20)]
+    volume_gb: Annotated[int, Field(ge=10, le=16384)]
+
+
+class ShipperConfig(Strict):
+    """Fluent Bit, the DaemonSet that ships every container's log lines to Elastic.
+
+    ``buffer_max_mb``: the filesystem buffer on each node (chunks wait there while Elastic is away).
+    """
+
+    image: Annotated[str, Field(pattern=IMAGE)] = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+    buffer_max_mb: Annotated[int, Field(ge=64, le=20480)] = 1024
+    cpu_millicores: Annotated[int, Field(ge=50, le=2000)] = 100
+    memory_mib: Annotated[int, Field(ge=64, le=4096)] = 128
+
+
 class LoggingConfig(Strict):
     """Retention of application logs, of financial/audit logs and of access logs (WAF, API Gateway).
 
@@ -405,12 +464,46 @@ class LoggingConfig(Strict):
     access_retention_days: Annotated[int, Field(ge=365, le=3653)] = 400
     elastic: ElasticMode = ElasticMode.eck
     elastic_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+    apm_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+    """APM Server of an external Elastic deployment (``external`` only; without it, no APM)."""
+    eck: EckConfig | None = None
+    opensearch: OpenSearchConfig | None = None
+    shipper: ShipperConfig = ShipperConfig()
 
     @model_validator(mode="after")
     def _endpoint(self) -> LoggingConfig:
         if (self.elastic is ElasticMode.external) != (self.elastic_endpoint is not None):
             raise ValueError("elastic_endpoint is required when elastic is 'external' and allowed only then")
+        if self.apm_endpoint is not None and self.elastic is not ElasticMode.external:
+            raise ValueError("apm_endpoint is allowed only when elastic is 'external' (ECK runs its own)")
+        for mode, section in ((ElasticMode.eck, self.eck), (ElasticMode.opensearch, self.opensearch)):
+            if (self.elastic is mode) != (section is not None):
+                raise ValueError(
+                    f"the '{mode.value}' section is required when elastic is '{mode.value}' and allowed "
+                    f"only then (elastic is '{self.elastic.value}')"
+                )
         return self
+
+
+class AlarmsConfig(Strict):
+    """Thresholds of the CloudWatch alarms on what ECK cannot see (managed AWS services).
+
+    Every alarm notifies the environment's budget/alert SNS topic.
+    """
+
+    rds_cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
+    rds_free_storage_gb: Annotated[float, Field(gt=0, le=65536)] = 10.0
+    rds_replica_lag_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    cache_cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
+    cache_evictions: Annotated[int, Field(ge=1, le=10_000_000)] = 100
+    """Evictions per 5 minutes."""
+    nlb_unhealthy_hosts: Annotated[int, Field(ge=1, le=1000)] = 1
+    api_5xx_errors: Annotated[int, Field(ge=1, le=10_000_000)] = 10
+    """5XX responses per 5 minutes."""
+    api_latency_p99_ms: Annotated[float, Field(gt=0, le=29_000)] = 1000.0
+    waf_blocked_requests: Annotated[int, Field(ge=1, le=100_000_000)] = 500
+    """Blocked requests per 5 minutes that count as a spike."""
+    evaluation_periods: Annotated[int, Field(ge=1, le=24)] = 3
 
 
 class CiConfig(Strict):
@@ -521,6 +614,7 @@ class EnvironmentConfig(Strict):
     usage: UsageConfig = UsageConfig()
     loadtest: LoadtestConfig = LoadtestConfig()
     account: AccountConfig
+    alarms: AlarmsConfig = AlarmsConfig()
 
     @model_validator(mode="after")
     def _cross(self) -> EnvironmentConfig:
@@ -535,6 +629,22 @@ class EnvironmentConfig(Strict):
         if self.services.wallet.tolerate_spot:
             raise ValueError(
                 "services.wallet.tolerate_spot must be false: the ledger never runs on SPOT nodes"
+            )
+        if self.logging.elastic is ElasticMode.eck and self.compute_engine is not ComputeEngine.eks:
+            raise ValueError(
+                "logging.elastic 'eck' runs Elastic on the EKS cluster and needs compute_engine 'eks'; "
+                "with 'ecs' use elastic 'external' or 'opensearch'"
+            )
+        eck = self.logging.eck
+        if eck is not None and self.is_production and eck.elasticsearch_nodes < 3:
+            raise ValueError(
+                f"logging.eck.elasticsearch_nodes is {eck.elasticsearch_nodes} in prod; allowed: 3 or more "
+                "(one per AZ, so the cluster survives the loss of a zone)"
+            )
+        if eck is not None and 1 < eck.elasticsearch_nodes < self.network.az_count:
+            raise ValueError(
+                f"logging.eck.elasticsearch_nodes ({eck.elasticsearch_nodes}) must be at least "
+                f"network.az_count ({self.network.az_count}) so that every AZ holds a copy"
             )
         if self.loadtest.in_cluster and self.compute_engine is not ComputeEngine.eks:
             raise ValueError("loadtest.in_cluster needs compute_engine 'eks'")

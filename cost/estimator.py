@@ -417,6 +417,47 @@ def _ecs_service(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, "fargate.memory", tasks * memory_gb * HOURS_PER_MONTH, note)
 
 
+def _alarm(resource: dict[str, Any], ctx: _Context) -> None:
+    ctx.charge(resource, "cloudwatch.alarm.standard", 1, "one standard-resolution alarm")
+
+
+def _gib(quantity: object) -> float:
+    """A Kubernetes storage quantity (``500Gi``, ``1Ti``) in GiB, the unit EBS bills."""
+    text = str(quantity)
+    for suffix, factor in (("Ti", 1024.0), ("Gi", 1.0), ("Mi", 1 / 1024)):
+        if text.endswith(suffix):
+            return float(text.removesuffix(suffix)) * factor
+    return float(text) / 1024**3
+
+
+def _elasticsearch(resource: dict[str, Any], ctx: _Context) -> None:
+    """The ECK data volumes (gp3 claims per node); the pods' CPU and memory run on the node groups
+    priced above (this model prices nodes, not pod requests)."""
+    for node_set in (_inputs(resource).get("spec") or {}).get("nodeSets") or []:
+        nodes = int(node_set.get("count") or 0)
+        for claim in node_set.get("volumeClaimTemplates") or []:
+            size = _gib(
+                ((claim.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", 0)
+            )
+            ctx.charge(
+                resource,
+                "ebs.gp3.storage",
+                nodes * size,
+                f"{nodes} Elasticsearch nodes x {size:g} GiB gp3 ({node_set.get('name', '?')}); "
+                "pod CPU/memory are on the node groups",
+            )
+
+
+def _opensearch_domain(resource: dict[str, Any], ctx: _Context) -> None:
+    inputs = _inputs(resource)
+    cluster = inputs.get("clusterConfig") or {}
+    count = int(cluster.get("instanceCount") or 1)
+    kind = str(cluster.get("instanceType", "?"))
+    ctx.charge(resource, f"opensearch.instance:{kind}", count * HOURS_PER_MONTH, f"{count} x {kind}")
+    size = float((inputs.get("ebsOptions") or {}).get("volumeSize") or 0)
+    ctx.charge(resource, "opensearch.gp3.storage", count * size, f"{count} nodes x {size:g} GB gp3")
+
+
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 
 PRICERS: dict[str, Pricer] = {
@@ -436,6 +477,9 @@ PRICERS: dict[str, Pricer] = {
     "aws:apigateway/stage:Stage": _api_stage,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
     "aws:ecs/service:Service": _ecs_service,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    "aws:opensearch/domain:Domain": _opensearch_domain,
+    "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch": _elasticsearch,
     **dict.fromkeys(BUCKET_TYPES, _bucket),
 }
 
@@ -513,7 +557,6 @@ FREE: dict[str, str] = {
     "aws:sns/topicPolicy:TopicPolicy": _CONFIG,
     "aws:sns/topicSubscription:TopicSubscription": _EMAIL,
     "aws:budgets/budget:Budget": "the first two budgets of an account are free",
-    "aws:cloudwatch/metricAlarm:MetricAlarm": "alarms are not in the cost model's catalog",
     "random:index/randomPassword:RandomPassword": "generated locally by Pulumi, not a cloud resource",
     "aws:apigateway/account:Account": "account setting",
     "aws:cognito/userPool:UserPool": (

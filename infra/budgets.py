@@ -4,8 +4,9 @@ The limit is the environment's recorded cost estimate (``cost/estimates.json``, 
 :mod:`contracts.estimates`) times ``budget.headroom`` from config, rounded up to whole dollars. The
 budget counts only costs tagged ``environment=<env>`` (the tag must be activated as a
 cost-allocation tag, ``user:environment``). It alerts at 80 % and 100 % of ACTUAL spend and at
-100 % of FORECASTED spend, to a KMS-encrypted SNS topic that only ``budgets.amazonaws.com`` of
-this account may publish to, and to the ``budget.alert_emails`` of config.
+100 % of FORECASTED spend, to a KMS-encrypted SNS topic that only ``budgets.amazonaws.com`` and
+CloudWatch alarms (:mod:`infra.alarms`) of this account may publish to, and to the
+``budget.alert_emails`` of config.
 
 The KMS key passed in must let ``budgets.amazonaws.com`` use it (``kms:GenerateDataKey*``,
 ``kms:Decrypt``), or AWS Budgets cannot publish to the encrypted topic.
@@ -72,7 +73,15 @@ class Budgets(WalletComponent):
                             "Action": "sns:Publish",
                             "Resource": values[0],
                             "Condition": {"StringEquals": {"aws:SourceAccount": values[1]}},
-                        }
+                        },
+                        {
+                            "Sid": "AllowAlarmsOfThisAccountToPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": values[0],
+                            "Condition": {"StringEquals": {"aws:SourceAccount": values[1]}},
+                        },
                     ]
                 )
             ),

@@ -251,6 +251,26 @@ VERBS: dict[str, tuple[str, ...]] = {
         "UntagResource",
         "ListTagsForResource",
     ),
+    "cloudwatch": (
+        "PutMetricAlarm",
+        "DeleteAlarms",
+        "DescribeAlarms",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ),
+    "es": (
+        "CreateDomain",
+        "DeleteDomain",
+        "DescribeDomain",
+        "DescribeDomainConfig",
+        "DescribeDomains",
+        "UpdateDomainConfig",
+        "ListDomainNames",
+        "AddTags",
+        "RemoveTags",
+        "ListTags",
+    ),
     "sns": (
         "CreateTopic",
         "DeleteTopic",
@@ -356,6 +376,7 @@ SERVICE_LINKED_ROLES: tuple[str, ...] = (
     "securityhub.amazonaws.com",
     "access-analyzer.amazonaws.com",
     "network-firewall.amazonaws.com",
+    "opensearchservice.amazonaws.com",
 )
 """AWS services whose service-linked roles a deploy may create (created once per account)."""
 MANAGED = "arn:aws:iam::aws:policy/"

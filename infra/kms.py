@@ -207,9 +207,9 @@ class Kms(WalletComponent):
         if data_class == "notifications":
             statements.append(
                 {
-                    "Sid": "BudgetsPublishToEncryptedTopic",
+                    "Sid": "BudgetsAndAlarmsPublishToEncryptedTopic",
                     "Effect": "Allow",
-                    "Principal": {"Service": "budgets.amazonaws.com"},
+                    "Principal": {"Service": ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"]},
                     "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},

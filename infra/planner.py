@@ -54,6 +54,7 @@ WARM_AWS: tuple[str, ...] = (
     "iam",
     "kms",
     "lb",
+    "opensearch",
     "rds",
     "s3",
     "secretsmanager",
@@ -63,14 +64,17 @@ WARM_AWS: tuple[str, ...] = (
     "wafv2",
 )
 WARM_KUBERNETES: tuple[str, ...] = (
+    "apiextensions",
     "apps.v1",
     "autoscaling.v2",
     "batch.v1",
     "core.v1",
+    "helm.v3",
     "meta.v1",
     "networking.v1",
     "policy.v1",
     "rbac.v1",
+    "storage.v1",
 )
 """The SDK areas (and Kubernetes API versions) the program uses, loaded once in the parent before the
 planning processes fork: loading them is most of a plan's time, and every child then starts with

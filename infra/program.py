@@ -1,11 +1,11 @@
 """The walletops Pulumi program: one environment, composed from its components.
 
 Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
-network, compute and its add-ons, data, the gateway (its load balancer fronts the workloads), the
-workloads, audit logging, the account baseline (where this environment owns the account), the
-budget (from the recorded cost estimate) and, where enabled, the in-cluster load test. The same
-function runs under ``pulumi up`` (``__main__.py``) and under the offline planner; nothing here
-knows which.
+network, compute and its add-ons, data, the gateway (its load balancer fronts the workloads),
+observability (where logs and traces go), the workloads, audit logging, the account baseline (where
+this environment owns the account), the budget (from the recorded cost estimate), the CloudWatch
+alarms to its topic and, where enabled, the in-cluster load test. The same function runs under
+``pulumi up`` (``__main__.py``) and under the offline planner; nothing here knows which.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from contracts.config import ComputeEngine, EnvironmentConfig
 from contracts.estimates import monthly_estimate
 from contracts.gateway_spec import load_gateway_spec
+from infra.alarms import Alarms, AlarmsArgs
 from infra.baseline import AccountBaseline, BaselineArgs
 from infra.budgets import Budgets, BudgetsArgs
 from infra.ci_runner import CiRunner, CiRunnerArgs, runner_label
@@ -30,6 +31,13 @@ from infra.kms import Kms, KmsArgs
 from infra.loadtest_cluster import build_loadtest_cluster
 from infra.logging import AuditLogging, AuditLoggingArgs
 from infra.network import Network, NetworkArgs, carve_subnets
+from infra.observability import (
+    APM_TOKEN_KEY,
+    APM_TOKEN_SECRET,
+    Observability,
+    ObservabilityArgs,
+    apm_server_url,
+)
 from infra.services import CONTAINER_PORT, workloads_of
 from infra.workloads import Workloads, WorkloadsArgs
 
@@ -120,6 +128,26 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             env,
             opts,
         )
+    observability = Observability(
+        "observability",
+        ObservabilityArgs(
+            account_id=account_id,
+            vpc_id=network.vpc.id,
+            vpc_cidr=env.network.cidr,
+            app_subnet_ids=app_subnet_ids,
+            ebs_key_arn=kms.arn("ebs"),
+            s3_key_arn=kms.arn("s3"),
+            logs_key_arn=kms.arn("logs"),
+            permissions_boundary_arn=iam.boundary_arn,
+            services_namespace=env.kubernetes.namespace if env.kubernetes is not None else "wallet",
+            cluster_name=compute.eks_cluster.name if compute.eks_cluster is not None else None,
+            oidc_provider=compute.oidc_provider,
+            k8s_provider=compute.k8s_provider,
+            node_groups=compute.node_groups,
+        ),
+        env,
+        opts,
+    )
     Workloads(
         "workloads",
         WorkloadsArgs(
@@ -141,6 +169,10 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             oidc_provider=compute.oidc_provider,
             k8s_provider=compute.k8s_provider,
             ecs_cluster=compute.ecs_cluster,
+            apm_server_url=apm_server_url(env),
+            apm_secret_token=observability.apm_secret_token,
+            apm_token_secret=APM_TOKEN_SECRET,
+            apm_token_key=APM_TOKEN_KEY,
         ),
         env,
         opts,
@@ -181,10 +213,25 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             env,
             opts,
         )
-    Budgets(
+    budgets = Budgets(
         "budgets",
         BudgetsArgs(
             monthly_estimate_usd=monthly_estimate(project_dir, env.name), kms_key_arn=kms.arn("notifications")
+        ),
+        env,
+        opts,
+    )
+    Alarms(
+        "alarms",
+        AlarmsArgs(
+            topic_arn=budgets.topic.arn,
+            db_identifier=data.db.identifier,
+            cache_group_id=data.cache.replication_group_id,
+            nlb_arn=gateway.nlb.arn,
+            target_group_arns={name: group.arn for name, group in gateway.target_groups.items()},
+            api_name=gateway.api.name,
+            stage_name=gateway.stage.stage_name,
+            web_acl_name=gateway.name("waf"),
         ),
         env,
         opts,
@@ -199,3 +246,6 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
     pulumi.export("ci_deploy_role_arn", iam.deploy_role.arn)
     pulumi.export("ledger_endpoint", data.db.address)
     pulumi.export("services", [workload.name for workload in workloads])
+    pulumi.export("observability", observability.outputs)
+    if observability.elastic_password is not None:
+        pulumi.export("elastic_password", observability.elastic_password)

@@ -87,6 +87,12 @@ class WorkloadsArgs:
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
     k8s_provider: k8s.Provider | None = None
     ecs_cluster: aws.ecs.Cluster | None = None
+    apm_server_url: str | None = None
+    """APM Server the services send traces to (``None``: APM off, e.g. with OpenSearch)."""
+    apm_secret_token: pulumi.Output[str] | None = None
+    """The APM token when the program owns it (ECK); else operators put it in ``apm_token_secret``."""
+    apm_token_secret: str = "walletops-apm-token"  # noqa: S105 (a secret's name)
+    apm_token_key: str = "secret-token"  # noqa: S105 (a key name)
 
 
 class Workloads(WalletComponent):
@@ -274,6 +280,14 @@ class Workloads(WalletComponent):
             ),
             opts=self._k8s_opts(),
         )
+        if self.args.apm_secret_token is not None:
+            k8s.core.v1.Secret(
+                self.name("apm-token-secret"),
+                metadata=self._meta(self.args.apm_token_secret),
+                type="Opaque",
+                string_data={self.args.apm_token_key: self.args.apm_secret_token},
+                opts=self._k8s_opts([self.namespace]),
+            )
         k8s.networking.v1.NetworkPolicy(
             self.name("default-deny"),
             metadata=self._meta("default-deny"),
@@ -580,6 +594,19 @@ class Workloads(WalletComponent):
             k8s.core.v1.EnvVarArgs(name=key, value=value)
             for key, value in self._service_env(workload).items()
         ]
+        if self.args.apm_server_url is not None:
+            env_vars.append(
+                k8s.core.v1.EnvVarArgs(
+                    name=f"{ENV_PREFIX}APM_SECRET_TOKEN",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                            name=self.args.apm_token_secret,
+                            key=self.args.apm_token_key,
+                            optional=self.args.apm_secret_token is None or None,
+                        )
+                    ),
+                )
+            )
         pod_deps: list[pulumi.Resource] = [account, *([self.bootstrap] if self.bootstrap else [])]
         if workload.uses_cache:
             cache_secret = k8s.core.v1.Secret(
@@ -783,6 +810,7 @@ class Workloads(WalletComponent):
                     ports=http,
                 )
             )
+        egress.extend(self._apm_egress())
         if workload.egress_hosts:
             egress.append(
                 np.NetworkPolicyEgressRuleArgs(
@@ -801,6 +829,45 @@ class Workloads(WalletComponent):
             egress=egress,
         )
 
+    def _apm_egress(self) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+        """To the APM Server: ECK's pods (by namespace and label), or an external endpoint's port."""
+        np = k8s.networking.v1
+        url = self.args.apm_server_url
+        if url is None:
+            return []
+        host, _, port = url.removeprefix("https://").rstrip("/").partition(":")
+        if host.endswith(".svc"):
+            _, namespace = host.removesuffix(".svc").rsplit(".", 1)
+            return [
+                np.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        np.NetworkPolicyPeerArgs(
+                            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_labels={"kubernetes.io/metadata.name": namespace}
+                            ),
+                            pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_expressions=[
+                                    k8s.meta.v1.LabelSelectorRequirementArgs(
+                                        key="apm.k8s.elastic.co/name", operator="Exists"
+                                    )
+                                ]
+                            ),
+                        )
+                    ],
+                    ports=[np.NetworkPolicyPortArgs(port=int(port or 443), protocol="TCP")],
+                )
+            ]
+        return [
+            np.NetworkPolicyEgressRuleArgs(
+                to=[
+                    np.NetworkPolicyPeerArgs(
+                        ip_block=np.IPBlockArgs(cidr="0.0.0.0/0", except_=PRIVATE_RANGES)
+                    )
+                ],
+                ports=[np.NetworkPolicyPortArgs(port=int(port or 443), protocol="TCP")],
+            )
+        ]
+
     def _service_env(self, workload: Workload) -> dict[str, pulumi.Input[str]]:
         """The plain ``WALLETSTUB_*`` variables of a service (the cache URL comes from its secret)."""
         env: dict[str, pulumi.Input[str]] = {
@@ -812,6 +879,8 @@ class Workloads(WalletComponent):
             f"{ENV_PREFIX}WORKERS": str(workload.config.workers),
             "AWS_REGION": self.env.region,
         }
+        if self.args.apm_server_url is not None:
+            env[f"{ENV_PREFIX}APM_SERVER_URL"] = self.args.apm_server_url
         if workload.uses_database:
             env[f"{ENV_PREFIX}DATABASE_URL"] = pulumi.Output.concat(
                 "postgresql+asyncpg://",

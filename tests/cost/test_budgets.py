@@ -59,13 +59,14 @@ def test_budget_amount_filter_and_alerts(records: dict[str, dict]):
         assert len(notification["subscriberSnsTopicArns"]) == 1
 
 
-def test_alert_topic_is_kms_encrypted_and_only_budgets_may_publish(records: dict[str, dict]):
+def test_alert_topic_is_kms_encrypted_and_only_budgets_and_alarms_may_publish(records: dict[str, dict]):
     assert records["aws:sns/topic:Topic"]["inputs"]["kmsMasterKeyId"] == KEY
     policy = json.loads(records["aws:sns/topicPolicy:TopicPolicy"]["inputs"]["policy"])
-    (statement,) = policy["Statement"]
-    assert statement["Principal"] == {"Service": "budgets.amazonaws.com"}
-    assert statement["Action"] == "sns:Publish"
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    principals = [statement["Principal"] for statement in policy["Statement"]]
+    assert principals == [{"Service": "budgets.amazonaws.com"}, {"Service": "cloudwatch.amazonaws.com"}]
+    for statement in policy["Statement"]:
+        assert statement["Action"] == "sns:Publish"
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
 def test_budget_resources_carry_the_standard_tags(records: dict[str, dict]):

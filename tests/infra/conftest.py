@@ -56,6 +56,9 @@ def ecs_plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     document["config"]["walletops:compute_engine"] = "ecs"
     document["config"]["walletops:loadtest"]["in_cluster"] = False
     del document["config"]["walletops:kubernetes"]
+    logging = document["config"]["walletops:logging"]
+    logging.pop("eck")
+    logging.update(elastic="external", elastic_endpoint="https://logs.walletco.example:9243")
     path.write_text(yaml.safe_dump(document))
     plan: dict[str, Any] = plan_environments([load_environment("qa", project)], project)["qa"].to_document()
     return plan

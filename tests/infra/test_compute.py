@@ -117,9 +117,11 @@ def test_people_and_ci_get_cluster_access_and_the_provider_waits_for_it(plans: d
 def test_addons_are_pinned_and_the_cni_enforces_network_policies(plans: dict[str, Any]) -> None:
     for env, plan in plans.items():
         addons = {a["inputs"]["addonName"]: a for a in of_type(plan, "aws:eks/addon:Addon")}
-        assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "metrics-server"}
         model = load_environment(env, ROOT)
-        assert model.kubernetes is not None
+        assert model.kubernetes is not None and model.logging.eck is not None
+        csi = addons.pop("aws-ebs-csi-driver")  # the observability component's, for ECK's volumes
+        assert csi["inputs"]["addonVersion"] == model.logging.eck.ebs_csi_driver
+        assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "metrics-server"}
         for name, addon in addons.items():
             assert addon["inputs"]["addonVersion"] == model.kubernetes.addons[name]
         assert json.loads(addons["vpc-cni"]["inputs"]["configurationValues"]) == {

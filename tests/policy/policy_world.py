@@ -644,6 +644,74 @@ def compliant_world() -> World:
             "wallet-pdb",
             {"metadata": {"namespace": "wallet"}, "spec": {"selector": {"matchLabels": {"app": "wallet"}}}},
         ),
+        *observability_world(),
+    ]
+
+
+def observability_world() -> World:
+    """ECK's resources, its encrypted StorageClass and the log retention contract, as planned."""
+    tls = {"tls": {"selfSignedCertificate": {"disabled": False}}}
+    eck = "elasticsearch.k8s.elastic.co/v1"
+    claim = {"metadata": {"name": "elasticsearch-data"}, "spec": {"storageClassName": "gp3-encrypted"}}
+    return [
+        res(
+            "kubernetes:storage.k8s.io/v1:StorageClass",
+            "storage-class",
+            {
+                "metadata": {"name": "gp3-encrypted"},
+                "provisioner": "ebs.csi.aws.com",
+                "parameters": {"type": "gp3", "encrypted": "true", "kmsKeyId": KEY_ARN},
+            },
+        ),
+        res(
+            f"kubernetes:{eck}:Elasticsearch",
+            "elasticsearch",
+            {
+                "metadata": {"name": "walletops", "namespace": "observability"},
+                "spec": {
+                    "http": tls,
+                    "nodeSets": [{"name": "default", "count": 3, "volumeClaimTemplates": [claim]}],
+                },
+            },
+        ),
+        res(
+            "kubernetes:kibana.k8s.elastic.co/v1:Kibana",
+            "kibana",
+            {
+                "metadata": {"name": "walletops", "namespace": "observability"},
+                "spec": {
+                    "http": {
+                        **tls,
+                        "service": {
+                            "metadata": {
+                                "annotations": {
+                                    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+                                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+                                }
+                            },
+                            "spec": {"type": "LoadBalancer"},
+                        },
+                    }
+                },
+            },
+        ),
+        res(
+            "kubernetes:apm.k8s.elastic.co/v1:ApmServer",
+            "apm-server",
+            {"metadata": {"name": "walletops", "namespace": "observability"}, "spec": {"http": tls}},
+        ),
+        res(
+            "kubernetes:core/v1:ConfigMap",
+            "log-retention",
+            {
+                "metadata": {"name": "log-retention", "namespace": "observability"},
+                "data": {
+                    "logs-walletops.service-prod": "90",
+                    "logs-walletops.audit-prod": "2557",
+                    "logs-walletops.access-prod": "400",
+                },
+            },
+        ),
     ]
 
 
@@ -835,6 +903,15 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-K8S-010": lambda w: drop(w, "wallet-pdb"),
     "WO-BUD-001": lambda w: setp(w, "wallet-prod-monthly", "notifications", []),
     "WO-SNS-001": lambda w: setp(w, "budget-alerts", "kmsMasterKeyId", "alias/aws/sns"),
+    "WO-OBS-001": lambda w: setp(w, "storage-class", "parameters.encrypted", "false"),
+    "WO-OBS-002": lambda w: setp(
+        w, "elasticsearch", "spec.nodeSets.0.volumeClaimTemplates.0.spec.storageClassName", "gp2"
+    ),
+    "WO-OBS-003": lambda w: setp(w, "kibana", "spec.http.tls.selfSignedCertificate.disabled", True),
+    "WO-OBS-004": lambda w: setp(w, "kibana", "spec.http.service.metadata.annotations", {}),
+    "WO-OBS-005": lambda w: find(w, "log-retention")["inputs"]["data"].__setitem__(
+        "logs-walletops.audit-prod", "90"
+    ),
     "WO-TAG-001": lambda w: find(w, "ledger")["inputs"]["tags"].pop("cost-center"),
     "WO-TAG-002": lambda w: find(w, "ledger")["inputs"]["tags"].__setitem__("environment", "dev"),
 }

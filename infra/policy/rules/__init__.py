@@ -11,6 +11,7 @@ from infra.policy.rules import (
     kubernetes,
     logs,
     network,
+    observability,
     tags,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "kubernetes",
     "logs",
     "network",
+    "observability",
     "tags",
 ]
