@@ -174,7 +174,8 @@ class StressShape(ScenarioShape):
         """Judge the step that just ended; False (and the breaking point recorded) on a breach."""
         assert self.step_start is not None
         window = self.cumulative().since(self.step_start)
-        failed = breached(evaluate(self.slo, window, self.scenario, throughput=False))
+        gates = evaluate(self.slo, window, self.scenario, throughput=False, small_samples_fail=False)
+        failed = breached(gates)
         self.history.append(
             {
                 "users": stage.users,

@@ -97,7 +97,10 @@ def test_smoke_run_passes_its_gates_writes_reports_and_replays_do_not_duplicate(
 @pytest.mark.slow
 def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
     slo = project / "impossible.yaml"
-    slo.write_text("error_rate_max: 0.5\nendpoints:\n  GET /v1/accounts/{id}: {p99_ms: 0.00001}\n")
+    slo.write_text(
+        "error_rate_max: 0.5\nmin_requests: {p99_ms: 1}\n"
+        "endpoints:\n  GET /v1/accounts/{id}: {p99_ms: 0.00001}\n"
+    )
     reports = project / "reports"
     result = _walletops(
         "loadtest",

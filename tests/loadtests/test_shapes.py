@@ -76,7 +76,11 @@ class _ScriptedStress(StressShape):
 
     def __init__(self) -> None:
         slo = SloSpec.model_validate(
-            {"error_rate_max": 0.01, "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 100}}}
+            {
+                "error_rate_max": 0.01,
+                "min_requests": {"p95_ms": 100},
+                "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 100}},
+            }
         )
         super().__init__(RunSettings(scenario="stress", users=50, duration_s=50.0), slo=slo)
         self.clock = _Clock()
