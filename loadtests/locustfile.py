@@ -20,6 +20,7 @@ from rich.console import Console
 from contracts.gateway_spec import load_gateway_spec
 from contracts.output import to_json
 from loadtests import shapes
+from loadtests.cpu import CpuSample, sample_services
 from loadtests.journeys import build_user_class, configured_exchanges
 from loadtests.reports import build_summary, print_gates
 from loadtests.settings import RunSettings
@@ -32,6 +33,7 @@ EXCHANGES = configured_exchanges(SETTINGS)
 WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
 Shape = shapes.SHAPES[SETTINGS.scenario]
 VERDICT: dict[str, int] = {}
+CPU_AT_START: dict[str, CpuSample] = {}
 
 
 def verify_ledger(host: str, settings: RunSettings) -> dict[str, Any]:
@@ -70,7 +72,11 @@ def judge_run(environment: Environment) -> int:
     """Judge the gates and the ledger, print the table, write the summary; return the exit code."""
     assert environment.runner is not None
     shape = environment.shape_class
-    window = snapshot(environment.runner.stats)
+    window = snapshot(
+        environment.runner.stats,
+        cpu_start=CPU_AT_START,
+        cpu_end=sample_services(SETTINGS.service_pids),
+    )
     if isinstance(shape, shapes.StressShape):
         window = shape.verdict_window() or window
     spec = load_slo(SETTINGS.resolved_slo_file())
@@ -102,6 +108,14 @@ def judge_run(environment: Environment) -> int:
 
 def _judges(environment: Environment) -> bool:
     return environment.runner is not None and not isinstance(environment.runner, WorkerRunner)
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Environment, **_: Any) -> None:
+    """The services' CPU at the start: the whole run's CPU is measured from here."""
+    if _judges(environment):
+        CPU_AT_START.clear()
+        CPU_AT_START.update(sample_services(SETTINGS.service_pids))
 
 
 @events.test_stop.add_listener

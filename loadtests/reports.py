@@ -8,7 +8,9 @@ per-service rps from it — so its shape is versioned (``SUMMARY_FORMAT``)::
      "total": {endpoint stats}, "endpoints": [{"endpoint", "method", "name", "service",
                 "requests", "failures", "error_rate", "rps", "avg_ms", "p50_ms", "p95_ms",
                 "p99_ms", "max_ms"}],
-     "services": {"<service>": {"rps", "requests", "replicas"}},
+     "services": {"<service>": {"rps", "requests", "replicas", "replicas_source",
+                   "cpu_seconds", "cores", "rps_per_core"}},
+     "processes": {"<process>": {"cpu_seconds", "workers"}},
      "gates": [{"gate", "threshold", "measured", "passed"}],
      "ledger": {"balanced", "transfers", "accounts"} | {"error"},
      "shape": {...}}
@@ -25,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.gateway_spec import Route
+from loadtests.cpu import CpuSample
 from loadtests.slo import EndpointWindow, GateResult, StatsWindow
 
 SUMMARY_FORMAT = 1
@@ -58,6 +61,25 @@ def endpoint_stats(endpoint: EndpointWindow, duration_s: float) -> dict[str, Any
         "p95_ms": endpoint.percentile(0.95),
         "p99_ms": endpoint.percentile(0.99),
         "max_ms": round(endpoint.max_ms, 2),
+    }
+
+
+def service_cpu(service: str, rps: float, duration_s: float, used: dict[str, CpuSample]) -> dict[str, Any]:
+    """A service's measured workers and CPU over the window, and the rps one CPU core served.
+
+    Without a CPU reading (a URL target, or a process that was gone) the replica count is
+    unknown and said so: nothing downstream may divide by an assumed one.
+    """
+    sample = used.get(service)
+    if sample is None or sample.cpu_s <= 0:
+        return {"replicas": None, "replicas_source": "not measured (no process of this service was read)"}
+    cores = sample.cpu_s / duration_s
+    return {
+        "replicas": sample.workers,
+        "replicas_source": "measured (worker processes)",
+        "cpu_seconds": round(sample.cpu_s, 3),
+        "cores": round(cores, 4),
+        "rps_per_core": round(rps / cores, 2),
     }
 
 
@@ -97,9 +119,12 @@ def build_summary(
         total.total_ms += endpoint.total_ms
         total.max_ms = max(total.max_ms, endpoint.max_ms)
         total.response_times.update(endpoint.response_times)
-        entry = services.setdefault(service, {"requests": 0, "rps": 0.0, "replicas": 1})
+        entry = services.setdefault(service, {"requests": 0, "rps": 0.0})
         entry["requests"] += endpoint.requests
         entry["rps"] = round(entry["requests"] / duration, 3)
+    used = window.cpu_used()
+    for service, entry in services.items():
+        entry.update(service_cpu(service, entry["rps"], duration, used))
     passed = all(gate.passed is not False for gate in gates)
     return {
         "format": SUMMARY_FORMAT,
@@ -116,6 +141,9 @@ def build_summary(
         "total": endpoint_stats(total, duration),
         "endpoints": endpoints,
         "services": services,
+        "processes": {
+            name: {"cpu_seconds": sample.cpu_s, "workers": sample.workers} for name, sample in used.items()
+        },
         "gates": [gate.as_dict() for gate in gates],
         "ledger": ledger,
         "shape": shape,

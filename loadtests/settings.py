@@ -16,6 +16,7 @@ from pathlib import Path
 
 from contracts.errors import UsageProblem
 from contracts.project import find_project_dir
+from loadtests.cpu import format_pids, parse_pids
 
 SCENARIOS: tuple[str, ...] = ("smoke", "load", "stress", "spike", "soak")
 
@@ -76,6 +77,8 @@ class RunSettings:
     exchanges: tuple[str, ...] = field(default_factory=tuple)
     target: str = ""
     workers: int = 0
+    service_pids: dict[str, int] = field(default_factory=dict)
+    """The services' processes (local stack) whose CPU the run measures; empty for a URL target."""
 
     def resolved_project_dir(self) -> Path:
         """The project folder: as given, else the one holding this package (where Pulumi.yaml is)."""
@@ -103,6 +106,7 @@ class RunSettings:
             "EXCHANGES": ",".join(self.exchanges),
             "TARGET": self.target,
             "WORKERS": str(self.workers),
+            "SERVICE_PIDS": format_pids(self.service_pids),
         }
         return {PREFIX + key: value for key, value in values.items()}
 
@@ -131,4 +135,5 @@ class RunSettings:
             exchanges=tuple(name for name in get("EXCHANGES").split(",") if name),
             target=get("TARGET"),
             workers=int(get("WORKERS") or 0),
+            service_pids=parse_pids(get("SERVICE_PIDS")),
         )

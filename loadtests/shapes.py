@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from locust import LoadTestShape
 
+from loadtests.cpu import sample_services
 from loadtests.settings import RunSettings
 from loadtests.slo import SloSpec, StatsWindow, breached, evaluate, load_slo, snapshot
 
@@ -168,7 +169,7 @@ class StressShape(ScenarioShape):
 
     def cumulative(self) -> StatsWindow:
         assert self.runner is not None
-        return snapshot(self.runner.stats)
+        return snapshot(self.runner.stats, cpu_end=sample_services(self.settings.service_pids))
 
     def judge_step(self, stage: Stage) -> bool:
         """Judge the step that just ended; False (and the breaking point recorded) on a breach."""
@@ -181,6 +182,7 @@ class StressShape(ScenarioShape):
                 "users": stage.users,
                 "rps": round(window.rps, 1),
                 "error_rate": round(window.error_rate, 4),
+                "cpu_seconds": {name: used.cpu_s for name, used in window.cpu_used().items()},
                 "breaches": [result.gate for result in failed],
             }
         )

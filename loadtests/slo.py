@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.documents import load_yaml_model
+from loadtests.cpu import CpuSample
 
 if TYPE_CHECKING:
     from locust.stats import RequestStats
@@ -115,11 +116,21 @@ class EndpointWindow:
 
 @dataclass
 class StatsWindow:
-    """Per-endpoint statistics between two instants."""
+    """Per-endpoint statistics between two instants, and the services' CPU samples at both ends."""
 
     started: float
     ended: float
     endpoints: dict[str, EndpointWindow]
+    cpu_start: dict[str, CpuSample] = field(default_factory=dict)
+    cpu_end: dict[str, CpuSample] = field(default_factory=dict)
+
+    def cpu_used(self) -> dict[str, CpuSample]:
+        """CPU seconds each service spent in the window (and its workers), where both ends were read."""
+        return {
+            name: CpuSample(round(end.cpu_s - self.cpu_start[name].cpu_s, 3), end.workers)
+            for name, end in sorted(self.cpu_end.items())
+            if name in self.cpu_start
+        }
 
     @property
     def duration_s(self) -> float:
@@ -160,11 +171,23 @@ class StatsWindow:
                 max_ms=now.max_ms,
                 response_times=+times,
             )
-        return StatsWindow(started=earlier.ended, ended=self.ended, endpoints=endpoints)
+        return StatsWindow(
+            started=earlier.ended,
+            ended=self.ended,
+            endpoints=endpoints,
+            cpu_start=earlier.cpu_end,
+            cpu_end=self.cpu_end,
+        )
 
 
-def snapshot(stats: RequestStats, now: float | None = None) -> StatsWindow:
-    """Cumulative statistics of a Locust run from its start until ``now``."""
+def snapshot(
+    stats: RequestStats,
+    now: float | None = None,
+    *,
+    cpu_start: dict[str, CpuSample] | None = None,
+    cpu_end: dict[str, CpuSample] | None = None,
+) -> StatsWindow:
+    """Cumulative statistics of a Locust run from its start until ``now`` (with CPU samples)."""
     endpoints: dict[str, EndpointWindow] = {}
     for entry in stats.entries.values():
         window = EndpointWindow(
@@ -177,7 +200,13 @@ def snapshot(stats: RequestStats, now: float | None = None) -> StatsWindow:
             response_times=Counter(entry.response_times),
         )
         endpoints[window.endpoint] = window
-    return StatsWindow(started=stats.total.start_time, ended=now or time.time(), endpoints=endpoints)
+    return StatsWindow(
+        started=stats.total.start_time,
+        ended=now or time.time(),
+        endpoints=endpoints,
+        cpu_start=cpu_start or {},
+        cpu_end=cpu_end or {},
+    )
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,7 @@ def _run(settings: RunSettings, target: Target, reports: ReportPaths) -> int:
             "operator_key": target.operator_key,
             "token": target.token,
             "target": target.url,
+            "service_pids": target.service_pids,
         }
     )
     label = f"{settings.workers} workers" if settings.workers else "1 process"
@@ -264,17 +265,23 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
 ) -> None:
     """Replicas per service, nodes per node group, database and cache size (and cost) for N users.
 
-    Uses the rps per replica a load test measured at SLO (``--from``) and a user activity profile;
-    prints every step of the reasoning with its numbers.
+    Uses the rps per CPU core a load test measured at SLO (``--from``), each pod's CPU request and
+    HPA target from the plan, and a user activity profile; prints every step of the reasoning with
+    its numbers. Exit 1 when the measurements cannot carry the plan (too short a run, no CPU
+    figure, no recorded database rate), saying why.
     """
     from contracts.gateway_spec import load_gateway_spec
     from loadtests.capacity import (
+        BasisRefused,
+        check_basis,
         load_profile,
         load_summary,
         monthly_requests_millions,
         plan_capacity,
+        pod_sizing,
         scaled_environment,
     )
+    from walletops.orchestration import build_plan
 
     if fmt not in (Format.table, Format.json):
         raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
@@ -289,7 +296,13 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     activity = load_profile(profile or root / "loadtests" / "profiles" / "wallet.yaml")
     measured = load_summary(summary)
     routes = load_gateway_spec(root).expanded_routes([exchange.name for exchange in model.exchanges])
-    plan = plan_capacity(users, activity, measured, model, routes)
+    try:
+        check_basis(measured, activity.basis, str(summary))
+        pods = pod_sizing(build_plan(model.name, root)[model.name].kubernetes_manifests())
+        plan = plan_capacity(users, activity, measured, model, routes, pods=pods)
+    except BasisRefused as exc:
+        err_console.print(f"refused: {exc}", markup=False)
+        raise typer.Exit(1) from None
     if with_cost:
         plan.cost = _price(scaled_environment(model, plan, monthly_requests_millions(plan)))
         if "monthly_usd" in plan.cost:
@@ -322,6 +335,7 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     answer.add_column("what")
     answer.add_column("size", justify="right")
     for name, service in plan.services.items():
+        answer.add_row(f"measured rps per core {name}", f"{service['rps_per_core']:,.1f}")
         answer.add_row(f"replicas {name}", str(service["replicas"]))
     for name, group in plan.node_groups.items():
         answer.add_row(f"nodes {name} ({group['instance_type']})", str(group["nodes"]))

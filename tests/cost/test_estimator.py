@@ -162,10 +162,24 @@ def test_cache_nodes_use_read_prices_without_a_derived_note():
     assert (line.quantity, line.unit_price, line.monthly_usd) == (2190, 0.458, round(3 * 730 * 0.458, 2))
     assert "derived" not in line.note
     derived = {key for key, price in load_catalog("eu-west-1").prices.items() if price.derived}
-    assert derived == {
-        f"rds.postgres.{c}.multi-az"
-        for c in ("db.t4g.medium", "db.t4g.large", "db.r6g.large", "db.r6g.xlarge")
-    }
+    read_sizes = ("db.t4g.medium", "db.t4g.large", "db.r6g.large", "db.r6g.xlarge")
+    larger = ("2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
+    assert derived == (
+        {f"rds.postgres.{c}.multi-az" for c in read_sizes}
+        | {f"rds.postgres.db.r6g.{s}.{d}" for s in larger for d in ("single-az", "multi-az")}
+        | {f"elasticache.redis.cache.r6g.{s}" for s in ("2xlarge", "4xlarge", "8xlarge")}
+    )
+
+
+def test_every_size_the_capacity_model_can_choose_has_a_price():
+    from loadtests.capacity import CACHE_TYPES, RDS_CLASSES
+
+    catalog = load_catalog("eu-west-1")
+    for cls in RDS_CLASSES:
+        for deployment in ("single-az", "multi-az"):
+            assert catalog.get(f"rds.postgres.{cls}.{deployment}") is not None, cls
+    for node in CACHE_TYPES:
+        assert catalog.get(f"elasticache.redis.{node}") is not None, node
 
 
 def test_r6g_xlarge_is_hourly_rate_times_730_single_and_twice_that_multi_az():

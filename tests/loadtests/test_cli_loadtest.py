@@ -79,6 +79,11 @@ def test_smoke_run_passes_its_gates_writes_reports_and_replays_do_not_duplicate(
     assert sum(e["failures"] for e in replays) == 0
     ledger = summary["ledger"]
     assert ledger["balanced"] is True
+    # The stack's processes were measured: real worker counts and CPU, so rps per core.
+    wallet = summary["services"]["wallet"]
+    assert wallet["replicas"] >= 1 and wallet["replicas_source"].startswith("measured")
+    assert wallet["cpu_seconds"] > 0 and wallet["rps_per_core"] > 0
+    assert summary["processes"]["gateway"]["cpu_seconds"] > 0
 
     def succeeded(prefix: str) -> int:
         return sum(
@@ -143,19 +148,37 @@ def test_capacity_needs_a_summary() -> None:
     assert "--from SUMMARY.json is required" in result.stderr
 
 
-def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_path: Path) -> None:
-    summary = tmp_path / "summary.json"
+def _capacity_summary(path: Path, scenario: str, seconds: float, requests: int) -> Path:
     services = {"wallet": 40.0, "roundups": 20.0, "exchange-coinbase": 5.0, "exchange-alpaca": 5.0}
-    summary.write_text(
+    path.write_text(
         json.dumps(
             {
                 "format": 1,
-                "scenario": "stress",
+                "scenario": scenario,
                 "passed": True,
-                "services": {name: {"rps": rps, "replicas": 1} for name, rps in services.items()},
+                "window": {"duration_s": seconds},
+                "total": {"requests": requests},
+                "services": {
+                    name: {"rps": rps, "replicas": 2, "cpu_seconds": seconds / 2, "rps_per_core": 2 * rps}
+                    for name, rps in services.items()
+                },
             }
         )
     )
+    return path
+
+
+def test_capacity_refuses_a_smoke_summary_with_exit_1_and_says_why(tmp_path: Path) -> None:
+    summary = _capacity_summary(tmp_path / "smoke.json", "smoke", 20.0, 180)
+    result = _walletops(
+        "capacity", "--from", str(summary), "--env", "dev", "--no-cost", "--project-dir", str(PROJECT)
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "too short a basis" in result.stderr and "20 s < 120 s" in result.stderr
+
+
+def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_path: Path) -> None:
+    summary = _capacity_summary(tmp_path / "summary.json", "stress", 300.0, 24_000)
     common = [
         "capacity",
         "--users",
@@ -170,9 +193,14 @@ def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_pa
     table = _walletops(*common, "--no-cost")
     assert table.returncode == 0, table.stderr
     assert "peak GET /v1/accounts/{id}" in table.stdout and "replicas wallet" in table.stdout
+    assert "measured rps per core wallet" in table.stdout
     priced = _walletops(*common, "--format", "json")
     assert priced.returncode == 0, priced.stderr
     plan = json.loads(priced.stdout)
     assert plan["services"]["wallet"]["replicas"] >= 1
     assert plan["cost"]["monthly_usd"] > 0
     assert plan["steps"][-1]["title"] == "monthly cost"
+    assert plan["services"]["wallet"]["rps_per_core"] == 80.0
+    resized = ("aws:rds/", "aws:elasticache/", "aws:eks/nodeGroup", "is not in the cost model")
+    assert not [u for u in plan["cost"]["unpriced"] if any(word in u for word in resized)]
+    assert not [u for u in plan["cost"]["unpriced"] if "rds.postgres" in u or "elasticache.redis" in u]
