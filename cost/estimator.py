@@ -211,7 +211,8 @@ class _Context:
         if price.derived:
             note = "; ".join(filter(None, (note, f"derived price: {price.derived}")))
         if not price.verified:
-            note = "; ".join(filter(None, (note, f"rate unverified ({price.source}): refresh to confirm")))
+            unverified = f"rate unverified ({price.source}): confirm it against the AWS price list"
+            note = "; ".join(filter(None, (note, unverified)))
         first_year = None
         if first_year_quantity is not None:
             first_year = round(sum(u * r for u, r in price.split(first_year_quantity)), 2)
@@ -689,7 +690,7 @@ UNPRICED: dict[str, str] = {
     "aws:codebuild/project:Project": "billed per build minute of CI jobs: {codebuild.minutes}",
 }
 """Types that do cost money but that the model cannot price yet. ``{key}`` in a reason is replaced
-by the catalog's reason for that key's absence (so a refreshed catalog turns it into its source)."""
+by the catalog's reason for that key's absence."""
 
 FREE_PREFIXES: dict[str, str] = {
     "pulumi:providers:": "provider configuration, not a cloud resource",

@@ -185,7 +185,8 @@ def read_history(path: Path) -> list[dict[str, str]]:
 
 
 def write_chart(history_csv: Path, output: Path, title: str) -> Path:
-    """A self-contained plotly HTML page: users and rps, then p50/p95/p99 latency over time."""
+    """A plotly HTML page (loading ``plotly.min.js`` beside it, written once per folder): users and
+    rps, then p50/p95/p99 latency over time."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -221,5 +222,5 @@ def write_chart(history_csv: Path, output: Path, title: str) -> Path:
     figure.update_xaxes(title_text="seconds since start", row=2, col=1)
     figure.update_yaxes(title_text="ms", row=2, col=1)
     output.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(str(output), include_plotlyjs=True, full_html=True)
+    figure.write_html(str(output), include_plotlyjs="directory", full_html=True)
     return output

@@ -142,7 +142,11 @@ def render(report: CostReport, fmt: Format, output: Path | None, show_free: bool
     elif fmt is Format.csv:
         write_text(views.render_csv(report), output)
     elif fmt is Format.html:
-        write_text(views.render_html(report), output)
+        if output is None:
+            write_text(views.render_html(report), output)
+        else:
+            views.write_plotly(output.parent)
+            write_text(views.render_html(report, plotly_src=views.PLOTLY_FILE), output)
     elif output is not None:
         from rich.console import Console
 
