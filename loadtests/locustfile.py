@@ -34,6 +34,8 @@ WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
 Shape = shapes.SHAPES[SETTINGS.scenario]
 VERDICT: dict[str, int] = {}
 CPU_AT_START: dict[str, CpuSample] = {}
+WORKER_REQUESTS: dict[str, int] = {}
+"""Requests each worker reported to the master (distributed runs), by worker id."""
 
 
 def verify_ledger(host: str, settings: RunSettings) -> dict[str, Any]:
@@ -95,6 +97,7 @@ def judge_run(environment: Environment) -> int:
         env=SETTINGS.env,
         target=environment.host or SETTINGS.target,
         workers=SETTINGS.workers,
+        worker_requests=dict(WORKER_REQUESTS),
         ledger=ledger,
         shape=shape.report() if isinstance(shape, shapes.ScenarioShape) else {},
     )
@@ -116,6 +119,14 @@ def on_test_start(environment: Environment, **_: Any) -> None:
     if _judges(environment):
         CPU_AT_START.clear()
         CPU_AT_START.update(sample_services(SETTINGS.service_pids))
+        WORKER_REQUESTS.clear()
+
+
+@events.worker_report.add_listener
+def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    """The master adds up what each worker reported (each report holds the requests since the last)."""
+    total = data.get("stats_total") or {}
+    WORKER_REQUESTS[client_id] = WORKER_REQUESTS.get(client_id, 0) + int(total.get("num_requests", 0))
 
 
 @events.test_stop.add_listener

@@ -3,7 +3,7 @@
 The summary (``summary.json``) is what other tools read — ``walletops capacity --from`` takes
 per-service rps from it — so its shape is versioned (``SUMMARY_FORMAT``)::
 
-    {"format": 1, "scenario", "env", "target", "workers", "passed", "exit_code",
+    {"format": 1, "scenario", "env", "target", "workers", "worker_requests", "passed", "exit_code",
      "window": {"started", "ended", "duration_s"},
      "total": {endpoint stats}, "endpoints": [{"endpoint", "method", "name", "service",
                 "requests", "failures", "error_rate", "rps", "avg_ms", "p50_ms", "p95_ms",
@@ -94,8 +94,13 @@ def build_summary(
     workers: int,
     ledger: dict[str, Any],
     shape: dict[str, Any],
+    worker_requests: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The JSON summary of a run judged over ``window``."""
+    """The JSON summary of a run judged over ``window``.
+
+    ``worker_requests``: in a distributed run, the requests each worker process reported to the
+    master over the whole run (the master's statistics are their sum).
+    """
     duration = window.duration_s
     total = EndpointWindow(method="", name="Aggregated")
     endpoints = []
@@ -132,6 +137,7 @@ def build_summary(
         "env": env,
         "target": target,
         "workers": workers,
+        "worker_requests": dict(sorted((worker_requests or {}).items())),
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "window": {
             "started": round(window.started, 3),

@@ -100,6 +100,29 @@ def test_smoke_run_passes_its_gates_writes_reports_and_replays_do_not_duplicate(
 
 
 @pytest.mark.slow
+def test_a_distributed_run_merges_every_workers_numbers(project: Path) -> None:
+    reports = project / "reports"
+    result = _walletops(
+        "loadtest",
+        "--scenario", "smoke",
+        "--target", "local",
+        "--duration", "6s",
+        "--users", "4",
+        "--workers", "2",
+        "--report-dir", str(reports),
+        "--project-dir", str(project),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = _summary(reports)
+    assert summary["workers"] == 2
+    per_worker = summary["worker_requests"]
+    # Two separate worker processes each sent requests, and the master's totals are their sum.
+    assert len(per_worker) == 2 and all(count > 0 for count in per_worker.values())
+    assert sum(per_worker.values()) == summary["total"]["requests"]
+    assert summary["ledger"]["balanced"] is True
+
+
+@pytest.mark.slow
 def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
     slo = project / "impossible.yaml"
     slo.write_text(
