@@ -21,7 +21,7 @@ from contracts.gateway_spec import load_gateway_spec
 from contracts.output import to_json
 from loadtests import shapes
 from loadtests.cpu import CpuSample, sample_services
-from loadtests.journeys import build_user_class, configured_exchanges
+from loadtests.journeys import build_arrival_class, build_user_class, configured_exchanges
 from loadtests.reports import build_summary, print_gates
 from loadtests.settings import RunSettings
 from loadtests.slo import GateResult, evaluate, load_slo, snapshot
@@ -30,7 +30,10 @@ SETTINGS = RunSettings.from_environ()
 
 
 EXCHANGES = configured_exchanges(SETTINGS)
-WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
+if SETTINGS.scenario == "arrival":
+    WalletArrivals = build_arrival_class(EXCHANGES, SETTINGS)
+else:
+    WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
 Shape = shapes.SHAPES[SETTINGS.scenario]
 VERDICT: dict[str, int] = {}
 CPU_AT_START: dict[str, CpuSample] = {}

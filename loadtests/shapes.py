@@ -209,6 +209,26 @@ class StressShape(ScenarioShape):
         }
 
 
+class ArrivalShape(ScenarioShape):
+    """The open model: every request generator runs from the start for the whole run.
+
+    The generators (users) send requests at a fixed total rate without waiting for answers
+    (:class:`loadtests.journeys.ArrivalUser`), so when the system saturates the offered load stays
+    the same and the saturation shows as latency, and as dropped arrivals once too many are in
+    flight, never as a quieter test.
+    """
+
+    abstract = False
+    scenario = "arrival"
+
+    def build_stages(self, users: int, duration_s: float, spawn_rate: float) -> list[Stage]:
+        return [Stage(duration_s, users, float(users))]
+
+    def report(self) -> dict[str, Any]:
+        return {**super().report(), "model": "open", "arrival_rate_rps": self.settings.arrival_rate}
+
+
 SHAPES: dict[str, type[ScenarioShape]] = {
-    shape.scenario: shape for shape in (SmokeShape, LoadShape, StressShape, SpikeShape, SoakShape)
+    shape.scenario: shape
+    for shape in (SmokeShape, LoadShape, StressShape, SpikeShape, SoakShape, ArrivalShape)
 }

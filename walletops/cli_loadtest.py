@@ -20,7 +20,14 @@ from contracts.output import Format, console, err_console, to_json, write_text
 from contracts.project import ENVIRONMENTS, resolve_project_dir
 from loadtests.reports import print_gates, write_chart
 from loadtests.runner import ReportPaths, run_locust
-from loadtests.settings import DEFAULT_DURATION_S, DEFAULT_USERS, RunSettings, check_scenario, parse_duration
+from loadtests.settings import (
+    DEFAULT_ARRIVAL_RATE,
+    DEFAULT_DURATION_S,
+    DEFAULT_USERS,
+    RunSettings,
+    check_scenario,
+    parse_duration,
+)
 from loadtests.slo import GateResult, load_slo
 from loadtests.target import StackFailure, Target, check_url, local_stack, url_target
 from walletops.options import Output, ProjectDir
@@ -53,7 +60,10 @@ def _check_ranges(users: int | None, spawn_rate: float | None, workers: int, ret
 
 def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     scenario: Annotated[
-        str, typer.Option("--scenario", "-s", help="smoke, load, stress, spike or soak.")
+        str,
+        typer.Option(
+            "--scenario", "-s", help="smoke, load, stress, spike, soak or arrival (open model, --rate)."
+        ),
     ] = "smoke",
     target: Annotated[
         str, typer.Option("--target", "-t", help="'local' (start the local stack) or the gateway URL.")
@@ -91,6 +101,10 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     retry_fraction: Annotated[
         float, typer.Option("--retry-fraction", help="Share of money-moving POSTs re-sent with the same key.")
     ] = 0.05,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="arrival: requests per second offered, whatever the latency."),
+    ] = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="table or json (the summary).")
     ] = Format.table,
@@ -106,6 +120,10 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     scenario = check_scenario(scenario)
     seconds = parse_duration(duration) if duration is not None else DEFAULT_DURATION_S[scenario]
     _check_ranges(users, spawn_rate, workers, retry_fraction)
+    if rate is not None and (scenario != "arrival" or not 0 < rate <= 100_000):
+        raise UsageProblem(
+            f"--rate {rate:g}: allowed with --scenario arrival only, more than 0 and at most 100000 rps"
+        )
     if backend not in ("embedded", "real"):
         raise UsageProblem(f"--backend {backend!r}: allowed: embedded, real")
     root = resolve_project_dir(project_dir)
@@ -126,6 +144,7 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
         slo_file=slo_file,
         summary_file=reports.summary,
         retry_fraction=retry_fraction,
+        arrival_rate=rate or DEFAULT_ARRIVAL_RATE,
         exchanges=tuple(f"{exchange.name}:{exchange.kind}" for exchange in model.exchanges),
         workers=workers,
     )

@@ -123,6 +123,35 @@ def test_a_distributed_run_merges_every_workers_numbers(project: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_open_model_offers_its_arrival_rate(project: Path) -> None:
+    # A short run cannot judge percentiles (too few requests); this one checks the offered load.
+    slo = project / "short.yaml"
+    slo.write_text(
+        "error_rate_max: 0.01\nmin_requests: {p95_ms: 1}\n"
+        "endpoints:\n  GET /v1/accounts/{id}: {p95_ms: 2000}\n"
+    )
+    reports = project / "reports"
+    result = _walletops(
+        "loadtest",
+        "--scenario", "arrival",
+        "--rate", "20",
+        "--slo", str(slo),
+        "--target", "local",
+        "--duration", "8s",
+        "--users", "2",
+        "--report-dir", str(reports),
+        "--project-dir", str(project),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = _summary(reports)
+    assert summary["shape"]["model"] == "open" and summary["shape"]["arrival_rate_rps"] == 20.0
+    # 20 arrivals/s for 8 s: about 160 journeys (each one or two requests) on top of the set-up.
+    journeys = sum(e["requests"] for e in summary["endpoints"] if not e["endpoint"].endswith("(replay)"))
+    assert 100 <= journeys <= 400, journeys
+    assert not [e for e in summary["endpoints"] if e["endpoint"] == "ARRIVAL dropped"]
+
+
+@pytest.mark.slow
 def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
     slo = project / "impossible.yaml"
     slo.write_text(
@@ -156,6 +185,7 @@ def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
         (["--duration", "ten"], "--duration 'ten': not a duration"),
         (["--scenario", "burst"], "--scenario 'burst': unknown scenario; allowed: smoke, load, stress"),
         (["--workers", "99"], "--workers 99: allowed: 0 (one process) to 16"),
+        (["--rate", "5"], "--rate 5: allowed with --scenario arrival only"),
         (["--env", "uat"], "--env 'uat': unknown environment"),
     ],
 )
