@@ -50,7 +50,8 @@ class EndpointObjective(_Strict):
     p99_ms: Annotated[float, Field(gt=0)] | None = None
 
 
-MIN_REQUESTS = {"p95_ms": 200, "p99_ms": 1000}
+PercentileKey = Literal["p95_ms", "p99_ms"]
+MIN_REQUESTS: dict[PercentileKey, int] = {"p95_ms": 200, "p99_ms": 1000}
 """Requests a percentile needs before it is judged: ten beyond the quantile (10 / (1 - q))."""
 
 
@@ -58,7 +59,7 @@ class SloSpec(_Strict):
     """The objectives of one environment's load tests."""
 
     description: str = ""
-    min_requests: dict[Literal["p95_ms", "p99_ms"], Annotated[int, Field(ge=1)]] = Field(
+    min_requests: dict[PercentileKey, Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: dict(MIN_REQUESTS)
     )
     error_rate_max: Annotated[float, Field(ge=0, le=1)]
@@ -259,10 +260,14 @@ def evaluate(
         )
     for pattern, objective in spec.endpoints.items():
         matched = [w for key, w in sorted(window.endpoints.items()) if fnmatch.fnmatchcase(key, pattern)]
-        for label, fraction, limit in (("p95", 0.95, objective.p95_ms), ("p99", 0.99, objective.p99_ms)):
+        checks: tuple[tuple[str, PercentileKey, float, float | None], ...] = (
+            ("p95", "p95_ms", 0.95, objective.p95_ms),
+            ("p99", "p99_ms", 0.99, objective.p99_ms),
+        )
+        for label, key, fraction, limit in checks:
             if limit is None:
                 continue
-            needed = spec.min_requests.get(f"{label}_ms", MIN_REQUESTS[f"{label}_ms"])
+            needed = spec.min_requests.get(key, MIN_REQUESTS[key])
             if not any(w.requests for w in matched):
                 results.append(GateResult(f"{label} {pattern}", f"<= {limit:g} ms", "no requests", None))
                 continue

@@ -94,7 +94,7 @@ ANSWERS = {
 }
 
 
-def test_filters_pin_the_region_the_usage_type_and_the_telling_attributes():
+def test_filters_pin_the_region_the_usage_type_and_the_telling_attributes() -> None:
     assert filters(NLCU, "eu-west-1") == [
         {"Type": "TERM_MATCH", "Field": "productFamily", "Value": "Load Balancer-Network"},
         {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "eu-west-1"},
@@ -102,7 +102,7 @@ def test_filters_pin_the_region_the_usage_type_and_the_telling_attributes():
     ]
 
 
-def test_replayed_answers_give_sku_effective_date_query_tiers_and_reasons(tmp_path: Path):
+def test_replayed_answers_give_sku_effective_date_query_tiers_and_reasons(tmp_path: Path) -> None:
     path = tmp_path / "answers.json"
     path.write_text(json.dumps(ANSWERS))
     items = [NAT, NLCU, EGRESS, Wanted("kms.key", "awskms", "eu-west-1-KMS-Keys")]
@@ -119,10 +119,12 @@ def test_replayed_answers_give_sku_effective_date_query_tiers_and_reasons(tmp_pa
     assert "2 products answer EU-LCUUsage (NLCU-A, NLCU-B)" in document["unavailable"]["elb.nlb.nlcu"]
     assert document["unavailable"]["kms.key"] == "no recorded Price List answer for awskms eu-west-1-KMS-Keys"
     catalog = parse_catalog(document)
-    assert catalog.get("nat.hours").usd == 0.048 and catalog.get("elb.nlb.nlcu") is None
+    nat_price = catalog.get("nat.hours")
+    assert nat_price is not None and nat_price.usd == 0.048
+    assert catalog.get("elb.nlb.nlcu") is None
 
 
-def test_the_wanted_list_covers_the_configured_sizes_and_the_new_charges():
+def test_the_wanted_list_covers_the_configured_sizes_and_the_new_charges() -> None:
     keys = {w.key for w in wanted("eu-central-1", {"m6i.large"}, {"db.r6g.2xlarge"}, {"cache.r6g.large"})}
     assert {"ec2.BoxUsage:m6i.large", "rds.postgres.db.r6g.2xlarge.multi-az", "rds.backup"} <= keys
     assert {"elb.nlb.hours", "elb.nlb.nlcu", "dt.regional", "cloudwatch.alarm", "config.items"} <= keys
@@ -130,7 +132,7 @@ def test_the_wanted_list_covers_the_configured_sizes_and_the_new_charges():
     assert "EUC1" in prefixes
 
 
-def test_cost_refresh_replays_answers_into_a_catalog_file(tmp_path: Path):
+def test_cost_refresh_replays_answers_into_a_catalog_file(tmp_path: Path) -> None:
     path = tmp_path / "answers.json"
     path.write_text(json.dumps(ANSWERS))
     out = tmp_path / "aws-prices-eu-west-1.json"
