@@ -555,6 +555,73 @@ def _ecs_service(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, "fargate.memory", tasks * memory_gb * HOURS_PER_MONTH, note)
 
 
+_BINARY = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0}
+_DECIMAL = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def storage_gb(quantity: Any) -> float | None:
+    """A Kubernetes storage quantity (``100Gi``, ``500G``, ``1Ti``) in GB as EBS bills them (GiB)."""
+    text = str(quantity).strip()
+    for suffix, factor in _BINARY.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    for suffix, factor in _DECIMAL.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor / 1024**3
+    try:
+        return float(text) / 1024**3
+    except ValueError:
+        return None
+
+
+def _volume_type(class_name: str | None, ctx: _Context) -> str | None:
+    """The EBS volume type behind a storage class of the plan (the cluster default when unnamed)."""
+    classes = [r for r in ctx.by_urn.values() if r["type"] == "kubernetes:storage.k8s.io/v1:StorageClass"]
+    for storage_class in classes:
+        inputs = _inputs(storage_class)
+        name = (inputs.get("metadata") or {}).get("name")
+        default = ((inputs.get("metadata") or {}).get("annotations") or {}).get(
+            "storageclass.kubernetes.io/is-default-class"
+        ) == "true"
+        if (class_name and name == class_name) or (not class_name and default):
+            if "ebs.csi.aws.com" not in str(inputs.get("provisioner", "")):
+                return None
+            return str((inputs.get("parameters") or {}).get("type", "gp3"))
+    return None
+
+
+def _claim(resource: dict[str, Any], ctx: _Context, spec: dict[str, Any], copies: int, label: str) -> None:
+    size = storage_gb(((spec.get("resources") or {}).get("requests") or {}).get("storage", ""))
+    if size is None:
+        ctx.unpriced(resource, f"{label}: no storage request to price")
+        return
+    volume = _volume_type(spec.get("storageClassName"), ctx)
+    if volume != "gp3":
+        ctx.unpriced(
+            resource,
+            f"{label}: storage class {spec.get('storageClassName') or '(default)'} is not an EBS gp3 "
+            "class of this plan; only gp3 volumes are in the catalog",
+        )
+        return
+    ctx.charge(resource, "ebs.gp3.storage", copies * size, f"{label}: {copies} x {size:g} GB gp3 (EBS CSI)")
+
+
+def _persistent_volume_claim(resource: dict[str, Any], ctx: _Context) -> None:
+    _claim(resource, ctx, _inputs(resource).get("spec") or {}, 1, "persistent volume claim")
+
+
+def _stateful_set(resource: dict[str, Any], ctx: _Context) -> None:
+    spec = _inputs(resource).get("spec") or {}
+    templates = spec.get("volumeClaimTemplates") or []
+    if not templates:
+        ctx.free(resource, "pods without volume claims run on the EKS node groups priced above")
+        return
+    replicas = int(spec.get("replicas", 1))
+    for template in templates:
+        name = (template.get("metadata") or {}).get("name", "data")
+        _claim(resource, ctx, template.get("spec") or {}, replicas, f"volume claim template {name}")
+
+
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 
 PRICERS: dict[str, Pricer] = {
@@ -578,6 +645,8 @@ PRICERS: dict[str, Pricer] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:cfg/recorder:Recorder": _config_recorder,
     "aws:accessanalyzer/analyzer:Analyzer": _access_analyzer,
+    "kubernetes:core/v1:PersistentVolumeClaim": _persistent_volume_claim,
+    "kubernetes:apps/v1:StatefulSet": _stateful_set,
     **dict.fromkeys(BUCKET_TYPES, _bucket),
 }
 
@@ -694,7 +763,10 @@ by the catalog's reason for that key's absence."""
 
 FREE_PREFIXES: dict[str, str] = {
     "pulumi:providers:": "provider configuration, not a cloud resource",
-    "kubernetes:": "Kubernetes objects run on the EKS node groups priced above",
+    "kubernetes:": (
+        "Kubernetes objects run on the EKS node groups priced above (their volumes are priced on "
+        "PersistentVolumeClaims and StatefulSets)"
+    ),
 }
 
 

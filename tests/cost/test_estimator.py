@@ -364,3 +364,56 @@ def test_every_type_sits_in_exactly_one_classification_table():
     assert classify("kubernetes:helm.sh/v3:Release") == "free"
     assert classify("aws:cfg/rule:Rule") == "unpriced"
     assert classify("aws:ec2/transitGateway:TransitGateway") is None
+
+
+def _k8s(env: str, kind: str, name: str, inputs: dict) -> dict:
+    return resource(env, kind, name, inputs)
+
+
+def test_kubernetes_volumes_are_priced_as_ebs_not_free():
+    env = "stage"
+    gp3 = _k8s(
+        env,
+        "kubernetes:storage.k8s.io/v1:StorageClass",
+        "gp3",
+        {"metadata": {"name": "gp3"}, "provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3"}},
+    )
+    claim = _k8s(
+        env,
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "kibana-data",
+        {"spec": {"storageClassName": "gp3", "resources": {"requests": {"storage": "10Gi"}}}},
+    )
+    stateful = _k8s(
+        env,
+        "kubernetes:apps/v1:StatefulSet",
+        "es-data",
+        {
+            "spec": {
+                "replicas": 3,
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {"storageClassName": "gp3", "resources": {"requests": {"storage": "100Gi"}}},
+                    }
+                ],
+            }
+        },
+    )
+    unknown = _k8s(
+        env,
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "odd",
+        {"spec": {"storageClassName": "io2", "resources": {"requests": {"storage": "5Gi"}}}},
+    )
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": [gp3, claim, stateful, unknown]}}}
+    report = price(plan)
+    (small,) = _lines(report, "kibana-data", env)
+    assert (small.usage_type, small.quantity, small.monthly_usd) == ("EU-EBS:VolumeUsage.gp3", 10, 0.88)
+    (data,) = _lines(report, "es-data", env)
+    assert (data.quantity, data.monthly_usd) == (300, 26.40)
+    unpriced = report.environments[env].unpriced
+    assert [u.name for u in unpriced] == ["odd"]
+    assert "only gp3 volumes are in the catalog" in unpriced[0].reason
+    assert classify("kubernetes:storage.k8s.io/v1:StorageClass") == "free"
+    assert classify("kubernetes:apps/v1:StatefulSet") == "priced"
