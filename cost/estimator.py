@@ -161,9 +161,7 @@ class _Context:
         count = sum(self.type_counts[t] for t in types)
         return (total / count if count else 0.0), count
 
-    def share_if(
-        self, resource: dict[str, Any], carries: Callable[[dict[str, Any]], bool], total: float
-    ) -> tuple[float, int]:
+    def share_if(self, carries: Callable[[dict[str, Any]], bool], total: float) -> tuple[float, int]:
         """``total`` split evenly over the resources for which ``carries`` is true."""
         count = sum(1 for node in self.by_urn.values() if node.get("custom", True) and carries(node))
         return (total / count if count else 0.0), count
@@ -345,7 +343,7 @@ def _vpc_endpoint(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(
         resource, "vpce.interface.hours", zones * HOURS_PER_MONTH, f"interface endpoint in {zones} AZs"
     )
-    share, count = ctx.share_if(resource, _interface_endpoint, ctx.usage.vpce_processed_gb)
+    share, count = ctx.share_if(_interface_endpoint, ctx.usage.vpce_processed_gb)
     ctx.charge(resource, "vpce.interface.bytes", share, f"1/{count} of usage.vpce_processed_gb")
 
 
