@@ -539,7 +539,16 @@ class GatewayConfig(Strict):
 
 
 class UsageConfig(Strict):
-    """Monthly usage assumptions for usage-priced items (requests, logs, traffic)."""
+    """Monthly usage assumptions for usage-priced items (requests, logs, traffic).
+
+    Each is a month's total for the environment; the cost model splits it evenly over the
+    resources that carry it. ``lb_*``: what crosses the load balancers (capacity units are the
+    largest of the dimensions); ``cross_az_gb``: traffic between availability zones inside the
+    VPC (billed on both sides); ``vpce_processed_gb``: through interface endpoints;
+    ``db_backup_daily_change_gb``: what a day adds to the automated backups of each database
+    (backups beyond one copy of the allocated storage are charged); ``config_items_thousands``:
+    AWS Config configuration items recorded (one per resource change).
+    """
 
     api_requests_millions: Annotated[float, Field(ge=0)] = 1.0
     log_ingest_gb: Annotated[float, Field(ge=0)] = 10.0
@@ -547,6 +556,15 @@ class UsageConfig(Strict):
     data_transfer_out_gb: Annotated[float, Field(ge=0)] = 50.0
     kms_requests_thousands: Annotated[float, Field(ge=0)] = 100.0
     s3_storage_gb: Annotated[float, Field(ge=0)] = 20.0
+    s3_put_requests_thousands: Annotated[float, Field(ge=0)] = 100.0
+    s3_get_requests_thousands: Annotated[float, Field(ge=0)] = 1000.0
+    lb_processed_gb: Annotated[float, Field(ge=0)] = 50.0
+    lb_new_connections_per_second: Annotated[float, Field(ge=0)] = 5.0
+    lb_active_connections: Annotated[float, Field(ge=0)] = 1000.0
+    cross_az_gb: Annotated[float, Field(ge=0)] = 50.0
+    vpce_processed_gb: Annotated[float, Field(ge=0)] = 20.0
+    db_backup_daily_change_gb: Annotated[float, Field(ge=0)] = 1.0
+    config_items_thousands: Annotated[float, Field(ge=0)] = 5.0
 
 
 class LoadtestConfig(Strict):

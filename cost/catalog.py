@@ -41,6 +41,8 @@ class Price:
     description: str
     source: str
     derived: str = ""
+    verified: bool = True
+    """False for a rate entered from a pricing page without a recorded copy (the line says so)."""
 
     @property
     def usd(self) -> float:
@@ -119,6 +121,7 @@ def parse_catalog(document: dict[str, Any]) -> Catalog:
             description=entry.get("description", ""),
             source=source,
             derived=entry.get("derived", ""),
+            verified=bool(entry.get("verified", True)),
         )
     return Catalog(
         region=document["region"],

@@ -15,18 +15,24 @@ How resources are priced (730 hours a month, on-demand rates, catalog region = p
 * always-on resources (EKS control plane, node group instances, NAT gateways, public IPv4,
   RDS and ElastiCache nodes, load balancers, Fargate tasks) are hourly rate x 730 x count;
 * storage is provisioned GB x GB-month rate (node disks from the launch template, RDS storage);
+  accumulating storage (log groups) is priced at its configured retention, never capped: the
+  line is the steady state (a full retention window stored) and carries the first year's
+  average beside it (``first_year_usd``), since a new environment fills up over months;
 * usage items take the environment's usage assumptions and split them evenly across the
   resources that carry them (every NAT gateway gets its share of NAT GB, every log group its
   share of ingested GB, ...); the line says which assumption it used;
 * SPOT node groups are priced at the highest on-demand rate of their instance types: an upper
   bound, since spot prices move and are not in a public price list;
-* a resource type that costs nothing by itself is listed as a free line with the reason;
-  a type the model does not know, or a price the catalog does not carry, goes to ``unpriced``
-  with the reason. Nothing is silently zero.
+* every resource type is in exactly one table: ``PRICERS`` (a function), ``FREE`` or
+  ``FREE_PREFIXES`` (free, with the reason) or ``UNPRICED`` (charges that exist but that the
+  model cannot price yet, with the reason). :func:`classify` answers which; a test plans every
+  environment and fails on a type in none of them. A price the catalog does not carry goes to
+  ``unpriced`` with the reason. Nothing is silently zero.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -55,6 +61,12 @@ class LineItem:
     monthly_usd: float
     note: str = ""
     free: bool = False
+    first_year_usd: float | None = None
+    """Average monthly USD over the first year when it differs from the steady state."""
+
+    @property
+    def first_year(self) -> float:
+        return self.monthly_usd if self.first_year_usd is None else self.first_year_usd
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,13 @@ class EnvironmentCost:
 
     @property
     def monthly_usd(self) -> float:
+        """The steady-state monthly total (storage at its full retention)."""
         return round(sum(item.monthly_usd for item in self.items), 2)
+
+    @property
+    def first_year_monthly_usd(self) -> float:
+        """The average monthly total over the first year (storage still filling up)."""
+        return round(sum(item.first_year for item in self.items), 2)
 
     def by_component(self) -> dict[str, float]:
         """Monthly USD per top-level component, largest first."""
@@ -117,6 +135,7 @@ class CostReport:
             "environments": {
                 name: {
                     "monthly_usd": env.monthly_usd,
+                    "first_year_monthly_usd": env.first_year_monthly_usd,
                     "items": [asdict(item) for item in env.items],
                     "unpriced": [asdict(entry) for entry in env.unpriced],
                 }
@@ -142,6 +161,11 @@ class _Context:
         count = sum(self.type_counts[t] for t in types)
         return (total / count if count else 0.0), count
 
+    def share_if(self, carries: Callable[[dict[str, Any]], bool], total: float) -> tuple[float, int]:
+        """``total`` split evenly over the resources for which ``carries`` is true."""
+        count = sum(1 for node in self.by_urn.values() if node.get("custom", True) and carries(node))
+        return (total / count if count else 0.0), count
+
     def free(self, resource: dict[str, Any], reason: str) -> None:
         self.env.items.append(
             LineItem(
@@ -165,8 +189,18 @@ class _Context:
             Unpriced(resource["urn"], resource["name"], resource["type"], self.component(resource), reason)
         )
 
-    def charge(self, resource: dict[str, Any], key: str, quantity: float, note: str = "") -> None:
-        """Price ``quantity`` units of catalog price ``key`` (one line per tier), or record it unpriced."""
+    def charge(
+        self,
+        resource: dict[str, Any],
+        key: str,
+        quantity: float,
+        note: str = "",
+        first_year_quantity: float | None = None,
+    ) -> None:
+        """Price ``quantity`` units of catalog price ``key`` (one line per tier), or record it unpriced.
+
+        ``first_year_quantity``: the first year's average monthly quantity, when it differs.
+        """
         price = self.catalog.get(key)
         if price is None:
             self.unpriced(resource, f"{key}: {self.catalog.missing_reason(key)}")
@@ -174,6 +208,12 @@ class _Context:
         per_million = price.unit == "Requests"
         if price.derived:
             note = "; ".join(filter(None, (note, f"derived price: {price.derived}")))
+        if not price.verified:
+            unverified = f"rate unverified ({price.source}): confirm it against the AWS price list"
+            note = "; ".join(filter(None, (note, unverified)))
+        first_year = None
+        if first_year_quantity is not None:
+            first_year = round(sum(u * r for u, r in price.split(first_year_quantity)), 2)
         for index, (units, rate) in enumerate(price.split(quantity)):
             usage_type = (
                 price.usage_type if len(price.tiers) == 1 else f"{price.usage_type} (tier {index + 1})"
@@ -191,6 +231,7 @@ class _Context:
                     unit_price=round(rate * 1e6, 6) if per_million else rate,
                     monthly_usd=round(units * rate, 2),
                     note=note,
+                    first_year_usd=None if first_year is None else (0.0 if index else first_year),
                 )
             )
 
@@ -302,19 +343,60 @@ def _vpc_endpoint(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(
         resource, "vpce.interface.hours", zones * HOURS_PER_MONTH, f"interface endpoint in {zones} AZs"
     )
+    share, count = ctx.share_if(_interface_endpoint, ctx.usage.vpce_processed_gb)
+    ctx.charge(resource, "vpce.interface.bytes", share, f"1/{count} of usage.vpce_processed_gb")
+
+
+def _interface_endpoint(resource: dict[str, Any]) -> bool:
+    return resource["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint" and (
+        str(_inputs(resource).get("vpcEndpointType", "Gateway")) != "Gateway"
+    )
+
+
+def _vpc(resource: dict[str, Any], ctx: _Context) -> None:
+    share, count = ctx.share(("aws:ec2/vpc:Vpc",), ctx.usage.cross_az_gb)
+    ctx.charge(
+        resource,
+        "dt.regional",
+        2 * share,
+        f"1/{count} of usage.cross_az_gb between availability zones, charged on both sides",
+    )
+
+
+DAYS_PER_MONTH = 365 / 12
+
+
+def stored_months(retention_days: float) -> tuple[float, float]:
+    """Months of ingestion held in storage: at steady state, and on average over the first year.
+
+    Month ``m`` of the first year holds ``min(m - 1/2, retention)`` months on average (storage
+    grows through the month until the retention window is full).
+    """
+    retention = retention_days / DAYS_PER_MONTH
+    first_year = sum(min(month - 0.5, retention) for month in range(1, 13)) / 12
+    return retention, first_year
 
 
 def _log_group(resource: dict[str, Any], ctx: _Context) -> None:
     share, count = ctx.share(("aws:cloudwatch/logGroup:LogGroup",), ctx.usage.log_ingest_gb)
     ctx.charge(resource, "logs.ingest", share, f"1/{count} of usage.log_ingest_gb")
     retention = _inputs(resource).get("retentionInDays")
-    months = min(float(retention), 365.0) / 30 if retention else 12.0
-    note = (
-        f"steady state: {share:g} GB/month kept {retention} days"
-        if retention
-        else "never expires: priced at 12 months of accumulation"
+    if not retention:
+        ctx.unpriced(
+            resource,
+            "logs.storage: the group never expires, so its storage grows without bound; "
+            "set retentionInDays to price it",
+        )
+        return
+    steady, first_year = stored_months(float(retention))
+    ctx.charge(
+        resource,
+        "logs.storage",
+        share * steady,
+        f"steady state: {share:g} GB/month kept {retention} days ({steady:.1f} months stored); "
+        f"first year averages {first_year:.1f} months; uncompressed GB (an upper bound)",
+        first_year_quantity=share * first_year,
     )
-    ctx.charge(resource, "logs.storage", share * months, note)
 
 
 def _kms_key(resource: dict[str, Any], ctx: _Context) -> None:
@@ -339,8 +421,16 @@ def _rds_instance(resource: dict[str, Any], ctx: _Context) -> None:
         ctx.charge(resource, f"rds.gp3.{deployment}", size, f"{size:g} GB allocated")
     else:
         ctx.unpriced(resource, f"RDS storage type {storage_type}: only gp3 is in the catalog")
-    if int(inputs.get("backupRetentionPeriod") or 0) > 0:
-        ctx.free(resource, "automated backups up to the provisioned storage size are included")
+    retention = int(inputs.get("backupRetentionPeriod") or 0)
+    if retention > 0:
+        beyond = retention * ctx.usage.db_backup_daily_change_gb
+        ctx.charge(
+            resource,
+            "rds.backup",
+            beyond,
+            f"{retention} days x usage.db_backup_daily_change_gb beyond the free allowance "
+            f"(one copy of the {size:g} GB allocated)",
+        )
     if (
         inputs.get("performanceInsightsEnabled")
         and int(inputs.get("performanceInsightsRetentionPeriod") or 7) <= 7
@@ -364,13 +454,38 @@ def _secret(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, "secretsmanager.secret", 1, "API calls not modelled (cached by the services)")
 
 
+LCU_DIMENSIONS: dict[str, tuple[float, float, float]] = {
+    "network": (800.0, 100_000.0, 1.0),
+    "application": (25.0, 3_000.0, 1.0),
+}
+"""Per load balancer kind, what one capacity unit holds for an hour: new connections per second,
+active connections, GB processed (TCP for the NLB; the ALB's rule evaluations stay within its
+free 10 rules)."""
+
+
 def _load_balancer(resource: dict[str, Any], ctx: _Context) -> None:
     kind = str(_inputs(resource).get("loadBalancerType", "application"))
-    key = {"network": "elb.nlb.hours", "application": "elb.alb.hours"}.get(kind)
-    if key is None:
+    if kind not in LCU_DIMENSIONS:
         ctx.unpriced(resource, f"load balancer type {kind!r} is not in the cost model")
         return
-    ctx.charge(resource, key, HOURS_PER_MONTH, "capacity units not modelled (no usage assumption)")
+    prefix = "elb.nlb" if kind == "network" else "elb.alb"
+    ctx.charge(resource, f"{prefix}.hours", HOURS_PER_MONTH, f"{kind} load balancer")
+    _, count = ctx.share(("aws:lb/loadBalancer:LoadBalancer",), 0.0)
+    usage = ctx.usage
+    per_connection, per_active, per_gb = LCU_DIMENSIONS[kind]
+    dimensions = {
+        "new connections": usage.lb_new_connections_per_second / count / per_connection,
+        "active connections": usage.lb_active_connections / count / per_active,
+        "processed bytes": usage.lb_processed_gb / count / HOURS_PER_MONTH / per_gb,
+    }
+    largest = max(dimensions, key=lambda name: dimensions[name])
+    ctx.charge(
+        resource,
+        f"{prefix}.{'nlcu' if kind == 'network' else 'lcu'}",
+        dimensions[largest] * HOURS_PER_MONTH,
+        f"{dimensions[largest]:.3g} capacity units an hour ({largest}, the largest dimension) "
+        f"from 1/{count} of usage.lb_*",
+    )
 
 
 def _rest_api(resource: dict[str, Any], ctx: _Context) -> None:
@@ -398,9 +513,30 @@ def _web_acl(resource: dict[str, Any], ctx: _Context) -> None:
 
 def _bucket(resource: dict[str, Any], ctx: _Context) -> None:
     share, count = ctx.share(BUCKET_TYPES, ctx.usage.s3_storage_gb)
-    ctx.charge(
-        resource, "s3.standard.storage", share, f"1/{count} of usage.s3_storage_gb; requests not modelled"
-    )
+    ctx.charge(resource, "s3.standard.storage", share, f"1/{count} of usage.s3_storage_gb")
+    puts, _ = ctx.share(BUCKET_TYPES, ctx.usage.s3_put_requests_thousands * 1000)
+    ctx.charge(resource, "s3.requests.tier1", puts, f"1/{count} of usage.s3_put_requests_thousands")
+    gets, _ = ctx.share(BUCKET_TYPES, ctx.usage.s3_get_requests_thousands * 1000)
+    ctx.charge(resource, "s3.requests.tier2", gets, f"1/{count} of usage.s3_get_requests_thousands")
+
+
+def _metric_alarm(resource: dict[str, Any], ctx: _Context) -> None:
+    queries = _inputs(resource).get("metricQueries") or []
+    metrics = sum(1 for query in queries if query.get("metric")) or 1
+    ctx.charge(resource, "cloudwatch.alarm", metrics, f"{metrics} standard-resolution alarm metric(s)")
+
+
+def _config_recorder(resource: dict[str, Any], ctx: _Context) -> None:
+    share, count = ctx.share(("aws:cfg/recorder:Recorder",), ctx.usage.config_items_thousands * 1000)
+    ctx.charge(resource, "config.items", share, f"1/{count} of usage.config_items_thousands")
+
+
+def _access_analyzer(resource: dict[str, Any], ctx: _Context) -> None:
+    kind = str(_inputs(resource).get("type", "ACCOUNT"))
+    if kind in ("ACCOUNT", "ORGANIZATION"):
+        ctx.free(resource, "an analyzer of external access is free")
+    else:
+        ctx.unpriced(resource, f"access analyzer type {kind}: priced per role and user analyzed a month")
 
 
 def _ecs_service(resource: dict[str, Any], ctx: _Context) -> None:
@@ -417,35 +553,81 @@ def _ecs_service(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, "fargate.memory", tasks * memory_gb * HOURS_PER_MONTH, note)
 
 
-def _alarm(resource: dict[str, Any], ctx: _Context) -> None:
-    ctx.charge(resource, "cloudwatch.alarm.standard", 1, "one standard-resolution alarm")
+_BINARY = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0}
+_DECIMAL = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
-def _gib(quantity: object) -> float:
-    """A Kubernetes storage quantity (``500Gi``, ``1Ti``) in GiB, the unit EBS bills."""
-    text = str(quantity)
-    for suffix, factor in (("Ti", 1024.0), ("Gi", 1.0), ("Mi", 1 / 1024)):
+def storage_gb(quantity: Any) -> float | None:
+    """A Kubernetes storage quantity (``100Gi``, ``500G``, ``1Ti``) in GB as EBS bills them (GiB)."""
+    text = str(quantity).strip()
+    for suffix, factor in _BINARY.items():
         if text.endswith(suffix):
-            return float(text.removesuffix(suffix)) * factor
-    return float(text) / 1024**3
+            return float(text[: -len(suffix)]) * factor
+    for suffix, factor in _DECIMAL.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor / 1024**3
+    try:
+        return float(text) / 1024**3
+    except ValueError:
+        return None
+
+
+def _volume_type(class_name: str | None, ctx: _Context) -> str | None:
+    """The EBS volume type behind a storage class of the plan (the cluster default when unnamed)."""
+    classes = [r for r in ctx.by_urn.values() if r["type"] == "kubernetes:storage.k8s.io/v1:StorageClass"]
+    for storage_class in classes:
+        inputs = _inputs(storage_class)
+        name = (inputs.get("metadata") or {}).get("name")
+        default = ((inputs.get("metadata") or {}).get("annotations") or {}).get(
+            "storageclass.kubernetes.io/is-default-class"
+        ) == "true"
+        if (class_name and name == class_name) or (not class_name and default):
+            if "ebs.csi.aws.com" not in str(inputs.get("provisioner", "")):
+                return None
+            return str((inputs.get("parameters") or {}).get("type", "gp3"))
+    return None
+
+
+def _claim(resource: dict[str, Any], ctx: _Context, spec: dict[str, Any], copies: int, label: str) -> None:
+    size = storage_gb(((spec.get("resources") or {}).get("requests") or {}).get("storage", ""))
+    if size is None:
+        ctx.unpriced(resource, f"{label}: no storage request to price")
+        return
+    volume = _volume_type(spec.get("storageClassName"), ctx)
+    if volume != "gp3":
+        ctx.unpriced(
+            resource,
+            f"{label}: storage class {spec.get('storageClassName') or '(default)'} is not an EBS gp3 "
+            "class of this plan; only gp3 volumes are in the catalog",
+        )
+        return
+    ctx.charge(resource, "ebs.gp3.storage", copies * size, f"{label}: {copies} x {size:g} GB gp3 (EBS CSI)")
+
+
+def _persistent_volume_claim(resource: dict[str, Any], ctx: _Context) -> None:
+    _claim(resource, ctx, _inputs(resource).get("spec") or {}, 1, "persistent volume claim")
+
+
+def _stateful_set(resource: dict[str, Any], ctx: _Context) -> None:
+    spec = _inputs(resource).get("spec") or {}
+    templates = spec.get("volumeClaimTemplates") or []
+    if not templates:
+        ctx.free(resource, "pods without volume claims run on the EKS node groups priced above")
+        return
+    replicas = int(spec.get("replicas", 1))
+    for template in templates:
+        name = (template.get("metadata") or {}).get("name", "data")
+        _claim(resource, ctx, template.get("spec") or {}, replicas, f"volume claim template {name}")
 
 
 def _elasticsearch(resource: dict[str, Any], ctx: _Context) -> None:
-    """The ECK data volumes (gp3 claims per node); the pods' CPU and memory run on the node groups
-    priced above (this model prices nodes, not pod requests)."""
+    """The ECK data volumes (a claim per node of each node set); the pods' CPU and memory run on
+    the node groups priced above (this model prices nodes, not pod requests)."""
     for node_set in (_inputs(resource).get("spec") or {}).get("nodeSets") or []:
         nodes = int(node_set.get("count") or 0)
         for claim in node_set.get("volumeClaimTemplates") or []:
-            size = _gib(
-                ((claim.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", 0)
-            )
-            ctx.charge(
-                resource,
-                "ebs.gp3.storage",
-                nodes * size,
-                f"{nodes} Elasticsearch nodes x {size:g} GiB gp3 ({node_set.get('name', '?')}); "
-                "pod CPU/memory are on the node groups",
-            )
+            label = f"Elasticsearch node set {node_set.get('name', '?')}"
+            _claim(resource, ctx, claim.get("spec") or {}, nodes, label)
 
 
 def _opensearch_domain(resource: dict[str, Any], ctx: _Context) -> None:
@@ -477,18 +659,21 @@ PRICERS: dict[str, Pricer] = {
     "aws:apigateway/stage:Stage": _api_stage,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
     "aws:ecs/service:Service": _ecs_service,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
-    "aws:opensearch/domain:Domain": _opensearch_domain,
+    "aws:ec2/vpc:Vpc": _vpc,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:cfg/recorder:Recorder": _config_recorder,
+    "aws:accessanalyzer/analyzer:Analyzer": _access_analyzer,
+    "kubernetes:core/v1:PersistentVolumeClaim": _persistent_volume_claim,
+    "kubernetes:apps/v1:StatefulSet": _stateful_set,
     "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch": _elasticsearch,
+    "aws:opensearch/domain:Domain": _opensearch_domain,
     **dict.fromkeys(BUCKET_TYPES, _bucket),
 }
 
 _CONFIG = "configuration object with no charge of its own"
 _LOGGED = "log ingestion is priced on the log group"
 _EMAIL = "email notifications of budget alerts fall in the free tier"
-_NOT_YET = "usage-priced (per event, item or check) and not yet in the cost model's catalog"
 FREE: dict[str, str] = {
-    "aws:ec2/vpc:Vpc": "VPCs are free",
     "aws:ec2/subnet:Subnet": "subnets are free",
     "aws:ec2/routeTable:RouteTable": _CONFIG,
     "aws:ec2/routeTableAssociation:RouteTableAssociation": _CONFIG,
@@ -510,20 +695,12 @@ FREE: dict[str, str] = {
     "aws:iam/serviceLinkedRole:ServiceLinkedRole": "IAM is free",
     "aws:elasticache/user:User": "RBAC users are free; the nodes are priced on the replication group",
     "aws:elasticache/userGroup:UserGroup": "RBAC user groups are free",
-    "aws:accessanalyzer/analyzer:Analyzer": "an account analyzer of external access is free",
-    "aws:codebuild/project:Project": "CodeBuild bills build minutes of CI jobs, not estimated here",
     "aws:codebuild/webhook:Webhook": _CONFIG,
     "aws:codebuild/sourceCredential:SourceCredential": _CONFIG,
     "aws:codeconnections/connection:Connection": "connections are free",
     "aws:cfg/deliveryChannel:DeliveryChannel": _CONFIG,
     "aws:cfg/recorderStatus:RecorderStatus": _CONFIG,
-    "aws:cfg/recorder:Recorder": _NOT_YET,
-    "aws:cfg/rule:Rule": _NOT_YET,
     "aws:cloudtrail/trail:Trail": "the first copy of management events is free; storage is priced on S3",
-    "aws:guardduty/detector:Detector": _NOT_YET,
-    "aws:guardduty/detectorFeature:DetectorFeature": _NOT_YET,
-    "aws:securityhub/account:Account": _NOT_YET,
-    "aws:securityhub/standardsSubscription:StandardsSubscription": _NOT_YET,
     "aws:s3/bucketLogging:BucketLogging": "log delivery is free; the log objects are S3 storage",
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _CONFIG,
     "aws:eks/addon:Addon": "add-ons run on the node groups priced above",
@@ -585,10 +762,47 @@ for _api_type in (
 ):
     FREE[f"aws:apigateway/{_api_type}"] = "REST API configuration; requests are priced on the RestApi"
 
+FREE["aws:securityhub/standardsSubscription:StandardsSubscription"] = (
+    "a standard's checks are billed to the Security Hub account (see its line)"
+)
+
+UNPRICED: dict[str, str] = {
+    "aws:guardduty/detector:Detector": (
+        "GuardDuty bills per CloudTrail event, VPC flow and DNS log GB analysed: {guardduty}"
+    ),
+    "aws:guardduty/detectorFeature:DetectorFeature": (
+        "each protection plan bills its own usage (EKS audit events, runtime vCPU, S3 data events, "
+        "RDS login vCPU, malware GB scanned): {guardduty}"
+    ),
+    "aws:securityhub/account:Account": "billed per security check and finding ingested: {securityhub.checks}",
+    "aws:cfg/rule:Rule": "billed per rule evaluation: {config.rule_evaluations}",
+    "aws:codebuild/project:Project": "billed per build minute of CI jobs: {codebuild.minutes}",
+}
+"""Types that do cost money but that the model cannot price yet. ``{key}`` in a reason is replaced
+by the catalog's reason for that key's absence."""
+
 FREE_PREFIXES: dict[str, str] = {
     "pulumi:providers:": "provider configuration, not a cloud resource",
-    "kubernetes:": "Kubernetes objects run on the EKS node groups priced above",
+    "kubernetes:": (
+        "Kubernetes objects run on the EKS node groups priced above (their volumes are priced on "
+        "PersistentVolumeClaims and StatefulSets)"
+    ),
 }
+
+
+def classify(typ: str) -> str | None:
+    """``priced``, ``free`` or ``unpriced`` from the tables above; None for a type in none of them."""
+    if typ in PRICERS:
+        return "priced"
+    if typ in FREE or any(typ.startswith(prefix) for prefix in FREE_PREFIXES):
+        return "free"
+    if typ in UNPRICED:
+        return "unpriced"
+    return None
+
+
+def _unpriced_reason(template: str, catalog: Catalog) -> str:
+    return re.sub(r"\{([\w.]+)\}", lambda m: catalog.missing_reason(m.group(1)), template)
 
 
 def _price_resource(resource: dict[str, Any], ctx: _Context) -> None:
@@ -604,6 +818,9 @@ def _price_resource(resource: dict[str, Any], ctx: _Context) -> None:
         if typ.startswith(prefix):
             ctx.free(resource, reason)
             return
+    if typ in UNPRICED:
+        ctx.unpriced(resource, _unpriced_reason(UNPRICED[typ], ctx.catalog))
+        return
     ctx.unpriced(resource, f"resource type {typ} is not in the cost model")
 
 

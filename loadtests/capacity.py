@@ -1,23 +1,29 @@
 """The capacity model: from a measured run and a user activity profile to replicas, nodes and data stores.
 
-Inputs are a load-test summary (``summary.json``: rps each service sustained per replica while
-every SLO gate held — a stress run's held step is the best source, a smoke or load run a
-conservative lower bound), an activity profile (requests per user per day by endpoint, the
-peak-to-average ratio, headroom, data sizes) and the environment model (service sizes, node
-groups, database and cache). Every step records the numbers it used, so the answer can be
+Inputs are a load-test summary (``summary.json``: rps each service served per CPU core while
+every SLO gate held, from the CPU seconds its processes used — a stress run's held step is the
+best source), an activity profile (requests per user per day by endpoint, the peak-to-average
+ratio, headroom, data sizes, the database's pgbench-calibrated rate, the minimum basis), the
+environment's plan graph (each pod's CPU request and HPA target, from the Deployment and
+HorizontalPodAutoscaler manifests) and the environment model (node groups, database, cache).
+A basis shorter than the profile's minimum (requests and seconds), a service without a measured
+CPU figure, or a profile without a recorded database rate is refused (:class:`BasisRefused`,
+exit 1) rather than extrapolated. Every step records the numbers it used, so the answer can be
 checked by hand; ``walletops capacity`` prints them in order.
 
 The rules, in order:
 
 1. peak rps per endpoint = users x requests/user/day / 86400 x peak_to_average;
 2. peak rps per service = sum of its endpoints (by the gateway's routes);
-3. replicas = ceil(peak x headroom / (rps per replica x HPA target CPU)), within the config's
+3. rps per replica at the HPA target = measured rps per core x the pod's CPU request (cores)
+   x the HPA target utilisation; replicas = ceil(peak x headroom / that), at least the config's
    minimum; replicas above ``max_replicas`` are flagged;
 4. nodes per group = the larger of CPU and memory requests (plus one DaemonSet share per node)
    over the instance's allocatable share, at least ``min_size`` and one per AZ; workloads go on
    the on-demand groups, spot groups keep their minimum;
-5. database = the smallest instance class whose vCPUs carry the peak ledger writes and cache-miss
-   reads and whose memory holds the hot data; storage = retained rows with index overhead;
+5. database = the smallest instance class whose vCPUs carry the peak ledger writes (at the
+   pgbench-calibrated rows per vCPU-second) and cache-miss reads and whose memory holds the hot
+   data; storage = retained rows with index overhead;
 6. cache = the node type and shard count holding the active users' cached data and peak ops.
 """
 
@@ -90,6 +96,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DatabaseCalibration(_Strict):
+    """A recorded pgbench run of ``ledger_post`` (``benchmarks/stack.py --backend real``)."""
+
+    transactions_per_s: Annotated[float, Field(gt=0)]
+    vcpus: Annotated[int, Field(ge=1)]
+    rows_per_transaction: Annotated[float, Field(gt=0)]
+    measured_on: str
+    source: str
+
+    @property
+    def rows_per_vcpu_per_s(self) -> float:
+        return self.transactions_per_s * self.rows_per_transaction / self.vcpus
+
+
 class DatabaseProfile(_Strict):
     ledger_writes_per_request: dict[str, Annotated[float, Field(ge=0)]]
     bytes_per_user: Annotated[int, Field(gt=0)]
@@ -97,8 +117,15 @@ class DatabaseProfile(_Strict):
     index_overhead: Annotated[float, Field(ge=0, le=5)] = 0.5
     retention_days: Annotated[int, Field(ge=1, le=3653)]
     hot_days: Annotated[int, Field(ge=1, le=365)] = 30
-    writes_per_vcpu_per_s: Annotated[float, Field(gt=0)]
+    calibration: DatabaseCalibration | None = None
     reads_per_vcpu_per_s: Annotated[float, Field(gt=0)]
+
+
+class Basis(_Strict):
+    """The least a load-test summary must hold to size production from it."""
+
+    min_requests: Annotated[int, Field(ge=1)] = 10_000
+    min_duration_s: Annotated[float, Field(gt=0)] = 120.0
 
 
 class CacheProfile(_Strict):
@@ -117,11 +144,33 @@ class ActivityProfile(_Strict):
     daily_active_fraction: Annotated[float, Field(gt=0, le=1)]
     database: DatabaseProfile
     cache: CacheProfile
+    basis: Basis = Basis()
+
+
+class BasisRefused(Exception):
+    """The measurements cannot carry a capacity plan; the message says what is missing (exit 1)."""
 
 
 def load_profile(path: Path) -> ActivityProfile:
     """Read and validate an activity profile; problems name the file and key (exit 2)."""
     return load_yaml_model(ActivityProfile, path, f"--profile {path}")
+
+
+def check_basis(summary: dict[str, Any], basis: Basis, label: str) -> None:
+    """Refuse a summary with fewer requests or seconds than ``basis`` asks for."""
+    requests = int((summary.get("total") or {}).get("requests", 0))
+    duration = float((summary.get("window") or {}).get("duration_s", 0.0))
+    short = []
+    if requests < basis.min_requests:
+        short.append(f"{requests:,} requests < {basis.min_requests:,}")
+    if duration < basis.min_duration_s:
+        short.append(f"{duration:g} s < {basis.min_duration_s:g} s")
+    if short:
+        raise BasisRefused(
+            f"--from {label}: a {summary.get('scenario')} run of {duration:g} s and {requests:,} requests "
+            f"is too short a basis ({'; '.join(short)}, the profile's basis); run a stress test "
+            "(walletops loadtest --scenario stress) long enough to meet it"
+        )
 
 
 def load_summary(path: Path) -> dict[str, Any]:
@@ -221,30 +270,95 @@ def _service_config(env: EnvironmentConfig, service: str) -> ServiceConfig:
     raise UsageProblem(f"service {service!r} is not in the {env.name} config")
 
 
-def measured_rps_per_replica(summary: dict[str, Any], service: str) -> tuple[float, str]:
-    """rps one replica of ``service`` sustained at SLO, and where the figure came from."""
+def measured_rps_per_core(summary: dict[str, Any], service: str) -> tuple[float, str]:
+    """rps one CPU core of ``service`` served at SLO (requests over the CPU seconds its processes
+    used), and where the figure came from."""
     services: dict[str, dict[str, Any]] = summary["services"]
     entry = services.get(service)
-    if entry and entry.get("rps", 0) > 0:
-        return float(entry["rps"]) / max(int(entry.get("replicas", 1)), 1), "measured"
+    if entry and (entry.get("rps_per_core") or 0) > 0:
+        return float(entry["rps_per_core"]), f"measured over {entry['cpu_seconds']:g} CPU s"
     if service.startswith("exchange-"):
         adapters = [
-            float(e["rps"]) / max(int(e.get("replicas", 1)), 1)
+            float(e["rps_per_core"])
             for name, e in services.items()
-            if name.startswith("exchange-") and e.get("rps", 0) > 0
+            if name.startswith("exchange-") and (e.get("rps_per_core") or 0) > 0
         ]
         if adapters:
             return sum(adapters) / len(adapters), "mean of the measured exchange adapters (same image)"
-    raise UsageProblem(
-        f"--from: the summary has no measured rps for service {service!r}; "
-        "run a scenario that exercises it (every journey runs in smoke, load and stress)"
+    raise BasisRefused(
+        f"--from: the summary has no CPU measurement for service {service!r} "
+        f"({(entry or {}).get('replicas_source', 'no requests reached it')}); run the load test "
+        "against the local stack (--target local), whose processes are measured"
     )
 
 
+@dataclass(frozen=True)
+class PodSizing:
+    """A service's pod CPU request and HPA target, read from its manifests in the plan graph."""
+
+    cpu_millicores: int
+    memory_mib: int
+    target_cpu_percent: int
+
+
+def _quantity_m(value: Any) -> int:
+    text = str(value)
+    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
+
+
+def _quantity_mib(value: Any) -> int:
+    text = str(value)
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(float(text) / 1024**2)
+
+
+def pod_sizing(manifests: list[dict[str, Any]]) -> dict[str, PodSizing]:
+    """Per Deployment name: the first container's CPU/memory request and its HPA's CPU target."""
+    targets: dict[str, int] = {}
+    for manifest in manifests:
+        if manifest.get("kind") != "HorizontalPodAutoscaler":
+            continue
+        spec = manifest.get("spec") or {}
+        scaled = (spec.get("scaleTargetRef") or {}).get("name", "")
+        for metric in spec.get("metrics") or []:
+            resource = metric.get("resource") or {}
+            target = resource.get("target") or {}
+            if resource.get("name") == "cpu" and target.get("averageUtilization"):
+                targets[scaled] = int(target["averageUtilization"])
+    sizing: dict[str, PodSizing] = {}
+    for manifest in manifests:
+        if manifest.get("kind") != "Deployment":
+            continue
+        name = (manifest.get("metadata") or {}).get("name", "")
+        template = ((manifest.get("spec") or {}).get("template") or {}).get("spec") or {}
+        containers = template.get("containers")
+        requests = ((containers or [{}])[0].get("resources") or {}).get("requests") or {}
+        if name in targets and "cpu" in requests:
+            sizing[name] = PodSizing(
+                cpu_millicores=_quantity_m(requests["cpu"]),
+                memory_mib=_quantity_mib(requests.get("memory", "0Mi")),
+                target_cpu_percent=targets[name],
+            )
+    return sizing
+
+
 def plan_capacity(
-    users: int, profile: ActivityProfile, summary: dict[str, Any], env: EnvironmentConfig, routes: list[Route]
+    users: int,
+    profile: ActivityProfile,
+    summary: dict[str, Any],
+    env: EnvironmentConfig,
+    routes: list[Route],
+    *,
+    pods: dict[str, PodSizing],
 ) -> CapacityPlan:
-    """Replicas, nodes, database and cache for ``users`` on ``env``; see the module docstring."""
+    """Replicas, nodes, database and cache for ``users`` on ``env``; see the module docstring.
+
+    ``pods``: :func:`pod_sizing` of the environment's plan graph.
+    """
+    check_basis(summary, profile.basis, str(summary.get("scenario")))
     plan = CapacityPlan(env=env.name, users=users)
     exchanges = [exchange.name for exchange in env.exchanges]
     rates = expand_rates(profile.requests_per_user_per_day, exchanges)
@@ -268,24 +382,33 @@ def plan_capacity(
 
     for service, peak in sorted(per_service.items()):
         config = _service_config(env, service)
-        per_replica, source = measured_rps_per_replica(summary, service)
-        usable = per_replica * config.target_cpu_percent / 100
-        needed = math.ceil(peak * profile.headroom / usable)
+        per_core, source = measured_rps_per_core(summary, service)
+        pod = pods.get(service)
+        if pod is None:
+            raise BasisRefused(
+                f"service {service!r}: no Deployment with a CPU request and a CPU-target HPA in the "
+                f"{env.name} plan"
+            )
+        per_replica = per_core * pod.cpu_millicores / 1000 * pod.target_cpu_percent / 100
+        needed = math.ceil(peak * profile.headroom / per_replica)
         replicas = max(needed, config.min_replicas)
         plan.services[service] = {
             "peak_rps": round(peak, 2),
-            "rps_per_replica": round(per_replica, 2),
+            "rps_per_core": round(per_core, 2),
             "rps_source": source,
+            "rps_per_replica": round(per_replica, 2),
             "replicas": replicas,
             "config_min": config.min_replicas,
             "config_max": config.max_replicas,
-            "cpu_millicores": config.cpu_millicores,
-            "memory_mib": config.memory_mib,
+            "cpu_millicores": pod.cpu_millicores,
+            "memory_mib": pod.memory_mib,
+            "hpa_target_percent": pod.target_cpu_percent,
         }
         plan.step(
             f"replicas {service}",
-            f"{peak:.2f} peak rps x {profile.headroom:g} headroom / ({per_replica:.2f} rps per replica "
-            f"({source}) x {config.target_cpu_percent}% HPA target) = {needed}; "
+            f"{per_core:,.1f} rps per core ({source}) x {pod.cpu_millicores}m CPU request x "
+            f"{pod.target_cpu_percent}% HPA target = {per_replica:,.2f} rps per replica; "
+            f"{peak:.2f} peak rps x {profile.headroom:g} headroom / {per_replica:,.2f} = {needed}; "
             f"min {config.min_replicas} -> {replicas}",
         )
         if replicas > config.max_replicas:
@@ -299,8 +422,8 @@ def plan_capacity(
     _plan_cache(plan, profile, env, rates, users)
     if summary.get("scenario") != "stress":
         plan.warnings.append(
-            f"rps per replica comes from a {summary.get('scenario')} run: the load it offered, "
-            "not the ceiling; a stress run's summary gives the rps each replica holds at SLO"
+            f"rps per core comes from a {summary.get('scenario')} run: the load it offered, "
+            "not the ceiling; a stress run's summary gives the rps each core holds at SLO"
         )
     return plan
 
@@ -354,16 +477,26 @@ def _plan_database(
         users * rate * _rate_for(e, db.ledger_writes_per_request) for e, rate in rates.items()
     )
     peak_writes = writes_per_day / SECONDS_PER_DAY * profile.peak_to_average
+    if db.calibration is None:
+        raise BasisRefused(
+            "the profile records no measured database rate (database.calibration): run "
+            "benchmarks/stack.py --backend real and record pgbench's ledger_post rate, the machine's "
+            "vCPUs and the rows one posting writes"
+        )
+    writes_per_vcpu = db.calibration.rows_per_vcpu_per_s
     balance_peak = sum(v["peak_rps"] for e, v in plan.endpoints.items() if e.startswith("GET /v1/accounts"))
     miss_reads = balance_peak * (1 - profile.cache.hit_ratio)
     vcpus = math.ceil(
-        (peak_writes / db.writes_per_vcpu_per_s + miss_reads / db.reads_per_vcpu_per_s) * profile.headroom
+        (peak_writes / writes_per_vcpu + miss_reads / db.reads_per_vcpu_per_s) * profile.headroom
     )
     plan.step(
         "database load",
         f"{writes_per_day:,.0f} ledger rows/day -> {peak_writes:,.1f} writes/s at peak; "
         f"{balance_peak:,.1f} balance reads/s x {1 - profile.cache.hit_ratio:.0%} cache misses "
-        f"= {miss_reads:,.1f} reads/s; vCPU = ({peak_writes:,.1f}/{db.writes_per_vcpu_per_s:g} "
+        f"= {miss_reads:,.1f} reads/s; pgbench: {db.calibration.transactions_per_s:,.0f} postings/s "
+        f"x {db.calibration.rows_per_transaction:g} rows on {db.calibration.vcpus} vCPU "
+        f"({db.calibration.measured_on}) = {writes_per_vcpu:,.0f} rows per vCPU-s; "
+        f"vCPU = ({peak_writes:,.1f}/{writes_per_vcpu:,.0f} "
         f"+ {miss_reads:,.1f}/{db.reads_per_vcpu_per_s:g}) x {profile.headroom:g} = {vcpus}",
     )
     hot_bytes = users * db.bytes_per_user + writes_per_day * db.hot_days * db.bytes_per_ledger_row

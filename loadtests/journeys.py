@@ -22,7 +22,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from locust import FastHttpUser, TaskSet, between
+from gevent.pool import Pool
+from locust import FastHttpUser, TaskSet, between, constant, task
 from locust.contrib.fasthttp import FastResponse, ResponseContextManager
 
 from contracts.config import load_environment
@@ -273,6 +274,70 @@ def exchange_task_set(exchange: str, kind: str) -> type[TaskSet]:
     order.__name__ = f"order_{exchange.replace('-', '_')}"
     class_name = "".join(part.capitalize() for part in exchange.split("-")) + "Orders"
     return type(class_name, (TaskSet,), {"tasks": [order], "exchange": exchange, "kind": kind})
+
+
+MAX_IN_FLIGHT = 64
+"""Requests one arrival generator keeps open at most; an arrival beyond it is recorded as dropped."""
+
+
+class ArrivalUser(WalletUser):
+    """A request generator of the open model: it starts one weighted journey every
+    ``users / arrival_rate`` seconds without waiting for the previous one to finish.
+
+    Journeys run in their own greenlets (at most :data:`MAX_IN_FLIGHT` at once); an arrival that
+    finds the pool full is recorded as a failed ``ARRIVAL dropped`` request, so an overloaded
+    system fails the error-rate gate instead of being offered less load.
+    """
+
+    abstract = True
+    concurrency = MAX_IN_FLIGHT
+    journeys: ClassVar[list[tuple[Callable[[WalletUser], None], int]]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = Pool(MAX_IN_FLIGHT)
+
+    @task
+    def arrive(self) -> None:
+        journey = random.choices([j for j, _ in self.journeys], [w for _, w in self.journeys])[0]
+        if self.in_flight.full():
+            self.environment.events.request.fire(
+                request_type="ARRIVAL",
+                name="dropped",
+                response_time=0,
+                response_length=0,
+                exception=RuntimeError(f"{MAX_IN_FLIGHT} requests already in flight"),
+                context={},
+            )
+            return
+        self.in_flight.spawn(journey, self)
+
+    def on_stop(self) -> None:
+        self.in_flight.join(timeout=5)
+        self.in_flight.kill()
+
+
+def _order(exchange: str, kind: str) -> Callable[[WalletUser], None]:
+    def run(user: WalletUser) -> None:
+        user.place_order(exchange, kind)
+
+    run.__name__ = f"order_{exchange.replace('-', '_')}"
+    return run
+
+
+def build_arrival_class(exchanges: list[tuple[str, str]], settings: RunSettings) -> type[ArrivalUser]:
+    """The open-model generator class: the same journeys and weights, at ``settings.arrival_rate``."""
+    share = max(1, round(EXCHANGE_WEIGHT_TOTAL / max(len(exchanges), 1)))
+    journeys = [(_journey(name), weight) for name, weight in BASE_WEIGHTS.items()]
+    journeys += [(_order(name, kind), share) for name, kind in exchanges]
+    namespace = {
+        "abstract": False,
+        "settings": settings,
+        "exchanges": list(exchanges),
+        "journeys": journeys,
+        "wait_time": constant(settings.users / settings.arrival_rate),
+    }
+    return type("WalletArrivals", (ArrivalUser,), namespace)
 
 
 def configured_exchanges(settings: RunSettings) -> list[tuple[str, str]]:

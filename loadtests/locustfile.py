@@ -20,7 +20,8 @@ from rich.console import Console
 from contracts.gateway_spec import load_gateway_spec
 from contracts.output import to_json
 from loadtests import shapes
-from loadtests.journeys import build_user_class, configured_exchanges
+from loadtests.cpu import CpuSample, sample_services
+from loadtests.journeys import build_arrival_class, build_user_class, configured_exchanges
 from loadtests.reports import build_summary, print_gates
 from loadtests.settings import RunSettings
 from loadtests.slo import GateResult, evaluate, load_slo, snapshot
@@ -29,9 +30,15 @@ SETTINGS = RunSettings.from_environ()
 
 
 EXCHANGES = configured_exchanges(SETTINGS)
-WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
+if SETTINGS.scenario == "arrival":
+    WalletArrivals = build_arrival_class(EXCHANGES, SETTINGS)
+else:
+    WalletAppUser = build_user_class(EXCHANGES, SETTINGS)
 Shape = shapes.SHAPES[SETTINGS.scenario]
 VERDICT: dict[str, int] = {}
+CPU_AT_START: dict[str, CpuSample] = {}
+WORKER_REQUESTS: dict[str, int] = {}
+"""Requests each worker reported to the master (distributed runs), by worker id."""
 
 
 def verify_ledger(host: str, settings: RunSettings) -> dict[str, Any]:
@@ -70,7 +77,11 @@ def judge_run(environment: Environment) -> int:
     """Judge the gates and the ledger, print the table, write the summary; return the exit code."""
     assert environment.runner is not None
     shape = environment.shape_class
-    window = snapshot(environment.runner.stats)
+    window = snapshot(
+        environment.runner.stats,
+        cpu_start=CPU_AT_START,
+        cpu_end=sample_services(SETTINGS.service_pids),
+    )
     if isinstance(shape, shapes.StressShape):
         window = shape.verdict_window() or window
     spec = load_slo(SETTINGS.resolved_slo_file())
@@ -89,6 +100,7 @@ def judge_run(environment: Environment) -> int:
         env=SETTINGS.env,
         target=environment.host or SETTINGS.target,
         workers=SETTINGS.workers,
+        worker_requests=dict(WORKER_REQUESTS),
         ledger=ledger,
         shape=shape.report() if isinstance(shape, shapes.ScenarioShape) else {},
     )
@@ -102,6 +114,22 @@ def judge_run(environment: Environment) -> int:
 
 def _judges(environment: Environment) -> bool:
     return environment.runner is not None and not isinstance(environment.runner, WorkerRunner)
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Environment, **_: Any) -> None:
+    """The services' CPU at the start: the whole run's CPU is measured from here."""
+    if _judges(environment):
+        CPU_AT_START.clear()
+        CPU_AT_START.update(sample_services(SETTINGS.service_pids))
+        WORKER_REQUESTS.clear()
+
+
+@events.worker_report.add_listener
+def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    """The master adds up what each worker reported (each report holds the requests since the last)."""
+    total = data.get("stats_total") or {}
+    WORKER_REQUESTS[client_id] = WORKER_REQUESTS.get(client_id, 0) + int(total.get("num_requests", 0))
 
 
 @events.test_stop.add_listener

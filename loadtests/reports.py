@@ -3,12 +3,14 @@
 The summary (``summary.json``) is what other tools read — ``walletops capacity --from`` takes
 per-service rps from it — so its shape is versioned (``SUMMARY_FORMAT``)::
 
-    {"format": 1, "scenario", "env", "target", "workers", "passed", "exit_code",
+    {"format": 1, "scenario", "env", "target", "workers", "worker_requests", "passed", "exit_code",
      "window": {"started", "ended", "duration_s"},
      "total": {endpoint stats}, "endpoints": [{"endpoint", "method", "name", "service",
                 "requests", "failures", "error_rate", "rps", "avg_ms", "p50_ms", "p95_ms",
                 "p99_ms", "max_ms"}],
-     "services": {"<service>": {"rps", "requests", "replicas"}},
+     "services": {"<service>": {"rps", "requests", "replicas", "replicas_source",
+                   "cpu_seconds", "cores", "rps_per_core"}},
+     "processes": {"<process>": {"cpu_seconds", "workers"}},
      "gates": [{"gate", "threshold", "measured", "passed"}],
      "ledger": {"balanced", "transfers", "accounts"} | {"error"},
      "shape": {...}}
@@ -25,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.gateway_spec import Route
+from loadtests.cpu import CpuSample
 from loadtests.slo import EndpointWindow, GateResult, StatsWindow
 
 SUMMARY_FORMAT = 1
@@ -61,6 +64,25 @@ def endpoint_stats(endpoint: EndpointWindow, duration_s: float) -> dict[str, Any
     }
 
 
+def service_cpu(service: str, rps: float, duration_s: float, used: dict[str, CpuSample]) -> dict[str, Any]:
+    """A service's measured workers and CPU over the window, and the rps one CPU core served.
+
+    Without a CPU reading (a URL target, or a process that was gone) the replica count is
+    unknown and said so: nothing downstream may divide by an assumed one.
+    """
+    sample = used.get(service)
+    if sample is None or sample.cpu_s <= 0:
+        return {"replicas": None, "replicas_source": "not measured (no process of this service was read)"}
+    cores = sample.cpu_s / duration_s
+    return {
+        "replicas": sample.workers,
+        "replicas_source": "measured (worker processes)",
+        "cpu_seconds": round(sample.cpu_s, 3),
+        "cores": round(cores, 4),
+        "rps_per_core": round(rps / cores, 2),
+    }
+
+
 def build_summary(
     window: StatsWindow,
     gates: list[GateResult],
@@ -72,8 +94,13 @@ def build_summary(
     workers: int,
     ledger: dict[str, Any],
     shape: dict[str, Any],
+    worker_requests: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The JSON summary of a run judged over ``window``."""
+    """The JSON summary of a run judged over ``window``.
+
+    ``worker_requests``: in a distributed run, the requests each worker process reported to the
+    master over the whole run (the master's statistics are their sum).
+    """
     duration = window.duration_s
     total = EndpointWindow(method="", name="Aggregated")
     endpoints = []
@@ -97,9 +124,12 @@ def build_summary(
         total.total_ms += endpoint.total_ms
         total.max_ms = max(total.max_ms, endpoint.max_ms)
         total.response_times.update(endpoint.response_times)
-        entry = services.setdefault(service, {"requests": 0, "rps": 0.0, "replicas": 1})
+        entry = services.setdefault(service, {"requests": 0, "rps": 0.0})
         entry["requests"] += endpoint.requests
         entry["rps"] = round(entry["requests"] / duration, 3)
+    used = window.cpu_used()
+    for service, entry in services.items():
+        entry.update(service_cpu(service, entry["rps"], duration, used))
     passed = all(gate.passed is not False for gate in gates)
     return {
         "format": SUMMARY_FORMAT,
@@ -107,6 +137,7 @@ def build_summary(
         "env": env,
         "target": target,
         "workers": workers,
+        "worker_requests": dict(sorted((worker_requests or {}).items())),
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "window": {
             "started": round(window.started, 3),
@@ -116,6 +147,9 @@ def build_summary(
         "total": endpoint_stats(total, duration),
         "endpoints": endpoints,
         "services": services,
+        "processes": {
+            name: {"cpu_seconds": sample.cpu_s, "workers": sample.workers} for name, sample in used.items()
+        },
         "gates": [gate.as_dict() for gate in gates],
         "ledger": ledger,
         "shape": shape,
@@ -157,7 +191,8 @@ def read_history(path: Path) -> list[dict[str, str]]:
 
 
 def write_chart(history_csv: Path, output: Path, title: str) -> Path:
-    """A self-contained plotly HTML page: users and rps, then p50/p95/p99 latency over time."""
+    """A plotly HTML page (loading ``plotly.min.js`` beside it, written once per folder): users and
+    rps, then p50/p95/p99 latency over time."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -193,5 +228,5 @@ def write_chart(history_csv: Path, output: Path, title: str) -> Path:
     figure.update_xaxes(title_text="seconds since start", row=2, col=1)
     figure.update_yaxes(title_text="ms", row=2, col=1)
     output.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(str(output), include_plotlyjs=True, full_html=True)
+    figure.write_html(str(output), include_plotlyjs="directory", full_html=True)
     return output

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from contracts.errors import UsageProblem
 from contracts.project import find_project_dir
+from loadtests.cpu import format_pids, parse_pids
 
-SCENARIOS: tuple[str, ...] = ("smoke", "load", "stress", "spike", "soak")
+SCENARIOS: tuple[str, ...] = ("smoke", "load", "stress", "spike", "soak", "arrival")
+"""``arrival`` is the open model: requests arrive at a constant rate whatever the latency."""
 
 DEFAULT_DURATION_S: dict[str, float] = {
     "smoke": 30.0,
@@ -25,8 +27,18 @@ DEFAULT_DURATION_S: dict[str, float] = {
     "stress": 600.0,
     "spike": 180.0,
     "soak": 3600.0,
+    "arrival": 300.0,
 }
-DEFAULT_USERS: dict[str, int] = {"smoke": 5, "load": 50, "stress": 200, "spike": 100, "soak": 30}
+DEFAULT_USERS: dict[str, int] = {
+    "smoke": 5,
+    "load": 50,
+    "stress": 200,
+    "spike": 100,
+    "soak": 30,
+    "arrival": 5,
+}
+DEFAULT_ARRIVAL_RATE = 10.0
+"""Requests per second an ``arrival`` run offers unless ``--rate`` says otherwise."""
 
 PREFIX = "WALLETOPS_LT_"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -76,6 +88,10 @@ class RunSettings:
     exchanges: tuple[str, ...] = field(default_factory=tuple)
     target: str = ""
     workers: int = 0
+    arrival_rate: float = DEFAULT_ARRIVAL_RATE
+    """Requests per second the ``arrival`` scenario offers in total (split over its generators)."""
+    service_pids: dict[str, int] = field(default_factory=dict)
+    """The services' processes (local stack) whose CPU the run measures; empty for a URL target."""
 
     def resolved_project_dir(self) -> Path:
         """The project folder: as given, else the one holding this package (where Pulumi.yaml is)."""
@@ -103,6 +119,8 @@ class RunSettings:
             "EXCHANGES": ",".join(self.exchanges),
             "TARGET": self.target,
             "WORKERS": str(self.workers),
+            "ARRIVAL_RATE": str(self.arrival_rate),
+            "SERVICE_PIDS": format_pids(self.service_pids),
         }
         return {PREFIX + key: value for key, value in values.items()}
 
@@ -131,4 +149,6 @@ class RunSettings:
             exchanges=tuple(name for name in get("EXCHANGES").split(",") if name),
             target=get("TARGET"),
             workers=int(get("WORKERS") or 0),
+            arrival_rate=float(get("ARRIVAL_RATE") or DEFAULT_ARRIVAL_RATE),
+            service_pids=parse_pids(get("SERVICE_PIDS")),
         )

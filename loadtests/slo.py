@@ -7,6 +7,12 @@
     endpoints:                           # "<METHOD> <request name>"; * matches any exchange
       "GET /v1/accounts/{id}": {p95_ms: 300, p99_ms: 800}
       "POST /v1/exchanges/*/orders": {p95_ms: 800, p99_ms: 2000}
+    min_requests: {p95_ms: 200, p99_ms: 1000}   # the default: fewer requests cannot judge it
+
+A percentile gate over fewer requests than its minimum reports "not enough data" and fails: six
+requests say nothing about a p99. A smoke run checks errors and the ledger, so there it is
+reported as not judged instead; a stress step with too few requests is not a breach (the step's
+other gates decide) and the final verdict still needs the data.
 
 This module does not import Locust (whose import monkey-patches the process with gevent), so the
 CLI and the capacity model can use it; only :func:`snapshot` reads a live ``RequestStats``.
@@ -22,11 +28,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.documents import load_yaml_model
+from loadtests.cpu import CpuSample
 
 if TYPE_CHECKING:
     from locust.stats import RequestStats
@@ -43,10 +50,18 @@ class EndpointObjective(_Strict):
     p99_ms: Annotated[float, Field(gt=0)] | None = None
 
 
+PercentileKey = Literal["p95_ms", "p99_ms"]
+MIN_REQUESTS: dict[PercentileKey, int] = {"p95_ms": 200, "p99_ms": 1000}
+"""Requests a percentile needs before it is judged: ten beyond the quantile (10 / (1 - q))."""
+
+
 class SloSpec(_Strict):
     """The objectives of one environment's load tests."""
 
     description: str = ""
+    min_requests: dict[PercentileKey, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: dict(MIN_REQUESTS)
+    )
     error_rate_max: Annotated[float, Field(ge=0, le=1)]
     min_throughput_rps: Annotated[float, Field(ge=0)] | dict[str, Annotated[float, Field(ge=0)]] = 0.0
     endpoints: dict[str, EndpointObjective] = Field(default_factory=dict)
@@ -102,11 +117,21 @@ class EndpointWindow:
 
 @dataclass
 class StatsWindow:
-    """Per-endpoint statistics between two instants."""
+    """Per-endpoint statistics between two instants, and the services' CPU samples at both ends."""
 
     started: float
     ended: float
     endpoints: dict[str, EndpointWindow]
+    cpu_start: dict[str, CpuSample] = field(default_factory=dict)
+    cpu_end: dict[str, CpuSample] = field(default_factory=dict)
+
+    def cpu_used(self) -> dict[str, CpuSample]:
+        """CPU seconds each service spent in the window (and its workers), where both ends were read."""
+        return {
+            name: CpuSample(round(end.cpu_s - self.cpu_start[name].cpu_s, 3), end.workers)
+            for name, end in sorted(self.cpu_end.items())
+            if name in self.cpu_start
+        }
 
     @property
     def duration_s(self) -> float:
@@ -147,11 +172,23 @@ class StatsWindow:
                 max_ms=now.max_ms,
                 response_times=+times,
             )
-        return StatsWindow(started=earlier.ended, ended=self.ended, endpoints=endpoints)
+        return StatsWindow(
+            started=earlier.ended,
+            ended=self.ended,
+            endpoints=endpoints,
+            cpu_start=earlier.cpu_end,
+            cpu_end=self.cpu_end,
+        )
 
 
-def snapshot(stats: RequestStats, now: float | None = None) -> StatsWindow:
-    """Cumulative statistics of a Locust run from its start until ``now``."""
+def snapshot(
+    stats: RequestStats,
+    now: float | None = None,
+    *,
+    cpu_start: dict[str, CpuSample] | None = None,
+    cpu_end: dict[str, CpuSample] | None = None,
+) -> StatsWindow:
+    """Cumulative statistics of a Locust run from its start until ``now`` (with CPU samples)."""
     endpoints: dict[str, EndpointWindow] = {}
     for entry in stats.entries.values():
         window = EndpointWindow(
@@ -164,7 +201,13 @@ def snapshot(stats: RequestStats, now: float | None = None) -> StatsWindow:
             response_times=Counter(entry.response_times),
         )
         endpoints[window.endpoint] = window
-    return StatsWindow(started=stats.total.start_time, ended=now or time.time(), endpoints=endpoints)
+    return StatsWindow(
+        started=stats.total.start_time,
+        ended=now or time.time(),
+        endpoints=endpoints,
+        cpu_start=cpu_start or {},
+        cpu_end=cpu_end or {},
+    )
 
 
 @dataclass(frozen=True)
@@ -186,13 +229,22 @@ class GateResult:
 
 
 def evaluate(
-    spec: SloSpec, window: StatsWindow, scenario: str, *, throughput: bool = True
+    spec: SloSpec,
+    window: StatsWindow,
+    scenario: str,
+    *,
+    throughput: bool = True,
+    small_samples_fail: bool | None = None,
 ) -> list[GateResult]:
     """Judge every objective of ``spec`` over ``window``.
 
     Endpoint patterns are matched with shell globs, so one objective covers every exchange; a
     pattern no request matched is reported with ``passed=None`` (visible, but not a breach).
+    A percentile over fewer requests than ``spec.min_requests`` is "not enough data": a failure,
+    unless ``small_samples_fail`` is False (default: False for smoke, True otherwise).
     """
+    if small_samples_fail is None:
+        small_samples_fail = scenario != "smoke"
     results = [
         GateResult(
             "error rate",
@@ -208,14 +260,29 @@ def evaluate(
         )
     for pattern, objective in spec.endpoints.items():
         matched = [w for key, w in sorted(window.endpoints.items()) if fnmatch.fnmatchcase(key, pattern)]
-        for label, fraction, limit in (("p95", 0.95, objective.p95_ms), ("p99", 0.99, objective.p99_ms)):
+        checks: tuple[tuple[str, PercentileKey, float, float | None], ...] = (
+            ("p95", "p95_ms", 0.95, objective.p95_ms),
+            ("p99", "p99_ms", 0.99, objective.p99_ms),
+        )
+        for label, key, fraction, limit in checks:
             if limit is None:
                 continue
+            needed = spec.min_requests.get(key, MIN_REQUESTS[key])
             if not any(w.requests for w in matched):
                 results.append(GateResult(f"{label} {pattern}", f"<= {limit:g} ms", "no requests", None))
                 continue
             for endpoint in matched:
                 if endpoint.requests == 0:
+                    continue
+                if endpoint.requests < needed:
+                    results.append(
+                        GateResult(
+                            f"{label} {endpoint.endpoint}",
+                            f"<= {limit:g} ms",
+                            f"not enough data ({endpoint.requests:,} < {needed:,} requests)",
+                            False if small_samples_fail else None,
+                        )
+                    )
                     continue
                 value = endpoint.percentile(fraction)
                 results.append(

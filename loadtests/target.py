@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +33,8 @@ class Target:
     api_key: str
     operator_key: str
     token: str = ""
+    service_pids: dict[str, int] = field(default_factory=dict)
+    """The local stack's service processes by name (their CPU is measured); empty for a URL."""
 
 
 class StackFailure(Exception):
@@ -110,6 +112,9 @@ def local_stack(project_dir: Path, backend: str = "embedded", env: str = "dev") 
             api_key=api_key,
             operator_key=operator_key,
             token=str(status.get("loadtest_token") or ""),
+            service_pids={
+                str(s["name"]): int(s["pid"]) for s in status.get("services") or [] if s.get("pid")
+            },
         )
     finally:
         if started:

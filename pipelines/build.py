@@ -17,7 +17,6 @@ from pathlib import Path
 
 from contracts.errors import UsageProblem
 from pipelines.images import (
-    REQUIREMENTS,
     SERVICES,
     BaseImageSpec,
     BuildInputs,
@@ -25,6 +24,7 @@ from pipelines.images import (
     Storage,
     base_image,
     build,
+    requirements_of,
     wheels,
 )
 from pipelines.manifest import BuildManifest, ImageRecord
@@ -91,10 +91,13 @@ def build_images(
         return f"{image} ({len(spec.packages)} packages beyond essential)"
 
     def make_wheels() -> str:
-        progress("wheels of services-stub/docker/requirements.txt")
-        folder = wheels(workspace.project_dir / REQUIREMENTS, workspace.cache)
-        base["wheels"] = str(folder)
-        return f"{sum(1 for _ in folder.glob('*.whl'))} wheels in {folder}"
+        counts = []
+        for requirements in sorted({requirements_of(service) for service in services}):
+            progress(f"wheels of {requirements}")
+            folder = wheels(workspace.project_dir / requirements, workspace.cache)
+            base[f"wheels:{requirements}"] = str(folder)
+            counts.append(f"{sum(1 for _ in folder.glob('*.whl'))} wheels in {folder}")
+        return "; ".join(counts)
 
     if not (_timed(result, "base image", make_base) and _timed(result, "wheels", make_wheels)):
         result.seconds = time.monotonic() - started
@@ -110,7 +113,7 @@ def build_images(
                 workspace.project_dir,
                 service,
                 base["image"],
-                Path(base["wheels"]),
+                Path(base[f"wheels:{requirements_of(service)}"]),
                 tag,
                 labels={
                     "org.opencontainers.image.revision": commit,

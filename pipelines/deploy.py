@@ -25,8 +25,14 @@ from contracts.config import ConfigError, load_environment
 from contracts.errors import UsageProblem
 from pipelines.results import CheckResult, Status, StepResult
 
-IMAGE_KEYS: Mapping[str, str] = {"wallet": "wallet", "roundups": "roundups", "exchange": "exchange"}
-"""Built service → what it configures: ``services.<name>.image``, or every exchange's ``image``."""
+IMAGE_KEYS: Mapping[str, str] = {
+    "wallet": "wallet",
+    "roundups": "roundups",
+    "exchange": "exchange",
+    "loadtest": "loadtest",
+}
+"""Built image → what it configures: ``services.<name>.image``, every exchange's ``image``, or the
+in-cluster load test's ``loadtest.image``."""
 
 NO_ENGINE = (
     "the Pulumi CLI is not installed, so the engine cannot run here: stopped before `pulumi {verb}` of "
@@ -76,6 +82,7 @@ def image_config(
     }
     for index, _name in enumerate(exchanges):
         config[f"exchanges[{index}].image"] = f"{registry}/{env}/exchange@{digests['exchange']}"
+    config["loadtest.image"] = f"{registry}/{env}/loadtest@{digests['loadtest']}"
     return config
 
 

@@ -30,11 +30,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SERVICES: tuple[str, ...] = ("wallet", "roundups", "exchange", "simexchange")
-"""The stub services that ship as images (one Dockerfile each under ``services-stub/docker``)."""
+SERVICES: tuple[str, ...] = ("wallet", "roundups", "exchange", "simexchange", "loadtest")
+"""The images the build makes (one Dockerfile each under ``services-stub/docker``): the stub
+services, and ``loadtest``, the in-cluster Locust image (``infra/loadtest_cluster.py``)."""
 
 DOCKER_DIR = Path("services-stub/docker")
 REQUIREMENTS = DOCKER_DIR / "requirements.txt"
+TOOLKIT_IMAGES: dict[str, tuple[tuple[str, ...], Path]] = {
+    "loadtest": (("contracts", "loadtests"), DOCKER_DIR / "loadtest-requirements.txt"),
+}
+"""Images of the toolkit rather than of a service: the project packages they copy, their pins."""
+
+
+def requirements_of(service: str) -> Path:
+    """The hashed pins an image installs (relative to the project)."""
+    return TOOLKIT_IMAGES[service][1] if service in TOOLKIT_IMAGES else REQUIREMENTS
+
+
 ULIMITS = ("nofile=20000:20000", "nproc=32768:32768")
 """Explicit limits: runc cannot raise the default nofile limit above the host's hard limit here."""
 
@@ -277,16 +289,22 @@ class BuildInputs:
 
 
 def stage_context(inputs: BuildInputs, folder: Path) -> Path:
-    """A build context with only what the Dockerfile copies: the service's code, the pins, the wheels."""
-    src = inputs.project_dir / "services-stub" / "walletstubs"
-    dst = folder / "services-stub" / "walletstubs"
-    dst.mkdir(parents=True)
-    shutil.copy2(src / "__init__.py", dst / "__init__.py")
+    """A build context with only what the Dockerfile copies: the code, the pins, the wheels."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in ("common", inputs.service):
-        shutil.copytree(src / package, dst / package, ignore=ignore)
+    if inputs.service in TOOLKIT_IMAGES:
+        folder.mkdir(parents=True, exist_ok=True)
+        for package in TOOLKIT_IMAGES[inputs.service][0]:
+            shutil.copytree(inputs.project_dir / package, folder / package, ignore=ignore)
+    else:
+        src = inputs.project_dir / "services-stub" / "walletstubs"
+        dst = folder / "services-stub" / "walletstubs"
+        dst.mkdir(parents=True)
+        shutil.copy2(src / "__init__.py", dst / "__init__.py")
+        for package in ("common", inputs.service):
+            shutil.copytree(src / package, dst / package, ignore=ignore)
     (folder / DOCKER_DIR).mkdir(parents=True)
-    shutil.copy2(inputs.project_dir / REQUIREMENTS, folder / REQUIREMENTS)
+    requirements = requirements_of(inputs.service)
+    shutil.copy2(inputs.project_dir / requirements, folder / requirements)
     shutil.copy2(inputs.dockerfile, folder / DOCKER_DIR / inputs.dockerfile.name)
     shutil.copytree(inputs.wheels, folder / "wheels", ignore=shutil.ignore_patterns(".complete"))
     return folder

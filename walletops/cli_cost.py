@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,7 +143,11 @@ def render(report: CostReport, fmt: Format, output: Path | None, show_free: bool
     elif fmt is Format.csv:
         write_text(views.render_csv(report), output)
     elif fmt is Format.html:
-        write_text(views.render_html(report), output)
+        if output is None:
+            write_text(views.render_html(report), output)
+        else:
+            views.write_plotly(output.parent)
+            write_text(views.render_html(report, plotly_src=views.PLOTLY_FILE), output)
     elif output is not None:
         from rich.console import Console
 
@@ -471,3 +476,51 @@ def actuals(
             f"{result.over_percent:+.1f}% against {estimate_usd:,.2f} (limit +{fail_over:g}%)"
         )
         raise typer.Exit(1)
+
+
+@app.command("refresh")
+def refresh(
+    *,
+    region: Annotated[str, typer.Option("--region", help="The catalog's region.")] = "eu-west-1",
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            "--answers",
+            help="Recorded get_products answers to replay (when the Price List API cannot be reached).",
+            dir_okay=False,
+        ),
+    ] = None,
+    output: Output = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Rebuild the price catalog of --region from the AWS Price List Query API (one query per price)."""
+    from cost.catalog import catalog_path
+    from cost.price_api import (
+        USAGE_PREFIX,
+        live_client,
+        load_answers,
+        replay_client,
+        sizes_from_config,
+        today,
+        wanted,
+    )
+    from cost.price_api import (
+        refresh as build,
+    )
+
+    if region not in USAGE_PREFIX:
+        raise UsageProblem(f"--region {region!r}: allowed: {', '.join(sorted(USAGE_PREFIX))}")
+    root = resolve_project_dir(project_dir)
+    items = wanted(region, *sizes_from_config(root))
+    if answers is not None:
+        recorded = load_answers(answers)
+        client, answered = replay_client(recorded, region, items)
+        document = build(client, region, items, recorded.recorded_on or today(), answered)
+        document["sources"]["aws-price-list-api"] += f"; replayed from {answers.name}: {recorded.source}"
+    else:
+        document = build(live_client(), region, items, today())
+    target = output or catalog_path(region)
+    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    err_console.print(
+        f"wrote {target}: {len(document['prices'])} prices, {len(document['unavailable'])} unavailable"
+    )

@@ -20,7 +20,14 @@ from contracts.output import Format, console, err_console, to_json, write_text
 from contracts.project import ENVIRONMENTS, resolve_project_dir
 from loadtests.reports import print_gates, write_chart
 from loadtests.runner import ReportPaths, run_locust
-from loadtests.settings import DEFAULT_DURATION_S, DEFAULT_USERS, RunSettings, check_scenario, parse_duration
+from loadtests.settings import (
+    DEFAULT_ARRIVAL_RATE,
+    DEFAULT_DURATION_S,
+    DEFAULT_USERS,
+    RunSettings,
+    check_scenario,
+    parse_duration,
+)
 from loadtests.slo import GateResult, load_slo
 from loadtests.target import StackFailure, Target, check_url, local_stack, url_target
 from walletops.options import Output, ProjectDir
@@ -53,7 +60,10 @@ def _check_ranges(users: int | None, spawn_rate: float | None, workers: int, ret
 
 def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     scenario: Annotated[
-        str, typer.Option("--scenario", "-s", help="smoke, load, stress, spike or soak.")
+        str,
+        typer.Option(
+            "--scenario", "-s", help="smoke, load, stress, spike, soak or arrival (open model, --rate)."
+        ),
     ] = "smoke",
     target: Annotated[
         str, typer.Option("--target", "-t", help="'local' (start the local stack) or the gateway URL.")
@@ -91,6 +101,10 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     retry_fraction: Annotated[
         float, typer.Option("--retry-fraction", help="Share of money-moving POSTs re-sent with the same key.")
     ] = 0.05,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="arrival: requests per second offered, whatever the latency."),
+    ] = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="table or json (the summary).")
     ] = Format.table,
@@ -106,6 +120,10 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
     scenario = check_scenario(scenario)
     seconds = parse_duration(duration) if duration is not None else DEFAULT_DURATION_S[scenario]
     _check_ranges(users, spawn_rate, workers, retry_fraction)
+    if rate is not None and (scenario != "arrival" or not 0 < rate <= 100_000):
+        raise UsageProblem(
+            f"--rate {rate:g}: allowed with --scenario arrival only, more than 0 and at most 100000 rps"
+        )
     if backend not in ("embedded", "real"):
         raise UsageProblem(f"--backend {backend!r}: allowed: embedded, real")
     root = resolve_project_dir(project_dir)
@@ -126,6 +144,7 @@ def loadtest(  # noqa: PLR0917 (typer maps each parameter to an option)
         slo_file=slo_file,
         summary_file=reports.summary,
         retry_fraction=retry_fraction,
+        arrival_rate=rate or DEFAULT_ARRIVAL_RATE,
         exchanges=tuple(f"{exchange.name}:{exchange.kind}" for exchange in model.exchanges),
         workers=workers,
     )
@@ -152,6 +171,7 @@ def _run(settings: RunSettings, target: Target, reports: ReportPaths) -> int:
             "operator_key": target.operator_key,
             "token": target.token,
             "target": target.url,
+            "service_pids": target.service_pids,
         }
     )
     label = f"{settings.workers} workers" if settings.workers else "1 process"
@@ -264,17 +284,23 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
 ) -> None:
     """Replicas per service, nodes per node group, database and cache size (and cost) for N users.
 
-    Uses the rps per replica a load test measured at SLO (``--from``) and a user activity profile;
-    prints every step of the reasoning with its numbers.
+    Uses the rps per CPU core a load test measured at SLO (``--from``), each pod's CPU request and
+    HPA target from the plan, and a user activity profile; prints every step of the reasoning with
+    its numbers. Exit 1 when the measurements cannot carry the plan (too short a run, no CPU
+    figure, no recorded database rate), saying why.
     """
     from contracts.gateway_spec import load_gateway_spec
     from loadtests.capacity import (
+        BasisRefused,
+        check_basis,
         load_profile,
         load_summary,
         monthly_requests_millions,
         plan_capacity,
+        pod_sizing,
         scaled_environment,
     )
+    from walletops.orchestration import build_plan
 
     if fmt not in (Format.table, Format.json):
         raise UsageProblem(f"--format {fmt.value}: allowed: table, json")
@@ -289,7 +315,13 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     activity = load_profile(profile or root / "loadtests" / "profiles" / "wallet.yaml")
     measured = load_summary(summary)
     routes = load_gateway_spec(root).expanded_routes([exchange.name for exchange in model.exchanges])
-    plan = plan_capacity(users, activity, measured, model, routes)
+    try:
+        check_basis(measured, activity.basis, str(summary))
+        pods = pod_sizing(build_plan(model.name, root)[model.name].kubernetes_manifests())
+        plan = plan_capacity(users, activity, measured, model, routes, pods=pods)
+    except BasisRefused as exc:
+        err_console.print(f"refused: {exc}", markup=False)
+        raise typer.Exit(1) from None
     if with_cost:
         plan.cost = _price(scaled_environment(model, plan, monthly_requests_millions(plan)))
         if "monthly_usd" in plan.cost:
@@ -322,6 +354,7 @@ def capacity(  # noqa: PLR0917 (typer maps each parameter to an option)
     answer.add_column("what")
     answer.add_column("size", justify="right")
     for name, service in plan.services.items():
+        answer.add_row(f"measured rps per core {name}", f"{service['rps_per_core']:,.1f}")
         answer.add_row(f"replicas {name}", str(service["replicas"]))
     for name, group in plan.node_groups.items():
         answer.add_row(f"nodes {name} ({group['instance_type']})", str(group["nodes"]))

@@ -103,14 +103,40 @@ def test_unknown_usage_key_is_bad_input(plan_file: Path, tmp_path: Path):
     assert "unknown key(s) nat_gb; allowed: api_requests_millions" in result.stderr
 
 
-def test_html_is_self_contained_with_chart_and_table(plan_file: Path, tmp_path: Path):
+def test_html_loads_plotly_once_for_both_charts(plan_file: Path, tmp_path: Path):
     out = tmp_path / "cost.html"
     assert run("cost", "--plan", str(plan_file), "--format", "html", "--output", str(out)).returncode == 0
     page = out.read_text()
-    assert "<script src=" not in page
-    assert "plotly" in page.lower()
-    assert '"barmode":"stack"' in page
+    assert page.count("<script src='plotly.min.js'></script>") == 1
+    assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
+    assert len(page.encode()) < 200_000  # was 4.9 MB with the library inlined
+    assert '"barmode":"stack"' in page and '"barmode":"group"' in page
     assert "EU-AmazonEKS-Hours:perCluster" in page
+    standalone = run("cost", "--plan", str(plan_file), "--format", "html").stdout
+    from plotly.offline import get_plotlyjs
+
+    library = get_plotlyjs()
+    assert standalone.count(library[:400]) == 1 and len(standalone) < len(library) + 200_000
+
+
+def test_the_table_reads_on_80_columns_grouped_by_resource(plan_file: Path):
+    from cost_fixtures import price
+    from rich.console import Console
+
+    from contracts.config import load_all
+    from cost import report as views
+
+    plan = json.loads(plan_file.read_text())
+    report = price(plan, {name: m.usage for name, m in load_all(ROOT, ["dev", "prod"]).items()})
+    console = Console(width=80, record=True, color_system=None)
+    views.render_tables(report, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    ledger = next(i for i, line in enumerate(lines) if line.strip().startswith("ledger (Data)"))
+    assert "EU-InstanceUsage:db.t4g.medium" in lines[ledger + 1] and "├─" in lines[ledger + 1]
+    assert any("└─" in line for line in lines[ledger + 1 : ledger + 5])
+    assert "steady state" in text and "first year" in text
 
 
 def test_csv_and_markdown(plan_file: Path):

@@ -9,6 +9,7 @@ from cost_fixtures import price, resource, small_plan
 
 from contracts.config import UsageConfig
 from cost.catalog import catalog_path, load_catalog, parse_catalog
+from cost.estimator import FREE, PRICERS, UNPRICED, classify
 
 
 def _lines(report, name, env="dev"):
@@ -30,14 +31,14 @@ def test_nat_gateway_hours_and_its_share_of_processed_gb():
 
 
 def test_multi_az_rds_instance_and_storage_use_the_multi_az_rates():
-    instance, storage = _lines(price(small_plan(multi_az=True)), "ledger")
+    instance, storage, _backup = _lines(price(small_plan(multi_az=True)), "ledger")
     assert (instance.quantity, instance.unit_price, instance.monthly_usd) == (730, 0.138, 100.74)
     assert "2 x the read Single-AZ rate" in instance.note
     assert (storage.quantity, storage.unit_price, storage.monthly_usd) == (20, 0.254, 5.08)
 
 
 def test_single_az_rds_instance_and_storage():
-    instance, storage = _lines(price(small_plan()), "ledger")
+    instance, storage, _backup = _lines(price(small_plan()), "ledger")
     assert instance.monthly_usd == round(0.069 * 730, 2) == 50.37
     assert storage.monthly_usd == round(20 * 0.127, 2)
 
@@ -82,7 +83,12 @@ def test_totals_add_up_by_component_environment_and_overall():
     assert report.total_monthly_usd == pytest.approx(sum(e.monthly_usd for e in report.environments.values()))
     document = report.to_json()
     assert set(document) == {"currency", "environments", "total_monthly_usd"}
-    assert set(document["environments"]["qa"]) == {"monthly_usd", "items", "unpriced"}
+    assert set(document["environments"]["qa"]) == {
+        "monthly_usd",
+        "first_year_monthly_usd",
+        "items",
+        "unpriced",
+    }
 
 
 def test_tiered_api_requests_split_across_tiers():
@@ -156,10 +162,24 @@ def test_cache_nodes_use_read_prices_without_a_derived_note():
     assert (line.quantity, line.unit_price, line.monthly_usd) == (2190, 0.458, round(3 * 730 * 0.458, 2))
     assert "derived" not in line.note
     derived = {key for key, price in load_catalog("eu-west-1").prices.items() if price.derived}
-    assert derived == {
-        f"rds.postgres.{c}.multi-az"
-        for c in ("db.t4g.medium", "db.t4g.large", "db.r6g.large", "db.r6g.xlarge")
-    }
+    read_sizes = ("db.t4g.medium", "db.t4g.large", "db.r6g.large", "db.r6g.xlarge")
+    larger = ("2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")
+    assert derived == (
+        {f"rds.postgres.{c}.multi-az" for c in read_sizes}
+        | {f"rds.postgres.db.r6g.{s}.{d}" for s in larger for d in ("single-az", "multi-az")}
+        | {f"elasticache.redis.cache.r6g.{s}" for s in ("2xlarge", "4xlarge", "8xlarge")}
+    )
+
+
+def test_every_size_the_capacity_model_can_choose_has_a_price():
+    from loadtests.capacity import CACHE_TYPES, RDS_CLASSES
+
+    catalog = load_catalog("eu-west-1")
+    for cls in RDS_CLASSES:
+        for deployment in ("single-az", "multi-az"):
+            assert catalog.get(f"rds.postgres.{cls}.{deployment}") is not None, cls
+    for node in CACHE_TYPES:
+        assert catalog.get(f"elasticache.redis.{node}") is not None, node
 
 
 def test_r6g_xlarge_is_hourly_rate_times_730_single_and_twice_that_multi_az():
@@ -169,12 +189,12 @@ def test_r6g_xlarge_is_hourly_rate_times_730_single_and_twice_that_multi_az():
         "allocatedStorage": 500,
         "storageType": "gp3",
     }
-    instance, _storage = _lines(
+    instance, _storage, *_ = _lines(
         price(_single("prod", "aws:rds/instance:Instance", "ledger", inputs)), "ledger", "prod"
     )
     assert (instance.quantity, instance.unit_price, instance.monthly_usd) == (730, 0.504, 367.92)
     multi = price(_single("prod", "aws:rds/instance:Instance", "ledger", {**inputs, "multiAz": True}))
-    multi_instance, _ = _lines(multi, "ledger", "prod")
+    multi_instance, *_ = _lines(multi, "ledger", "prod")
     assert (multi_instance.unit_price, multi_instance.monthly_usd) == (1.008, 735.84)
     assert not multi.environments["prod"].unpriced
 
@@ -186,9 +206,14 @@ def test_interface_endpoint_is_charged_per_az_hour():
         "vpce-kms",
         {"vpcEndpointType": "Interface", "subnetIds": ["subnet-a", "subnet-b", "subnet-c"]},
     )
-    (line,) = _lines(price(plan), "vpce-kms")
+    line, processed = _lines(price(plan, {"dev": UsageConfig(vpce_processed_gb=40)}), "vpce-kms")
     assert (line.quantity, line.unit_price, line.monthly_usd) == (3 * 730, 0.011, 24.09)
     assert line.usage_type == "EU-VpcEndpoint-Hours"
+    assert (processed.usage_type, processed.quantity, processed.monthly_usd) == (
+        "EU-VpcEndpoint-Bytes",
+        40,
+        0.40,
+    )
 
 
 def test_internet_egress_splits_across_the_data_transfer_tiers():
@@ -221,3 +246,174 @@ def test_gp3_iops_and_throughput_above_the_baseline_are_priced_per_node():
     _instances, _disks, iops, throughput = _lines(price(plan), "general", env)
     assert (iops.quantity, iops.unit_price, iops.monthly_usd) == (6000, 0.0055, 33.0)
     assert (throughput.quantity, throughput.unit_price, throughput.monthly_usd) == (250, 0.044, 11.0)
+
+
+def test_a_2557_day_log_group_is_priced_for_its_retention_with_the_first_year_beside_it():
+    plan = _single("prod", "aws:cloudwatch/logGroup:LogGroup", "audit-logs", {"retentionInDays": 2557})
+    ingest, storage = _lines(price(plan, {"prod": UsageConfig(log_ingest_gb=100)}), "audit-logs", "prod")
+    assert ingest.monthly_usd == 57.0
+    months = 2557 / (365 / 12)
+    assert storage.quantity == pytest.approx(100 * months, abs=0.01)
+    assert storage.monthly_usd == round(100 * months * 0.03, 2) == 252.2
+    assert storage.first_year_usd == round(100 * 6.0 * 0.03, 2)
+    report = price(plan, {"prod": UsageConfig(log_ingest_gb=100)})
+    env = report.environments["prod"]
+    assert env.monthly_usd == 57.0 + 252.2
+    assert env.first_year_monthly_usd == 57.0 + 18.0
+
+
+def test_short_retention_fills_up_within_the_first_year():
+    plan = _single("dev", "aws:cloudwatch/logGroup:LogGroup", "app", {"retentionInDays": 30})
+    _ingest, storage = _lines(price(plan, {"dev": UsageConfig(log_ingest_gb=10)}), "app")
+    held = 30 / (365 / 12)
+    assert storage.quantity == pytest.approx(10 * held, abs=0.001)
+    assert storage.first_year_usd == round(10 * (0.5 / 12 + held * 11 / 12) * 0.03, 2)
+
+
+def test_a_log_group_that_never_expires_is_unpriced_not_capped():
+    plan = _single("dev", "aws:cloudwatch/logGroup:LogGroup", "forever", {})
+    env = price(plan).environments["dev"]
+    (entry,) = env.unpriced
+    assert "grows without bound" in entry.reason
+
+
+def test_network_load_balancer_hour_and_nlcu_from_the_largest_dimension():
+    plan = _single("prod", "aws:lb/loadBalancer:LoadBalancer", "nlb", {"loadBalancerType": "network"})
+    usage = UsageConfig(lb_processed_gb=730 * 3, lb_new_connections_per_second=800, lb_active_connections=1)
+    hours, nlcu = _lines(price(plan, {"prod": usage}), "nlb", "prod")
+    assert (hours.usage_type, hours.quantity, hours.unit_price, hours.monthly_usd) == (
+        "EU-LoadBalancerUsage",
+        730,
+        0.0252,
+        18.40,
+    )
+    assert (nlcu.usage_type, nlcu.quantity, nlcu.monthly_usd) == ("EU-LCUUsage", 3 * 730, 13.14)
+    assert "processed bytes" in nlcu.note
+    assert "rate unverified" in nlcu.note
+    busy = UsageConfig(lb_processed_gb=0, lb_new_connections_per_second=1600, lb_active_connections=1)
+    _, by_connections = _lines(price(plan, {"prod": busy}), "nlb", "prod")
+    assert by_connections.quantity == 2 * 730
+    assert "new connections" in by_connections.note
+
+
+def test_rds_backup_beyond_the_free_allowance_is_retention_times_daily_change():
+    inputs = {
+        "engine": "postgres",
+        "instanceClass": "db.t4g.medium",
+        "allocatedStorage": 100,
+        "storageType": "gp3",
+        "backupRetentionPeriod": 35,
+    }
+    plan = _single("prod", "aws:rds/instance:Instance", "ledger", inputs)
+    lines = _lines(price(plan, {"prod": UsageConfig(db_backup_daily_change_gb=4)}), "ledger", "prod")
+    (backup,) = [line for line in lines if line.usage_type == "EU-RDS:ChargedBackupUsage"]
+    assert (backup.quantity, backup.unit_price, backup.monthly_usd) == (140, 0.095, 13.30)
+
+
+def test_cross_az_traffic_is_charged_on_both_sides_on_the_vpc():
+    plan = _single("prod", "aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
+    (line,) = _lines(price(plan, {"prod": UsageConfig(cross_az_gb=500)}), "vpc", "prod")
+    assert (line.usage_type, line.quantity, line.monthly_usd) == (
+        "EU-DataTransfer-Regional-Bytes",
+        1000,
+        10.0,
+    )
+
+
+def test_s3_requests_and_alarms_and_config_items_are_priced():
+    env = "qa"
+    resources = [
+        resource(env, "aws:s3/bucket:Bucket", "logs"),
+        resource(env, "aws:cloudwatch/metricAlarm:MetricAlarm", "cpu-high", {"metricName": "CPU"}),
+        resource(env, "aws:cfg/recorder:Recorder", "recorder"),
+    ]
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": resources}}}
+    usage = UsageConfig(
+        s3_storage_gb=0,
+        s3_put_requests_thousands=200,
+        s3_get_requests_thousands=1000,
+        config_items_thousands=2,
+    )
+    report = price(plan, {env: usage})
+    puts, gets = _lines(report, "logs", env)
+    assert (puts.quantity, puts.unit, puts.monthly_usd) == (0.2, "1M requests", 1.0)
+    assert (gets.quantity, gets.monthly_usd) == (1.0, 0.4)
+    (alarm,) = _lines(report, "cpu-high", env)
+    assert alarm.monthly_usd == 0.10
+    (items,) = _lines(report, "recorder", env)
+    assert items.monthly_usd == 6.0
+
+
+def test_unpriced_types_give_the_catalogs_reason_and_are_never_zero_lines():
+    plan = _single("prod", "aws:guardduty/detector:Detector", "guardduty", {"enable": True})
+    env = price(plan).environments["prod"]
+    assert not env.items
+    (entry,) = env.unpriced
+    assert "GuardDuty bills per CloudTrail event" in entry.reason
+    assert "no eu-west-1 source" in entry.reason
+
+
+def test_every_type_sits_in_exactly_one_classification_table():
+    tables = {"priced": set(PRICERS), "free": set(FREE), "unpriced": set(UNPRICED)}
+    for name, types in tables.items():
+        for other, other_types in tables.items():
+            if name < other:
+                assert not types & other_types, f"{name} and {other} both list {types & other_types}"
+    assert classify("aws:lb/loadBalancer:LoadBalancer") == "priced"
+    assert classify("aws:iam/role:Role") == "free"
+    assert classify("kubernetes:helm.sh/v3:Release") == "free"
+    assert classify("aws:cfg/rule:Rule") == "unpriced"
+    assert classify("aws:ec2/transitGateway:TransitGateway") is None
+
+
+def _k8s(env: str, kind: str, name: str, inputs: dict) -> dict:
+    return resource(env, kind, name, inputs)
+
+
+def test_kubernetes_volumes_are_priced_as_ebs_not_free():
+    env = "stage"
+    gp3 = _k8s(
+        env,
+        "kubernetes:storage.k8s.io/v1:StorageClass",
+        "gp3",
+        {"metadata": {"name": "gp3"}, "provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3"}},
+    )
+    claim = _k8s(
+        env,
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "kibana-data",
+        {"spec": {"storageClassName": "gp3", "resources": {"requests": {"storage": "10Gi"}}}},
+    )
+    stateful = _k8s(
+        env,
+        "kubernetes:apps/v1:StatefulSet",
+        "es-data",
+        {
+            "spec": {
+                "replicas": 3,
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {"storageClassName": "gp3", "resources": {"requests": {"storage": "100Gi"}}},
+                    }
+                ],
+            }
+        },
+    )
+    unknown = _k8s(
+        env,
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "odd",
+        {"spec": {"storageClassName": "io2", "resources": {"requests": {"storage": "5Gi"}}}},
+    )
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": [gp3, claim, stateful, unknown]}}}
+    report = price(plan)
+    (small,) = _lines(report, "kibana-data", env)
+    assert (small.usage_type, small.quantity, small.monthly_usd) == ("EU-EBS:VolumeUsage.gp3", 10, 0.88)
+    (data,) = _lines(report, "es-data", env)
+    assert (data.quantity, data.monthly_usd) == (300, 26.40)
+    unpriced = report.environments[env].unpriced
+    assert [u.name for u in unpriced] == ["odd"]
+    assert "only gp3 volumes are in the catalog" in unpriced[0].reason
+    assert classify("kubernetes:storage.k8s.io/v1:StorageClass") == "free"
+    assert classify("kubernetes:apps/v1:StatefulSet") == "priced"

@@ -14,6 +14,18 @@ def _plan(*resources: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+GP3_CLASS = resource(
+    "prod",
+    "kubernetes:storage.k8s.io/v1:StorageClass",
+    "gp3-encrypted",
+    {
+        "metadata": {"name": "gp3-encrypted"},
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"type": "gp3", "encrypted": "true"},
+    },
+)
+
+
 def _es(node_sets: list[dict[str, Any]]) -> dict[str, Any]:
     return resource(
         "prod",
@@ -25,17 +37,25 @@ def _es(node_sets: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_elasticsearch_volumes_are_gp3_gib_per_node() -> None:
     claim = {"spec": {"storageClassName": "gp3-encrypted", "resources": {"requests": {"storage": "500Gi"}}}}
-    report = price(_plan(_es([{"name": "default", "count": 3, "volumeClaimTemplates": [claim]}])))
+    es = _es([{"name": "default", "count": 3, "volumeClaimTemplates": [claim]}])
+    report = price(_plan(GP3_CLASS, es))
     (line,) = [i for i in report.environments["prod"].items if i.name == "elasticsearch"]
     assert (line.usage_type, line.quantity, line.unit_price) == ("EU-EBS:VolumeUsage.gp3", 1500, 0.088)
     assert line.monthly_usd == 132.0
-    assert "pod CPU/memory are on the node groups" in line.note
+    assert "Elasticsearch node set default: 3 x 500 GB gp3" in line.note
+
+
+def test_elasticsearch_volumes_on_a_class_the_plan_lacks_are_unpriced() -> None:
+    claim = {"spec": {"storageClassName": "io2-fast", "resources": {"requests": {"storage": "500Gi"}}}}
+    env = price(_plan(GP3_CLASS, _es([{"name": "hot", "count": 3, "volumeClaimTemplates": [claim]}])))
+    assert not [i for i in env.environments["prod"].items if i.name == "elasticsearch"]
+    assert "storage class io2-fast is not an EBS gp3 class" in env.environments["prod"].unpriced[0].reason
 
 
 def test_a_terabyte_claim_is_1024_gib() -> None:
-    claim = {"spec": {"resources": {"requests": {"storage": "1Ti"}}}}
-    report = price(_plan(_es([{"name": "hot", "count": 1, "volumeClaimTemplates": [claim]}])))
-    (line,) = report.environments["prod"].items
+    claim = {"spec": {"storageClassName": "gp3-encrypted", "resources": {"requests": {"storage": "1Ti"}}}}
+    report = price(_plan(GP3_CLASS, _es([{"name": "hot", "count": 1, "volumeClaimTemplates": [claim]}])))
+    (line,) = [i for i in report.environments["prod"].items if i.name == "elasticsearch"]
     assert line.quantity == 1024
 
 

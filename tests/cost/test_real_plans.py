@@ -12,6 +12,7 @@ from cost_fixtures import price
 
 from contracts.config import load_all
 from contracts.estimates import REFRESH_COMMAND, config_digest, estimates_file, load_estimates
+from cost.estimator import classify
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = ("dev", "qa", "stage", "prod")
@@ -59,6 +60,20 @@ def test_every_cloud_resource_is_priced_free_or_unpriced_with_a_reason(plan: dic
         }
         assert custom <= listed, f"{env}: silently dropped {sorted(custom - listed)[:5]}"
         assert all(u.reason for u in report.environments[env].unpriced)
+
+
+def test_every_type_in_every_plan_is_priced_free_or_unpriced_by_the_tables(plan: dict):
+    types = {r["type"] for env in plan["environments"].values() for r in env["resources"] if r["custom"]}
+    missing = sorted(t for t in types if classify(t) is None)
+    assert not missing, f"add to PRICERS, FREE or UNPRICED in cost/estimator.py: {missing}"
+
+
+def test_the_prod_nlb_and_the_seven_year_logs_are_priced(report):
+    items = report.environments["prod"].items
+    nlb = {i.usage_type for i in items if i.type == "aws:lb/loadBalancer:LoadBalancer" and not i.free}
+    assert nlb == {"EU-LoadBalancerUsage", "EU-LCUUsage"}
+    storage = [i for i in items if i.usage_type == "EU-TimedStorage-ByteHrs" and "2557 days" in i.note]
+    assert storage and all(i.first_year < i.monthly_usd for i in storage)
 
 
 def test_no_resource_type_is_unknown_to_the_cost_model(report):

@@ -79,6 +79,11 @@ def test_smoke_run_passes_its_gates_writes_reports_and_replays_do_not_duplicate(
     assert sum(e["failures"] for e in replays) == 0
     ledger = summary["ledger"]
     assert ledger["balanced"] is True
+    # The stack's processes were measured: real worker counts and CPU, so rps per core.
+    wallet = summary["services"]["wallet"]
+    assert wallet["replicas"] >= 1 and wallet["replicas_source"].startswith("measured")
+    assert wallet["cpu_seconds"] > 0 and wallet["rps_per_core"] > 0
+    assert summary["processes"]["gateway"]["cpu_seconds"] > 0
 
     def succeeded(prefix: str) -> int:
         return sum(
@@ -95,9 +100,64 @@ def test_smoke_run_passes_its_gates_writes_reports_and_replays_do_not_duplicate(
 
 
 @pytest.mark.slow
+def test_a_distributed_run_merges_every_workers_numbers(project: Path) -> None:
+    reports = project / "reports"
+    result = _walletops(
+        "loadtest",
+        "--scenario", "smoke",
+        "--target", "local",
+        "--duration", "6s",
+        "--users", "4",
+        "--workers", "2",
+        "--report-dir", str(reports),
+        "--project-dir", str(project),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = _summary(reports)
+    assert summary["workers"] == 2
+    per_worker = summary["worker_requests"]
+    # Two separate worker processes each sent requests, and the master's totals are their sum.
+    assert len(per_worker) == 2 and all(count > 0 for count in per_worker.values())
+    assert sum(per_worker.values()) == summary["total"]["requests"]
+    assert summary["ledger"]["balanced"] is True
+
+
+@pytest.mark.slow
+def test_the_open_model_offers_its_arrival_rate(project: Path) -> None:
+    # A short run cannot judge percentiles (too few requests); this one checks the offered load.
+    slo = project / "short.yaml"
+    slo.write_text(
+        "error_rate_max: 0.01\nmin_requests: {p95_ms: 1}\n"
+        "endpoints:\n  GET /v1/accounts/{id}: {p95_ms: 2000}\n"
+    )
+    reports = project / "reports"
+    result = _walletops(
+        "loadtest",
+        "--scenario", "arrival",
+        "--rate", "20",
+        "--slo", str(slo),
+        "--target", "local",
+        "--duration", "8s",
+        "--users", "2",
+        "--report-dir", str(reports),
+        "--project-dir", str(project),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = _summary(reports)
+    assert summary["shape"]["model"] == "open" and summary["shape"]["arrival_rate_rps"] == 20.0
+    # 20 arrivals/s for 8 s: about 160 journeys (each one or two requests) on top of the set-up.
+    journeys = sum(e["requests"] for e in summary["endpoints"] if not e["endpoint"].endswith("(replay)"))
+    assert 100 <= journeys <= 400, journeys
+    assert not [e for e in summary["endpoints"] if e["endpoint"] == "ARRIVAL dropped"]
+
+
+@pytest.mark.slow
 def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
     slo = project / "impossible.yaml"
-    slo.write_text("error_rate_max: 0.5\nendpoints:\n  GET /v1/accounts/{id}: {p99_ms: 0.00001}\n")
+    slo.write_text(
+        "error_rate_max: 0.5\nmin_requests: {p99_ms: 1}\n"
+        "endpoints:\n  GET /v1/accounts/{id}: {p99_ms: 0.00001}\n"
+    )
     reports = project / "reports"
     result = _walletops(
         "loadtest",
@@ -125,6 +185,7 @@ def test_an_impossible_slo_exits_1_and_names_the_gate(project: Path) -> None:
         (["--duration", "ten"], "--duration 'ten': not a duration"),
         (["--scenario", "burst"], "--scenario 'burst': unknown scenario; allowed: smoke, load, stress"),
         (["--workers", "99"], "--workers 99: allowed: 0 (one process) to 16"),
+        (["--rate", "5"], "--rate 5: allowed with --scenario arrival only"),
         (["--env", "uat"], "--env 'uat': unknown environment"),
     ],
 )
@@ -140,19 +201,37 @@ def test_capacity_needs_a_summary() -> None:
     assert "--from SUMMARY.json is required" in result.stderr
 
 
-def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_path: Path) -> None:
-    summary = tmp_path / "summary.json"
+def _capacity_summary(path: Path, scenario: str, seconds: float, requests: int) -> Path:
     services = {"wallet": 40.0, "roundups": 20.0, "exchange-coinbase": 5.0, "exchange-alpaca": 5.0}
-    summary.write_text(
+    path.write_text(
         json.dumps(
             {
                 "format": 1,
-                "scenario": "stress",
+                "scenario": scenario,
                 "passed": True,
-                "services": {name: {"rps": rps, "replicas": 1} for name, rps in services.items()},
+                "window": {"duration_s": seconds},
+                "total": {"requests": requests},
+                "services": {
+                    name: {"rps": rps, "replicas": 2, "cpu_seconds": seconds / 2, "rps_per_core": 2 * rps}
+                    for name, rps in services.items()
+                },
             }
         )
     )
+    return path
+
+
+def test_capacity_refuses_a_smoke_summary_with_exit_1_and_says_why(tmp_path: Path) -> None:
+    summary = _capacity_summary(tmp_path / "smoke.json", "smoke", 20.0, 180)
+    result = _walletops(
+        "capacity", "--from", str(summary), "--env", "dev", "--no-cost", "--project-dir", str(PROJECT)
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "too short a basis" in result.stderr and "20 s < 120 s" in result.stderr
+
+
+def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_path: Path) -> None:
+    summary = _capacity_summary(tmp_path / "summary.json", "stress", 300.0, 24_000)
     common = [
         "capacity",
         "--users",
@@ -167,9 +246,14 @@ def test_capacity_prints_its_reasoning_and_prices_the_resized_environment(tmp_pa
     table = _walletops(*common, "--no-cost")
     assert table.returncode == 0, table.stderr
     assert "peak GET /v1/accounts/{id}" in table.stdout and "replicas wallet" in table.stdout
+    assert "measured rps per core wallet" in table.stdout
     priced = _walletops(*common, "--format", "json")
     assert priced.returncode == 0, priced.stderr
     plan = json.loads(priced.stdout)
     assert plan["services"]["wallet"]["replicas"] >= 1
     assert plan["cost"]["monthly_usd"] > 0
     assert plan["steps"][-1]["title"] == "monthly cost"
+    assert plan["services"]["wallet"]["rps_per_core"] == 80.0
+    resized = ("aws:rds/", "aws:elasticache/", "aws:eks/nodeGroup", "is not in the cost model")
+    assert not [u for u in plan["cost"]["unpriced"] if any(word in u for word in resized)]
+    assert not [u for u in plan["cost"]["unpriced"] if "rds.postgres" in u or "elasticache.redis" in u]

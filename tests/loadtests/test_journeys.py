@@ -8,7 +8,13 @@ from pathlib import Path
 import yaml
 from locust import TaskSet
 
-from loadtests.journeys import BASE_WEIGHTS, build_user_class, configured_exchanges
+from loadtests.journeys import (
+    BASE_WEIGHTS,
+    EXCHANGE_WEIGHT_TOTAL,
+    build_arrival_class,
+    build_user_class,
+    configured_exchanges,
+)
 from loadtests.settings import RunSettings
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -57,3 +63,12 @@ def test_adding_an_exchange_to_config_adds_its_task_set(tmp_path: Path) -> None:
 def test_exchanges_from_the_environment_variable_need_no_config() -> None:
     settings = RunSettings(exchanges=("kraken:crypto", "alpaca:stock"), project_dir=Path("/nonexistent"))
     assert configured_exchanges(settings) == [("kraken", "crypto"), ("alpaca", "stock")]
+
+
+def test_the_open_model_generator_paces_arrivals_not_answers() -> None:
+    settings = RunSettings(scenario="arrival", users=4, arrival_rate=20.0, exchanges=("coinbase:crypto",))
+    generator = build_arrival_class(configured_exchanges(settings), settings)
+    # 4 generators x one arrival every 0.2 s = 20 arrivals per second, however slow the answers.
+    assert generator.wait_time(None) == 0.2  # type: ignore[arg-type]
+    names = {journey.__name__: weight for journey, weight in generator.journeys}
+    assert names == {**BASE_WEIGHTS, "order_coinbase": EXCHANGE_WEIGHT_TOTAL}

@@ -25,7 +25,7 @@ def test_bad_durations_are_usage_problems(text: str) -> None:
 
 
 def test_unknown_scenario_lists_the_allowed_ones() -> None:
-    with pytest.raises(UsageProblem, match="allowed: smoke, load, stress, spike, soak"):
+    with pytest.raises(UsageProblem, match="allowed: smoke, load, stress, spike, soak, arrival"):
         check_scenario("soakk")
 
 
@@ -45,6 +45,8 @@ def test_settings_survive_the_environment_round_trip() -> None:
         exchanges=("coinbase:crypto", "alpaca:stock"),
         target="http://127.0.0.1:1",
         workers=2,
+        arrival_rate=37.5,
+        service_pids={"wallet": 4242, "gateway": 4243},
     )
     assert RunSettings.from_environ(settings.to_environ()) == settings
 

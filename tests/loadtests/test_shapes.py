@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from loadtests.settings import RunSettings
-from loadtests.shapes import SHAPES, LoadShape, SmokeShape, SpikeShape, StressShape
+from loadtests.shapes import SHAPES, ArrivalShape, LoadShape, SmokeShape, SpikeShape, StressShape
 from loadtests.slo import EndpointWindow, SloSpec, StatsWindow
 
 
@@ -36,7 +36,9 @@ def _ticks(shape: SmokeShape | LoadShape | SpikeShape, times: list[float]) -> li
 
 
 def test_every_scenario_has_a_shape() -> None:
-    assert set(SHAPES) == {"smoke", "load", "stress", "spike", "soak"}
+    from loadtests.settings import SCENARIOS
+
+    assert set(SHAPES) == set(SCENARIOS) == {"smoke", "load", "stress", "spike", "soak", "arrival"}
 
 
 def test_load_ramps_over_a_quarter_then_holds_until_the_end() -> None:
@@ -76,7 +78,11 @@ class _ScriptedStress(StressShape):
 
     def __init__(self) -> None:
         slo = SloSpec.model_validate(
-            {"error_rate_max": 0.01, "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 100}}}
+            {
+                "error_rate_max": 0.01,
+                "min_requests": {"p95_ms": 100},
+                "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 100}},
+            }
         )
         super().__init__(RunSettings(scenario="stress", users=50, duration_s=50.0), slo=slo)
         self.clock = _Clock()
@@ -114,3 +120,10 @@ def test_stress_stops_at_the_first_step_that_breaches_and_keeps_the_last_held() 
     assert shape.verdict_window() is shape.held
     report = shape.report()
     assert [step["breaches"] for step in report["steps"]] == [[], [], ["p95 GET /v1/accounts/{id}"]]
+
+
+def test_the_open_model_starts_every_generator_at_once_and_reports_its_rate() -> None:
+    shape = ArrivalShape(RunSettings(scenario="arrival", users=6, duration_s=30.0, arrival_rate=50.0))
+    assert [(s.until_s, s.users, s.spawn_rate) for s in shape.stages] == [(30.0, 6, 6.0)]
+    report = shape.report()
+    assert (report["model"], report["arrival_rate_rps"]) == ("open", 50.0)

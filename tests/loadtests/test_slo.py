@@ -34,6 +34,7 @@ SPEC = SloSpec.model_validate(
     {
         "error_rate_max": 0.01,
         "min_throughput_rps": {"smoke": 5},
+        "min_requests": {"p95_ms": 1, "p99_ms": 1},
         "endpoints": {
             "GET /v1/accounts/{id}": {"p95_ms": 50, "p99_ms": 100},
             "POST /v1/exchanges/*/orders": {"p99_ms": 500},
@@ -116,3 +117,29 @@ def test_a_bad_slo_file_names_the_key(tmp_path: Path) -> None:
         load_slo(path)
     with pytest.raises(UsageProblem, match="file not found"):
         load_slo(tmp_path / "missing.yaml")
+
+
+def test_a_p99_over_fewer_than_1000_requests_is_not_enough_data_and_fails() -> None:
+    spec = SloSpec.model_validate(
+        {"error_rate_max": 0.01, "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 50, "p99_ms": 100}}}
+    )
+    assert spec.min_requests == {"p95_ms": 200, "p99_ms": 1000}
+    window = _window(_endpoint("GET", "/v1/accounts/{id}", {10: 999}))
+    gates = {r.gate: r for r in evaluate(spec, window, "load")}
+    p99 = gates["p99 GET /v1/accounts/{id}"]
+    assert (p99.measured, p99.passed) == ("not enough data (999 < 1,000 requests)", False)
+    assert gates["p95 GET /v1/accounts/{id}"].passed is True
+    assert [r.gate for r in breached(evaluate(spec, window, "stress"))] == ["p99 GET /v1/accounts/{id}"]
+    enough = _window(_endpoint("GET", "/v1/accounts/{id}", {10: 1000}))
+    assert breached(evaluate(spec, enough, "load")) == []
+
+
+def test_smoke_and_stress_steps_report_small_samples_without_breaching() -> None:
+    spec = SloSpec.model_validate(
+        {"error_rate_max": 0.01, "endpoints": {"GET /v1/accounts/{id}": {"p99_ms": 100}}}
+    )
+    window = _window(_endpoint("GET", "/v1/accounts/{id}", {10: 6}))
+    (_, smoke) = evaluate(spec, window, "smoke")
+    assert (smoke.measured, smoke.passed) == ("not enough data (6 < 1,000 requests)", None)
+    (_, step) = evaluate(spec, window, "stress", small_samples_fail=False)
+    assert step.passed is None

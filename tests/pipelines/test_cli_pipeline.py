@@ -55,7 +55,7 @@ def _manifest(path: Path) -> Path:
             sbom_sha256="x",
             image_id="i",
         )
-        for i, name in enumerate(("wallet", "roundups", "exchange", "simexchange"), start=1)
+        for i, name in enumerate(("wallet", "roundups", "exchange", "simexchange", "loadtest"), start=1)
     }
     BuildManifest(
         commit="c1",

@@ -17,7 +17,8 @@ from pipelines.results import Status
 ROOT = Path(__file__).resolve().parents[2]
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 DIGESTS = {
-    name: "sha256:" + str(i) * 64 for i, name in enumerate(("wallet", "roundups", "exchange"), start=1)
+    name: "sha256:" + str(i) * 64
+    for i, name in enumerate(("wallet", "roundups", "exchange", "loadtest"), start=1)
 }
 
 
@@ -31,8 +32,9 @@ def test_every_deployed_image_is_the_environments_repository_by_digest(tmp_path:
     assert model.exchanges and all(
         e.image == f"{ECR}/stage/exchange@{DIGESTS['exchange']}" for e in model.exchanges
     )
+    assert model.loadtest.image == f"{ECR}/stage/loadtest@{DIGESTS['loadtest']}"
     assert inputs.stack == "stage" and inputs.digests == DIGESTS
-    assert set(inputs.images) == {"services.wallet.image", "services.roundups.image"} | {
+    assert set(inputs.images) == {"services.wallet.image", "services.roundups.image", "loadtest.image"} | {
         f"exchanges[{i}].image" for i in range(len(model.exchanges))
     }
     original = yaml.safe_load((ROOT / "Pulumi.stage.yaml").read_text())
@@ -50,7 +52,7 @@ def test_an_image_reference_the_config_model_refuses_stops_before_any_engine(tmp
 
 
 def test_a_build_without_every_deployed_service_is_refused() -> None:
-    with pytest.raises(UsageProblem, match="no digest for exchange"):
+    with pytest.raises(UsageProblem, match="no digest for exchange, loadtest"):
         image_config("dev", ECR, {"wallet": DIGESTS["wallet"], "roundups": DIGESTS["roundups"]}, ["coinbase"])
 
 

@@ -48,6 +48,18 @@ def test_context_holds_only_the_service_its_common_code_the_pins_and_the_wheels(
     assert (context / "services-stub" / "docker" / "roundups.Dockerfile").exists()
 
 
+def test_the_loadtest_context_holds_the_toolkit_packages_and_their_own_pins(tmp_path: Path) -> None:
+    wheel_dir = tmp_path / "wheels"
+    wheel_dir.mkdir()
+    (wheel_dir / "locust-1-py3-none-any.whl").write_bytes(b"wheel")
+    context = stage_context(BuildInputs(ROOT, "loadtest", "base", wheel_dir, "t"), tmp_path / "ctx")
+    assert {p.name for p in context.iterdir()} == {"contracts", "loadtests", "services-stub", "wheels"}
+    assert (context / "loadtests" / "locustfile.py").is_file() and not list(context.rglob("__pycache__"))
+    pins = context / "services-stub" / "docker" / "loadtest-requirements.txt"
+    assert pins.read_text() == (ROOT / "services-stub" / "docker" / "loadtest-requirements.txt").read_text()
+    assert (context / "services-stub" / "docker" / "loadtest.Dockerfile").exists()
+
+
 @pytest.mark.service
 @pytest.mark.xdist_group("images")
 def test_every_library_a_locked_wheel_links_against_is_in_the_base(image_workspace: Workspace) -> None:
