@@ -341,10 +341,27 @@ def budget(
 
 
 def ecs_variant(model: EnvironmentConfig) -> EnvironmentConfig:
-    """``model`` switched to ECS Fargate, validated: no kubernetes section, load tests outside the cluster."""
+    """``model`` switched to ECS Fargate, validated: no kubernetes section, load tests outside the cluster.
+
+    ECK runs on the EKS cluster, so an ECK environment's logs move to an Amazon OpenSearch Service
+    domain of the same node count and volume size (the one in-account choice without Kubernetes).
+    """
     data = model.model_dump()
     data.update(compute_engine=ComputeEngine.ecs.value, kubernetes=None)
     data["loadtest"] = {**data["loadtest"], "in_cluster": False}
+    logging, eck = data["logging"], data["logging"].get("eck")
+    if eck is not None:
+        data["logging"] = {
+            **logging,
+            "elastic": "opensearch",
+            "eck": None,
+            "opensearch": {
+                "engine_version": "OpenSearch_2.19",
+                "instance_type": "r6g.large.search",
+                "instance_count": eck["elasticsearch_nodes"],
+                "volume_gb": eck["elasticsearch_storage_gb"],
+            },
+        }
     return EnvironmentConfig.model_validate(data)
 
 
