@@ -29,6 +29,10 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
 class SpecValidator:
     def __init__(self, extract: dict[str, Any] | None = None) -> None:
         self.spec = extract or json.loads(EXTRACT.read_text(encoding="utf-8"))
+        self._cache: dict[int, dict[str, Any]] = {}
+        self._seen: dict[tuple[int, int], tuple[Any, list[str]]] = {}
+        """Results per (type, value): a value under several union alternatives is checked once (the
+        value is kept so its id cannot be reused while cached)."""
         self.endpoints = {
             key: re.compile("^" + re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(key.split(" ", 1)[1])) + "$")
             for key in self.spec["endpoints"]
@@ -62,6 +66,13 @@ class SpecValidator:
     def _merged(self, schema: dict[str, Any]) -> dict[str, Any]:
         """An ``allOf`` flattened into one object type (inherited properties and required merged)."""
         schema = self._resolve(schema)
+        cached = self._cache.get(id(schema))
+        if cached is not None:
+            return cached
+        self._cache[id(schema)] = merged = self._merge(schema)
+        return merged
+
+    def _merge(self, schema: dict[str, Any]) -> dict[str, Any]:
         if "allOf" not in schema:
             return schema
         merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
@@ -73,13 +84,35 @@ class SpecValidator:
                 merged["additionalProperties"] = flat["additionalProperties"]
         return merged
 
+    def _contradicts(self, option: dict[str, Any], value: Any) -> bool:
+        """A tagged alternative (a property with one allowed value, e.g. a mapping's ``type``) that
+        ``value`` tags otherwise: skipped, as the specification's discriminator would."""
+        if not isinstance(value, dict):
+            return False
+        properties = self._merged(option).get("properties", {})
+        for name, item in value.items():
+            if name in properties:
+                enum = self._resolve(properties[name]).get("enum")
+                if enum is not None and len(enum) == 1 and item != enum[0]:
+                    return True
+        return False
+
     def check(self, schema: dict[str, Any], value: Any, where: str) -> list[str]:
+        key = (id(self._resolve(schema)), id(value))
+        if key not in self._seen:
+            self._seen[key] = (value, self._check(schema, value, where))
+        return self._seen[key][1]
+
+    def _check(self, schema: dict[str, Any], value: Any, where: str) -> list[str]:
         schema = self._merged(schema)
         if value is None:
             return [] if schema.get("nullable") else [f"{where}: null is not allowed"]
         for union in ("oneOf", "anyOf"):
             if union in schema:
-                attempts = [self.check(option, value, where) for option in schema[union]]
+                options = [option for option in schema[union] if not self._contradicts(option, value)]
+                if not options:
+                    return [f"{where}: no alternative of the union takes {json.dumps(value)[:60]}"]
+                attempts = [self.check(option, value, where) for option in options]
                 if any(not errors for errors in attempts):
                     return []
                 closest = min(attempts, key=len)
