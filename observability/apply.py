@@ -17,7 +17,13 @@ from typing import Any
 import httpx
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
-from elasticsearch import ApiError, AuthenticationException, AuthorizationException, Elasticsearch, NotFoundError
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    Elasticsearch,
+    NotFoundError,
+)
 
 from contracts.errors import UsageProblem
 from observability.assets import Request, current_of
@@ -75,7 +81,11 @@ def differences(desired: Any, current: Any, path: str = "") -> list[str]:
     if isinstance(desired, list):
         if not isinstance(current, list) or len(current) != len(desired):
             return [f"{where}: {_short(current)} → {_short(desired)}"]
-        return [diff for index, item in enumerate(desired) for diff in differences(item, current[index], f"{path}[{index}]")]
+        return [
+            diff
+            for index, item in enumerate(desired)
+            for diff in differences(item, current[index], f"{path}[{index}]")
+        ]
     if isinstance(desired, str) and isinstance(current, str) and desired[:1] in ("{", "["):
         try:
             return differences(json.loads(desired), json.loads(current), path)
@@ -106,7 +116,9 @@ class Cluster:
     def read(self, request: Request) -> dict[str, Any] | None:
         if request.target == "elasticsearch":
             try:
-                response = self.es.perform_request("GET", request.read_path, headers={"accept": "application/json"})
+                response = self.es.perform_request(
+                    "GET", request.read_path, headers={"accept": "application/json"}
+                )
             except NotFoundError:
                 return None
             return current_of(request, response.body)
@@ -161,7 +173,9 @@ def _guard(requests: list[Request], step: Callable[[Request], None]) -> None:
                 f"{target} unreachable at {request.key}: {exc}", done, [r.key for r in requests[index:]]
             ) from None
         except (ApiError, ApiRefused) as exc:
-            raise Interrupted(f"{request.key} refused: {exc}", done, [r.key for r in requests[index:]]) from None
+            raise Interrupted(
+                f"{request.key} refused: {exc}", done, [r.key for r in requests[index:]]
+            ) from None
         done.append(request.key)
 
 
@@ -220,7 +234,10 @@ def status(es: Elasticsearch, pipeline_ids: Iterable[str] | None = None) -> Stat
     def fetch(_: Request) -> None:
         result["health"] = es.cluster.health().body
         explain = es.perform_request(
-            "GET", "/_all/_ilm/explain", params={"only_errors": "true"}, headers={"accept": "application/json"}
+            "GET",
+            "/_all/_ilm/explain",
+            params={"only_errors": "true"},
+            headers={"accept": "application/json"},
         ).body
         result["ilm"] = {
             index: f"{info.get('step')}: {info.get('step_info', {}).get('reason', info.get('step_info'))}"
@@ -235,6 +252,8 @@ def status(es: Elasticsearch, pipeline_ids: Iterable[str] | None = None) -> Stat
                     totals[name]["failed"] += int(counts.get("failed", 0))
         result["ingest"] = totals
 
-    steps.append(Request("elasticsearch", "status", "cluster", "GET", "/_cluster/health", {}, "/_cluster/health"))
+    steps.append(
+        Request("elasticsearch", "status", "cluster", "GET", "/_cluster/health", {}, "/_cluster/health")
+    )
     _guard(steps, fetch)
     return Status(result["health"], result["ilm"], result["ingest"])

@@ -97,13 +97,23 @@ def render(env: EnvironmentConfig, snapshot_bucket: str | None) -> list[Request]
     for stream in env_streams:
         name = templates.settings_component_name(stream)
         requests.append(
-            _es("component_template", name, f"/_component_template/{name}", templates.settings_component(stream))
+            _es(
+                "component_template",
+                name,
+                f"/_component_template/{name}",
+                templates.settings_component(stream),
+            )
         )
     for pipeline_id, body in masking.pipelines().items():
         requests.append(_es("ingest_pipeline", pipeline_id, f"/_ingest/pipeline/{pipeline_id}", body))
     for stream in env_streams:
         requests.append(
-            _es("index_template", stream.asset, f"/_index_template/{stream.asset}", templates.index_template(stream))
+            _es(
+                "index_template",
+                stream.asset,
+                f"/_index_template/{stream.asset}",
+                templates.index_template(stream),
+            )
         )
     if snapshot_bucket is not None:
         requests.append(
@@ -115,7 +125,12 @@ def render(env: EnvironmentConfig, snapshot_bucket: str | None) -> list[Request]
             )
         )
         requests.append(
-            _es("slm_policy", lifecycle.SLM_POLICY, f"/_slm/policy/{lifecycle.SLM_POLICY}", lifecycle.slm_policy(env))
+            _es(
+                "slm_policy",
+                lifecycle.SLM_POLICY,
+                f"/_slm/policy/{lifecycle.SLM_POLICY}",
+                lifecycle.slm_policy(env),
+            )
         )
     ui = kibana.assets(env)
     requests.extend(_saved_object("data_view", view.id, view.saved_object()) for view in ui.data_views)
@@ -124,7 +139,9 @@ def render(env: EnvironmentConfig, snapshot_bucket: str | None) -> list[Request]
     for rule in ui.rules:
         path = f"/api/alerting/rule/{rule.id}"
         requests.append(
-            Request("kibana", "rule", rule.id, "POST", path, rule.create_body(), path, "PUT", rule.update_body())
+            Request(
+                "kibana", "rule", rule.id, "POST", path, rule.create_body(), path, "PUT", rule.update_body()
+            )
         )
     return requests
 

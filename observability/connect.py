@@ -54,13 +54,17 @@ def check_url(url: str, option: str) -> str:
 def credentials(environ: Mapping[str, str] | None = None, secret_file: Path | None = None) -> Credentials:
     """Credentials from a secret file if one is named, else from the environment (may be none)."""
     env = os.environ if environ is None else environ
-    named = secret_file or (Path(env["ELASTICSEARCH_SECRET_FILE"]) if env.get("ELASTICSEARCH_SECRET_FILE") else None)
+    named = secret_file or (
+        Path(env["ELASTICSEARCH_SECRET_FILE"]) if env.get("ELASTICSEARCH_SECRET_FILE") else None
+    )
     if named is not None:
         return _from_file(named)
     api_key = env.get("ELASTICSEARCH_API_KEY") or None
     username, password = env.get("ELASTICSEARCH_USERNAME") or None, env.get("ELASTICSEARCH_PASSWORD") or None
     if (username is None) != (password is None):
-        raise UsageProblem("set both ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_API_KEY")
+        raise UsageProblem(
+            "set both ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_API_KEY"
+        )
     return Credentials(api_key, username, password)
 
 
@@ -68,19 +72,22 @@ def _from_file(path: Path) -> Credentials:
     if not path.is_file():
         raise UsageProblem(f"secret file {path}: not found")
     data: Any = read_yaml(path, str(path))
-    if not isinstance(data, dict) or not (data.get("api_key") or (data.get("username") and data.get("password"))):
+    if not isinstance(data, dict) or not (
+        data.get("api_key") or (data.get("username") and data.get("password"))
+    ):
         raise UsageProblem(f"secret file {path}: expected a mapping with api_key, or username and password")
     return Credentials(data.get("api_key"), data.get("username"), data.get("password"))
 
 
 def elasticsearch(url: str, creds: Credentials, **options: Any) -> Elasticsearch:
     """The official client: no retries (an unreachable cluster is reported at once), 10 s timeout."""
-    ca_certs = os.environ.get("ELASTICSEARCH_CA_CERTS") or None
+    ca_certs = os.environ.get("ELASTICSEARCH_CA_CERTS")
+    if ca_certs:
+        options["ca_certs"] = ca_certs
     return Elasticsearch(
         check_url(url, "--url"),
         api_key=creds.api_key,
         basic_auth=creds.basic(),
-        ca_certs=ca_certs,
         request_timeout=10,
         max_retries=0,
         retry_on_timeout=False,
@@ -93,7 +100,7 @@ def kibana(url: str, creds: Credentials, transport: httpx.BaseTransport | None =
     return httpx.Client(
         base_url=check_url(url, "--kibana-url"),
         headers={"kbn-xsrf": "walletops", **creds.headers()},
-        auth=httpx.BasicAuth(*creds.basic()) if creds.basic() else None,  # type: ignore[misc]
+        auth=httpx.BasicAuth(*basic) if (basic := creds.basic()) else None,
         verify=os.environ.get("ELASTICSEARCH_CA_CERTS") or True,
         timeout=10,
         transport=transport,

@@ -105,14 +105,23 @@ class Panel:
                 "sourceField": self.breakdown,
                 "isBucketed": True,
                 "scale": "ordinal",
-                "params": {"size": 10, "orderBy": {"type": "column", "columnId": "y"}, "orderDirection": "desc"},
+                "params": {
+                    "size": 10,
+                    "orderBy": {"type": "column", "columnId": "y"},
+                    "orderDirection": "desc",
+                },
             }
         return columns
 
     def saved_object(self) -> dict[str, Any]:
         columns = self._columns()
-        layer = {"layerId": "layer1", "layerType": "data", "seriesType": "line", "xAccessor": "x"}
-        layer["accessors"] = ["y"]
+        layer: dict[str, Any] = {
+            "layerId": "layer1",
+            "layerType": "data",
+            "seriesType": "line",
+            "xAccessor": "x",
+            "accessors": ["y"],
+        }
         if self.breakdown:
             layer["splitAccessor"] = "b"
         return {
@@ -121,7 +130,9 @@ class Panel:
                 "visualizationType": "lnsXY",
                 "state": {
                     "datasourceStates": {
-                        "formBased": {"layers": {"layer1": {"columns": columns, "columnOrder": list(columns)}}}
+                        "formBased": {
+                            "layers": {"layer1": {"columns": columns, "columnOrder": list(columns)}}
+                        }
                     },
                     "visualization": {
                         "preferredSeriesType": "line",
@@ -149,7 +160,13 @@ class Dashboard:
             {
                 "type": "lens",
                 "panelIndex": str(index),
-                "gridData": {"x": 24 * (index % 2), "y": 15 * (index // 2), "w": 24, "h": 15, "i": str(index)},
+                "gridData": {
+                    "x": 24 * (index % 2),
+                    "y": 15 * (index // 2),
+                    "w": 24,
+                    "h": 15,
+                    "i": str(index),
+                },
                 "embeddableConfig": {},
                 "panelRefName": f"panel_{index}",
             }
@@ -163,7 +180,9 @@ class Dashboard:
                 "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}, sort_keys=True),
                 "timeRestore": False,
                 "kibanaSavedObjectMeta": {
-                    "searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})
+                    "searchSourceJSON": json.dumps(
+                        {"query": {"query": "", "language": "kuery"}, "filter": []}
+                    )
                 },
             },
             "references": [
@@ -210,16 +229,21 @@ class KibanaAssets:
 
 def _views(env: EnvironmentConfig) -> dict[str, DataView]:
     views = {
-        stream.kind: DataView(f"walletops-{env.name}-{stream.kind}", stream.name, f"walletops {stream.kind} ({env.name})")
+        stream.kind: DataView(
+            f"walletops-{env.name}-{stream.kind}", stream.name, f"walletops {stream.kind} ({env.name})"
+        )
         for stream in streams(env)
     }
     views["apm"] = DataView(f"walletops-{env.name}-apm-traces", APM_TRACES, f"APM traces ({env.name})")
     return views
 
 
-def _es_query(rule_id: str, name: str, stream: Stream, clauses: tuple[Clause, ...], threshold: int, minutes: int) -> Rule:
+def _es_query(
+    rule_id: str, name: str, stream: Stream, clauses: tuple[Clause, ...], *, threshold: int, minutes: int
+) -> Rule:
     """An Elasticsearch-query rule: more than ``threshold`` matching documents in ``minutes``."""
-    must, must_not = [], []
+    must: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
     for clause in clauses:
         if clause.op == ":":
             query: dict[str, Any] = {"term": {clause.field: clause.value}}
@@ -259,7 +283,13 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
     transactions = (Clause("processor.event", "transaction"), in_env)
     service, audit, access, apm = views["service"], views["audit"], views["access"], views["apm"]
     panels = {
-        "rate": Panel(f"walletops-{name}-svc-rate", "Requests per service", apm, breakdown="service.name", where=transactions),
+        "rate": Panel(
+            f"walletops-{name}-svc-rate",
+            "Requests per service",
+            apm,
+            breakdown="service.name",
+            where=transactions,
+        ),
         "latency": Panel(
             f"walletops-{name}-svc-p99",
             "p99 latency per service (µs)",
@@ -344,14 +374,39 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
         ),
     }
     dashboards = (
-        Dashboard(f"walletops-{name}-services", f"walletops {name}: services (APM)", (panels["rate"], panels["latency"], panels["errors"])),
-        Dashboard(f"walletops-{name}-exchanges", f"walletops {name}: exchanges", (panels["exchange-health"], panels["circuit"])),
-        Dashboard(f"walletops-{name}-ledger", f"walletops {name}: ledger", (panels["transfers"], panels["replays"])),
-        Dashboard(f"walletops-{name}-gateway", f"walletops {name}: gateway", (panels["gw-401"], panels["gw-429"], panels["gw-5xx"])),
-        Dashboard(f"walletops-{name}-outbox", f"walletops {name}: outbox", (panels["outbox-lag"], panels["outbox-depth"])),
+        Dashboard(
+            f"walletops-{name}-services",
+            f"walletops {name}: services (APM)",
+            (panels["rate"], panels["latency"], panels["errors"]),
+        ),
+        Dashboard(
+            f"walletops-{name}-exchanges",
+            f"walletops {name}: exchanges",
+            (panels["exchange-health"], panels["circuit"]),
+        ),
+        Dashboard(
+            f"walletops-{name}-ledger", f"walletops {name}: ledger", (panels["transfers"], panels["replays"])
+        ),
+        Dashboard(
+            f"walletops-{name}-gateway",
+            f"walletops {name}: gateway",
+            (panels["gw-401"], panels["gw-429"], panels["gw-5xx"]),
+        ),
+        Dashboard(
+            f"walletops-{name}-outbox",
+            f"walletops {name}: outbox",
+            (panels["outbox-lag"], panels["outbox-depth"]),
+        ),
     )
     apm_rule_fields = frozenset(
-        {"@timestamp", "processor.event", "service.name", "service.environment", "transaction.type", "event.outcome"}
+        {
+            "@timestamp",
+            "processor.event",
+            "service.name",
+            "service.environment",
+            "transaction.type",
+            "event.outcome",
+        }
     )
     rules = (
         Rule(
@@ -369,7 +424,13 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
             "apm.transaction_duration",
             "apm",
             APM_TRACES,
-            {"aggregationType": "99th", "threshold": 800, "windowSize": 5, "windowUnit": "m", "environment": name},
+            {
+                "aggregationType": "99th",
+                "threshold": 800,
+                "windowSize": 5,
+                "windowUnit": "m",
+                "environment": name,
+            },
             apm_rule_fields | {"transaction.duration.us"},
         ),
         _es_query(

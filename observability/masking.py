@@ -195,9 +195,7 @@ def mask_pipeline() -> dict[str, Any]:
                     }
                 }
             )
-    processors.append(
-        {"script": {"lang": "painless", "source": pan_script(), "tag": "mask-pan-all-fields"}}
-    )
+    processors.append({"script": {"lang": "painless", "source": pan_script(), "tag": "mask-pan-all-fields"}})
     dropped = [*TEXT_FIELDS, *MAP_FIELDS]
     return {
         "description": "walletops: mask card numbers, e-mails, bearer tokens and API keys in every field",

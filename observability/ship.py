@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch
 
 from contracts.errors import UsageProblem
 from contracts.project import ENVIRONMENTS
+from observability.apply import Interrupted
 from observability.streams import stream_for
 
 CHUNK = 500
@@ -56,7 +59,9 @@ def ndjson_files(source: Path) -> list[Path]:
     return files
 
 
-def routed(files: list[Path], default_env: str, report: ShipReport) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def routed(
+    files: list[Path], default_env: str, report: ShipReport
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(data stream, where, document) for every shippable line; the others go to ``report.rejected``."""
     for path in files:
         report.files += 1
@@ -78,7 +83,9 @@ def routed(files: list[Path], default_env: str, report: ShipReport) -> Iterator[
                 dataset = _get(doc, "event.dataset")
                 stream = stream_for(dataset, env) if isinstance(dataset, str) else None
                 if stream is None:
-                    report.rejected.append(f"{where}: event.dataset {dataset!r} is not walletops.service|audit|access")
+                    report.rejected.append(
+                        f"{where}: event.dataset {dataset!r} is not walletops.service|audit|access"
+                    )
                     continue
                 yield stream, where, doc
 
@@ -101,7 +108,17 @@ def _send(es: Elasticsearch, batch: list[tuple[str, str, dict[str, Any]]], repor
     operations: list[dict[str, Any]] = []
     for stream, _, doc in batch:
         operations.extend(({"create": {"_index": stream}}, doc))
-    answer = es.bulk(operations=operations).body
+    try:
+        answer = es.bulk(operations=operations).body
+    except (AuthenticationException, AuthorizationException) as exc:
+        raise UsageProblem(f"Elasticsearch refused the credentials ({exc.meta.status})") from None
+    except (TransportConnectionError, ConnectionTimeout) as exc:
+        shipped = [f"{stream}: {count}" for stream, count in sorted(report.created.items())]
+        raise Interrupted(
+            f"Elasticsearch unreachable while shipping: {exc}",
+            shipped,
+            [f"{batch[0][1]} and every line after it"],
+        ) from None
     for (stream, where, _), item in zip(batch, answer.get("items", []), strict=True):
         result = item.get("create", {})
         if 200 <= int(result.get("status", 500)) < 300:

@@ -28,10 +28,12 @@ app = typer.Typer(help="Elasticsearch and Kibana assets as code: render, apply, 
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
 UrlOpt = Annotated[
-    str | None, typer.Option("--url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL).", show_default=False)
+    str | None,
+    typer.Option("--url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL).", show_default=False),
 ]
 KibanaOpt = Annotated[
-    str | None, typer.Option("--kibana-url", help="Kibana URL (default: $KIBANA_URL; none: Kibana assets skipped).")
+    str | None,
+    typer.Option("--kibana-url", help="Kibana URL (default: $KIBANA_URL; none: Kibana assets skipped)."),
 ]
 AccountOpt = Annotated[
     str | None,
@@ -43,7 +45,9 @@ AccountOpt = Annotated[
 ]
 SecretOpt = Annotated[
     Path | None,
-    typer.Option("--secret-file", help="JSON/YAML file with api_key, or username and password.", dir_okay=False),
+    typer.Option(
+        "--secret-file", help="JSON/YAML file with api_key, or username and password.", dir_okay=False
+    ),
 ]
 
 
@@ -68,7 +72,9 @@ def _url(url: str | None) -> str:
 
 def _single_env(env: str) -> str:
     if env not in ENVIRONMENTS:
-        raise UsageProblem(f"--env {env!r}: one environment is applied at a time; allowed: {', '.join(ENVIRONMENTS)}")
+        raise UsageProblem(
+            f"--env {env!r}: one environment is applied at a time; allowed: {', '.join(ENVIRONMENTS)}"
+        )
     return env
 
 
@@ -76,7 +82,8 @@ def _single_env(env: str) -> str:
 def render_cmd(
     env: Env,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Folder: one file per request, under <env>/.", file_okay=False)
+        Path | None,
+        typer.Option("--output", "-o", help="Folder: one file per request, under <env>/.", file_okay=False),
     ] = None,
     fmt: FormatOpt = Format.table,
     account_id: AccountOpt = None,
@@ -119,7 +126,9 @@ def _report(verb: str, report: Report, fmt: Format, output: Path | None) -> None
     if fmt is Format.json:
         data = {
             "changes": report.changed,
-            "assets": [{"asset": c.key, "action": c.action, "differences": c.differences} for c in report.changes],
+            "assets": [
+                {"asset": c.key, "action": c.action, "differences": c.differences} for c in report.changes
+            ],
             "skipped": report.skipped,
         }
         write_text(to_json(data), output)
@@ -136,6 +145,7 @@ def _report(verb: str, report: Report, fmt: Format, output: Path | None) -> None
 
 def _converge(
     verb: str,
+    *,
     env: str,
     url: str | None,
     kibana_url: str | None,
@@ -158,7 +168,7 @@ def _converge(
 
 
 @app.command("apply")
-def apply_cmd(
+def apply_cmd(  # noqa: PLR0917 (typer maps each parameter to an option)
     env: Env,
     url: UrlOpt = None,
     kibana_url: KibanaOpt = None,
@@ -169,11 +179,21 @@ def apply_cmd(
     project_dir: ProjectDir = None,
 ) -> None:
     """Create or update, in dependency order, only the assets that differ (a second run: 0 changes)."""
-    _converge("apply", env, url, kibana_url, account_id, secret_file, fmt, output, project_dir)
+    _converge(
+        "apply",
+        env=env,
+        url=url,
+        kibana_url=kibana_url,
+        account_id=account_id,
+        secret_file=secret_file,
+        fmt=fmt,
+        output=output,
+        project_dir=project_dir,
+    )
 
 
 @app.command("diff")
-def diff_cmd(
+def diff_cmd(  # noqa: PLR0917 (typer maps each parameter to an option)
     env: Env,
     url: UrlOpt = None,
     kibana_url: KibanaOpt = None,
@@ -184,7 +204,17 @@ def diff_cmd(
     project_dir: ProjectDir = None,
 ) -> None:
     """Show what apply would change, without writing."""
-    _converge("diff", env, url, kibana_url, account_id, secret_file, fmt, output, project_dir)
+    _converge(
+        "diff",
+        env=env,
+        url=url,
+        kibana_url=kibana_url,
+        account_id=account_id,
+        secret_file=secret_file,
+        fmt=fmt,
+        output=output,
+        project_dir=project_dir,
+    )
 
 
 @app.command("status")
@@ -203,11 +233,14 @@ def status_cmd(
         err_console.print(f"error: {exc.reason}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     if fmt is Format.json:
-        write_text(to_json({"health": found.health, "ilm_errors": found.ilm_errors, "ingest": found.ingest}), output)
+        write_text(
+            to_json({"health": found.health, "ilm_errors": found.ilm_errors, "ingest": found.ingest}), output
+        )
     else:
         health = found.health
         console.print(
-            f"cluster {health.get('cluster_name')}: {health.get('status')}, {health.get('number_of_nodes')} node(s), "
+            f"cluster {health.get('cluster_name')}: {health.get('status')}, "
+            f"{health.get('number_of_nodes')} node(s), "
             f"{health.get('unassigned_shards')} unassigned shard(s)"
         )
         console.print(f"ILM errors: {len(found.ilm_errors)}")
@@ -220,10 +253,14 @@ def status_cmd(
 
 
 @app.command("ship")
-def ship_cmd(
-    source: Annotated[Path, typer.Option("--from", help="Folder of ECS NDJSON files (searched recursively).")],
+def ship_cmd(  # noqa: PLR0917 (typer maps each parameter to an option)
+    source: Annotated[
+        Path, typer.Option("--from", help="Folder of ECS NDJSON files (searched recursively).")
+    ],
     url: UrlOpt = None,
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment of documents without service.environment.")] = "dev",
+    env: Annotated[
+        str, typer.Option("--env", "-e", help="Environment of documents without service.environment.")
+    ] = "dev",
     secret_file: SecretOpt = None,
     fmt: FormatOpt = Format.table,
     output: Output = None,
@@ -235,9 +272,15 @@ def ship_cmd(
     try:
         report = ship_files(es, source, env)
     except Interrupted as exc:
-        err_console.print(f"error: {exc.reason}", markup=False, highlight=False)
+        for line in exc.lines():
+            err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    data = {"files": report.files, "created": report.created, "rejected": report.rejected, "failed": report.failed}
+    data = {
+        "files": report.files,
+        "created": report.created,
+        "rejected": report.rejected,
+        "failed": report.failed,
+    }
     if fmt is Format.json:
         write_text(to_json(data), output)
     else:
@@ -246,7 +289,8 @@ def ship_cmd(
         for line in [*report.rejected, *report.failed][:20]:
             console.print(f"  {line}", markup=False)
         console.print(
-            f"{report.files} file(s): {sum(report.created.values())} created, {len(report.rejected)} rejected, "
+            f"{report.files} file(s): {sum(report.created.values())} created, "
+            f"{len(report.rejected)} rejected, "
             f"{len(report.failed)} failed"
         )
     if report.failed:

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
-from elastic_transport._node import NodeApiResponse
 from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport._node import NodeApiResponse
 from elasticsearch import Elasticsearch
 
 from contracts.config import EnvironmentConfig, load_environment
@@ -46,11 +46,18 @@ def _wrap(path: str, stored: Any) -> Any:
     if path.startswith("/_component_template/"):
         return {"component_templates": [{"name": name, "component_template": stored}]}
     if path.startswith("/_index_template/"):
-        return {"index_templates": [{"name": name, "index_template": {**stored, "data_stream": {"hidden": False}}}]}
+        return {
+            "index_templates": [
+                {"name": name, "index_template": {**stored, "data_stream": {"hidden": False}}}
+            ]
+        }
     if path.startswith("/_slm/policy/"):
         return {name: {"version": 1, "policy": stored}}
     if path.startswith("/_snapshot/"):
-        settings = {key: str(value).lower() if isinstance(value, bool) else value for key, value in stored["settings"].items()}
+        settings = {
+            key: str(value).lower() if isinstance(value, bool) else value
+            for key, value in stored["settings"].items()
+        }
         return {name: {"type": stored["type"], "settings": settings}}
     return {name: stored}
 
@@ -60,13 +67,19 @@ class FakeNode(BaseNode):
 
     STATE: FakeState
 
-    def perform_request(self, method: str, target: str, body: bytes | None = None, headers: Any = None, **_: Any) -> NodeApiResponse:
+    def perform_request(
+        self, method: str, target: str, body: bytes | None = None, headers: Any = None, **_: Any
+    ) -> NodeApiResponse:
         state = self.STATE
         path = urlsplit(target).path
         payload: Any = None
         if body:
             text = body.decode()
-            payload = [json.loads(line) for line in text.splitlines() if line] if path == "/_bulk" else json.loads(text)
+            payload = (
+                [json.loads(line) for line in text.splitlines() if line]
+                if path == "/_bulk"
+                else json.loads(text)
+            )
         state.requests.append((method, path, payload))
         if state.fail_after is not None and len(state.requests) > state.fail_after:
             raise TransportConnectionError("connection refused (fake)")
@@ -87,18 +100,32 @@ class FakeNode(BaseNode):
             for index in range(0, len(payload), 2):
                 number = index // 2
                 if number in state.bulk_failures:
-                    items.append({"create": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "bad"}}})
+                    items.append(
+                        {
+                            "create": {
+                                "status": 400,
+                                "error": {"type": "mapper_parsing_exception", "reason": "bad"},
+                            }
+                        }
+                    )
                 else:
                     stream = payload[index]["create"]["_index"]
                     state.objects.setdefault(f"docs/{stream}", []).append(payload[index + 1])
                     items.append({"create": {"_index": stream, "status": 201}})
             return 200, {"errors": bool(state.bulk_failures), "items": items}
         if path == "/_cluster/health":
-            return 200, {"cluster_name": "fake", "status": "green", "number_of_nodes": 1, "unassigned_shards": 0}
+            return 200, {
+                "cluster_name": "fake",
+                "status": "green",
+                "number_of_nodes": 1,
+                "unassigned_shards": 0,
+            }
         if path == "/_all/_ilm/explain":
             return 200, {"indices": {}}
         if path.startswith("/_nodes/"):
-            return 200, {"nodes": {"n1": {"ingest": {"pipelines": {"walletops-mask": {"count": 7, "failed": 1}}}}}}
+            return 200, {
+                "nodes": {"n1": {"ingest": {"pipelines": {"walletops-mask": {"count": 7, "failed": 1}}}}}
+            }
         if method == "PUT":
             state.objects[path] = payload
             return 200, {"acknowledged": True}

@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     data = extract(json.loads(args.openapi.read_text(encoding="utf-8")), args.commit)
     OUT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")  # noqa: T201
+    print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":

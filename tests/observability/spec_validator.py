@@ -45,7 +45,7 @@ class SpecValidator:
     def endpoint(self, method: str, path: str) -> str | None:
         """The specification's endpoint (``PUT /_ilm/policy/{policy}``) that ``method path`` calls."""
         for key, pattern in self.endpoints.items():
-            if key.startswith(f"{method} ") and pattern.match(path.split("?")[0]):
+            if key.startswith(f"{method} ") and pattern.match(path.split("?", maxsplit=1)[0]):
                 return key
         return None
 
@@ -116,17 +116,26 @@ class SpecValidator:
                 if any(not errors for errors in attempts):
                     return []
                 closest = min(attempts, key=len)
-                return [f"{where}: matches none of {len(attempts)} alternatives; closest: {closest[0]}"] + closest[1:]
+                return [
+                    f"{where}: matches none of {len(attempts)} alternatives; closest: {closest[0]}",
+                    *closest[1:],
+                ]
         if "enum" in schema and value not in schema["enum"]:
             return [f"{where}: {value!r} is not one of {schema['enum']}"]
         kind = schema.get("type")
-        if kind is None or (kind == "object" and "properties" not in schema and "additionalProperties" not in schema):
+        if kind is None or (
+            kind == "object" and "properties" not in schema and "additionalProperties" not in schema
+        ):
             return []
         allowed = JSON_TYPES[kind]
         if not isinstance(value, allowed) or (kind in ("number", "integer") and isinstance(value, bool)):
             return [f"{where}: expected {kind}, got {type(value).__name__} {json.dumps(value)[:60]}"]
         if kind == "array":
-            return [error for index, item in enumerate(value) for error in self.check(schema.get("items", {}), item, f"{where}[{index}]")]
+            return [
+                error
+                for index, item in enumerate(value)
+                for error in self.check(schema.get("items", {}), item, f"{where}[{index}]")
+            ]
         if kind == "object":
             return self._object(schema, value, where)
         return []
@@ -135,16 +144,24 @@ class SpecValidator:
         properties = schema.get("properties")
         extra = schema.get("additionalProperties")
         errors: list[str] = []
-        for bound, test in (("minProperties", len(value) < schema.get("minProperties", 0)),
-                            ("maxProperties", len(value) > schema.get("maxProperties", len(value)))):
+        for bound, test in (
+            ("minProperties", len(value) < schema.get("minProperties", 0)),
+            ("maxProperties", len(value) > schema.get("maxProperties", len(value))),
+        ):
             if test:
                 errors.append(f"{where}: {len(value)} properties breaks {bound} {schema[bound]}")
-        errors.extend(f"{where}: required property {name!r} is missing" for name in schema.get("required", []) if name not in value)
+        errors.extend(
+            f"{where}: required property {name!r} is missing"
+            for name in schema.get("required", [])
+            if name not in value
+        )
         for name, item in value.items():
             if properties is not None and name in properties:
                 errors.extend(self.check(properties[name], item, f"{where}.{name}"))
             elif isinstance(extra, dict):
                 errors.extend(self.check(extra, item, f"{where}.{name}"))
             else:
-                errors.append(f"{where}: unknown property {name!r}; allowed: {', '.join(sorted(properties or {}))}")
+                errors.append(
+                    f"{where}: unknown property {name!r}; allowed: {', '.join(sorted(properties or {}))}"
+                )
         return errors

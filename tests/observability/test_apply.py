@@ -22,11 +22,31 @@ def test_first_apply_writes_everything_in_dependency_order(fake_es, fake_kibana,
     report = apply(Cluster(es, kibana_client), requests)
     assert report.changed == len(requests) and report.skipped == []
     paths = [path for _, path, _ in state.writes()] + [path for _, path, _ in kibana.writes()]
-    assert paths == [r.read_path if r.kind != "data_view" and r.target == "elasticsearch" else r.path.split("?")[0] for r in requests]
+    assert paths == [
+        r.read_path if r.kind != "data_view" and r.target == "elasticsearch" else r.path.split("?")[0]
+        for r in requests
+    ]
     order = [KINDS.index(r.kind) for r in requests]
     assert order == sorted(order)
-    first = {kind: paths.index(next(r.read_path for r in requests if r.kind == kind)) for kind in ("ilm_policy", "component_template", "ingest_pipeline", "index_template", "snapshot_repository", "slm_policy")}
-    assert first["ilm_policy"] < first["component_template"] < first["ingest_pipeline"] < first["index_template"] < first["snapshot_repository"] < first["slm_policy"]
+    first = {
+        kind: paths.index(next(r.read_path for r in requests if r.kind == kind))
+        for kind in (
+            "ilm_policy",
+            "component_template",
+            "ingest_pipeline",
+            "index_template",
+            "snapshot_repository",
+            "slm_policy",
+        )
+    }
+    assert (
+        first["ilm_policy"]
+        < first["component_template"]
+        < first["ingest_pipeline"]
+        < first["index_template"]
+        < first["snapshot_repository"]
+        < first["slm_policy"]
+    )
 
 
 def test_second_apply_sends_no_write(fake_es, fake_kibana, requests) -> None:

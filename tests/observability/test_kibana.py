@@ -15,7 +15,10 @@ def test_fields_used_by_dashboards_and_rules_are_mapped(load_env) -> None:
     apm = set(apm_fields()["fields"])
     used = used_fields(assets(env))
     assert set(used) == {stream.name for stream in streams(env)} | {APM_TRACES}
-    missing = {pattern: sorted(fields - (apm if pattern == APM_TRACES else mapped)) for pattern, fields in used.items()}
+    missing = {
+        pattern: sorted(fields - (apm if pattern == APM_TRACES else mapped))
+        for pattern, fields in used.items()
+    }
     assert {pattern: names for pattern, names in missing.items() if names} == {}
 
 
@@ -35,7 +38,12 @@ def test_dashboards_rules_and_views_cover_the_issue(load_env) -> None:
     ui = assets(load_env("prod"))
     assert len(ui.dashboards) == 5 and all(board.panels for board in ui.dashboards)
     assert {rule.id.removeprefix("walletops-prod-") for rule in ui.rules} == {
-        "error-rate", "p99", "circuit-open", "ledger-imbalance", "outbox-lag", "gateway-5xx"
+        "error-rate",
+        "p99",
+        "circuit-open",
+        "ledger-imbalance",
+        "outbox-lag",
+        "gateway-5xx",
     }
     references = {ref["id"] for board in ui.dashboards for ref in board.saved_object()["references"]}
     assert references == {panel.id for panel in ui.panels}

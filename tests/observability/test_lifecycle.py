@@ -25,6 +25,8 @@ def test_retention_follows_config_and_audit_keeps_a_year_searchable(load_env, en
 
 def test_snapshot_bucket_is_named_like_the_programs_buckets(load_env) -> None:
     env = load_env("prod")
-    assert snapshot_bucket(env, "123456789012") == bucket_name(env.prefix, SNAPSHOT_PURPOSE, "123456789012", env.region)
+    assert snapshot_bucket(env, "123456789012") == bucket_name(
+        env.prefix, SNAPSHOT_PURPOSE, "123456789012", env.region
+    )
     with pytest.raises(UsageProblem, match="12 digits"):
         snapshot_bucket(env, "12345")

@@ -7,9 +7,18 @@ from pathlib import Path
 import yaml
 from java_masking import mask_on_jvm
 
-from observability.masking import MAP_FIELDS, PAN_FUNCTIONS, REPLACEMENTS, TEXT_FIELDS, mask_pipeline, pan_script
+from observability.masking import (
+    MAP_FIELDS,
+    PAN_FUNCTIONS,
+    REPLACEMENTS,
+    TEXT_FIELDS,
+    mask_pipeline,
+    pan_script,
+)
 
-CASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "masking_cases.yaml").read_text())["cases"]
+CASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "masking_cases.yaml").read_text())[
+    "cases"
+]
 
 
 def test_every_case_is_masked_exactly_on_the_jvm(tmp_path: Path) -> None:
@@ -28,7 +37,11 @@ def test_pipeline_masks_every_listed_field_with_every_rule_then_card_numbers_eve
     processors = mask_pipeline()["processors"]
     gsubs = {(p["gsub"]["field"], p["gsub"]["pattern"]) for p in processors if "gsub" in p}
     assert gsubs == {(field, rule.pattern) for field in TEXT_FIELDS for rule in REPLACEMENTS}
-    loops = {(p["foreach"]["field"], p["foreach"]["processor"]["gsub"]["pattern"]) for p in processors if "foreach" in p}
+    loops = {
+        (p["foreach"]["field"], p["foreach"]["processor"]["gsub"]["pattern"])
+        for p in processors
+        if "foreach" in p
+    }
     assert loops == {(field, rule.pattern) for field in MAP_FIELDS for rule in REPLACEMENTS}
     assert processors[-1]["script"]["source"] == pan_script()
     assert pan_script().startswith(PAN_FUNCTIONS)

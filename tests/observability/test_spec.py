@@ -41,11 +41,16 @@ def test_validator_rejects_unknown_property_wrong_type_missing_required_and_bad_
     assert any("max_num_segments: expected number" in e for e in errors)
     pipeline = copy.deepcopy(requests["ingest_pipeline"].body)
     del next(iter(pipeline["processors"][0].values()))["field"]
-    assert any("required property 'field'" in e for e in VALIDATOR.validate("PUT", requests["ingest_pipeline"].path, pipeline))
+    assert any(
+        "required property 'field'" in e
+        for e in VALIDATOR.validate("PUT", requests["ingest_pipeline"].path, pipeline)
+    )
     repo = copy.deepcopy(requests["snapshot_repository"].body)
     repo["type"] = "ftp"
     assert VALIDATOR.validate("PUT", requests["snapshot_repository"].path, repo) != []
     template = copy.deepcopy(requests["component_template"].body)
     template["template"]["mappings"]["properties"]["message"]["typo"] = True
     assert VALIDATOR.validate("PUT", requests["component_template"].path, template) != []
-    assert VALIDATOR.validate("PUT", "/_unknown/x", {}) == ["PUT /_unknown/x: no such endpoint in the extract"]
+    assert VALIDATOR.validate("PUT", "/_unknown/x", {}) == [
+        "PUT /_unknown/x: no such endpoint in the extract"
+    ]
