@@ -147,7 +147,7 @@ void walk(def node) {
     }
   }
 }
-for (def key : ctx.keySet()) {
+for (def key : new ArrayList(ctx.keySet())) {
   if (!key.startsWith('_')) {
     def value = ctx[key];
     if (value instanceof String) {
