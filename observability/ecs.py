@@ -2,8 +2,7 @@
 
 The services write ECS JSON (``ecs-logging``); these tables map the fields they send, following the
 ECS field reference (types as ECS declares them: ``keyword``, ``match_only_text`` for messages,
-``wildcard`` for URLs). ``labels.*`` is ECS's free keyword map; a few named labels that dashboards and
-rules aggregate on are mapped as numbers (the services send them as numbers or numeric strings).
+``wildcard`` for URLs). ``labels.*`` is ECS's free keyword map.
 ``http.request.headers`` is not an ECS field: it holds the request headers a service chose to log
 (masked), as one ``flattened`` field so header names never grow the mapping.
 """
@@ -66,21 +65,15 @@ BASE: dict[str, Mapping] = {
 """Every walletops document: base, log, event, service, tracing, error, HTTP and URL fields."""
 
 LABELS: dict[str, Mapping] = {
-    "labels.exchange": KEYWORD,
-    "labels.circuit_state": KEYWORD,
-    "labels.consumer": KEYWORD,
     "labels.route": KEYWORD,
-    "labels.transfer_id": KEYWORD,
-    "labels.order_id": KEYWORD,
-    "labels.state": KEYWORD,
-    "labels.idempotency_key_scope": KEYWORD,
-    "labels.outbox_depth": LONG,
-    "labels.outbox_lag_seconds": {"type": "double"},
-    "labels.ledger_net_minor": LONG,
-    "labels.amount_minor": LONG,
+    "labels.consumer": KEYWORD,
+    "labels.exchange": KEYWORD,
+    "labels.transfer": KEYWORD,
+    "labels.order": KEYWORD,
+    "labels.sweep": KEYWORD,
 }
-"""Named labels: ``exchange``/``circuit_state`` (breaker events), ``outbox_*`` (relay gauges, logged
-each relay pass), ``ledger_net_minor`` (debits minus credits of one posting: 0 when balanced)."""
+"""Labels the dashboards group by: the gateway's ``route`` and ``consumer``; the ids audit events
+carry (the services send every label as a string)."""
 
 LABELS_DYNAMIC: list[dict[str, Any]] = [
     {

@@ -16,6 +16,11 @@ from contracts.config import EnvironmentConfig
 from observability.streams import Stream, streams
 
 APM_TRACES = "traces-apm*"
+APM_METRICS = "metrics-apm.app*"
+CIRCUIT_STATE = "walletstub.walletstub_circuit_state"
+OUTBOX_LAG = "walletstub.walletstub_outbox_lag_seconds"
+OUTBOX_DEPTH = "walletstub.walletstub_outbox_depth"
+"""The services' Prometheus gauges as the APM agent reports them (prefix ``walletstub.``)."""
 
 
 def apm_fields() -> dict[str, Any]:
@@ -235,6 +240,9 @@ def _views(env: EnvironmentConfig) -> dict[str, DataView]:
         for stream in streams(env)
     }
     views["apm"] = DataView(f"walletops-{env.name}-apm-traces", APM_TRACES, f"APM traces ({env.name})")
+    views["metrics"] = DataView(
+        f"walletops-{env.name}-apm-metrics", APM_METRICS, f"APM application metrics ({env.name})"
+    )
     return views
 
 
@@ -274,14 +282,45 @@ def _es_query(
     )
 
 
+def _max_over(rule_id: str, name: str, pattern: str, metric: str, term: str, *, threshold: float) -> Rule:
+    """An index-threshold rule: the largest ``metric`` per ``term`` over 5 minutes above ``threshold``."""
+    return Rule(
+        rule_id,
+        name,
+        ".index-threshold",
+        "alerts",
+        pattern,
+        {
+            "index": [pattern],
+            "timeField": "@timestamp",
+            "aggType": "max",
+            "aggField": metric,
+            "groupBy": "top",
+            "termField": term,
+            "termSize": 20,
+            "timeWindowSize": 5,
+            "timeWindowUnit": "m",
+            "thresholdComparator": ">",
+            "threshold": [threshold],
+        },
+        frozenset({"@timestamp", metric, term}),
+    )
+
+
 def assets(env: EnvironmentConfig) -> KibanaAssets:
-    """Every Kibana asset of ``env``."""
+    """Every Kibana asset of ``env``.
+
+    Signals, as the services emit them (docs/observability-assets.md): APM transactions and exit
+    spans (``traces-apm*``); the services' gauges as APM application metrics (``metrics-apm.app*``:
+    circuit state per exchange, outbox depth and lag); audit events (``ledger.posted``,
+    ``idempotency.replayed``, ``ledger.imbalance``); the gateway's access lines."""
     views = _views(env)
     by_kind = {stream.kind: stream for stream in streams(env)}
     name = env.name
     in_env = Clause("service.environment", name)
     transactions = (Clause("processor.event", "transaction"), in_env)
-    service, audit, access, apm = views["service"], views["audit"], views["access"], views["apm"]
+    exits = (Clause("processor.event", "span"), Clause("span.type", "external"), in_env)
+    audit, access, apm, metrics = views["audit"], views["access"], views["apm"], views["metrics"]
     panels = {
         "rate": Panel(
             f"walletops-{name}-svc-rate",
@@ -306,32 +345,40 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
             breakdown="service.name",
             where=(*transactions, Clause("event.outcome", "failure")),
         ),
-        "exchange-health": Panel(
-            f"walletops-{name}-exchange-health",
-            "Exchange calls by outcome",
-            service,
-            breakdown="event.outcome",
-            where=(Clause("event.action", "exchange-call"),),
+        "exchange-calls": Panel(
+            f"walletops-{name}-exchange-calls",
+            "Outbound calls per destination",
+            apm,
+            breakdown="span.destination.service.resource",
+            where=exits,
+        ),
+        "exchange-failures": Panel(
+            f"walletops-{name}-exchange-failures",
+            "Failed outbound calls per destination",
+            apm,
+            breakdown="span.destination.service.resource",
+            where=(*exits, Clause("event.outcome", "failure")),
         ),
         "circuit": Panel(
             f"walletops-{name}-exchange-circuit",
-            "Circuit breaker opened, per exchange",
-            service,
-            breakdown="labels.exchange",
-            where=(Clause("labels.circuit_state", "open"),),
+            "Circuit state per exchange (0 closed, 1 half-open, 2 open)",
+            metrics,
+            metric="max",
+            metric_field=CIRCUIT_STATE,
+            breakdown="labels.circuit",
         ),
         "transfers": Panel(
             f"walletops-{name}-ledger-transfers",
             "Ledger postings",
             audit,
-            where=(Clause("event.action", "ledger-posting"),),
+            where=(Clause("event.action", "ledger.posted"),),
         ),
         "replays": Panel(
             f"walletops-{name}-ledger-replays",
             "Idempotent replays per service",
             audit,
             breakdown="service.name",
-            where=(Clause("event.action", "idempotent-replay"),),
+            where=(Clause("event.action", "idempotency.replayed"),),
         ),
         "gw-401": Panel(
             f"walletops-{name}-gateway-401",
@@ -349,28 +396,26 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
         ),
         "gw-5xx": Panel(
             f"walletops-{name}-gateway-5xx",
-            "Gateway 5xx by service",
+            "Gateway 5xx by route",
             access,
-            breakdown="service.name",
+            breakdown="labels.route",
             where=(Clause("http.response.status_code", 500, op=">="),),
         ),
         "outbox-lag": Panel(
             f"walletops-{name}-outbox-lag",
-            "Outbox lag (s), worst per service",
-            service,
+            "Outbox lag (s): age of the oldest waiting row",
+            metrics,
             metric="max",
-            metric_field="labels.outbox_lag_seconds",
-            breakdown="service.name",
-            where=(Clause("event.action", "outbox-relay"),),
+            metric_field=OUTBOX_LAG,
+            breakdown="labels.outbox",
         ),
         "outbox-depth": Panel(
             f"walletops-{name}-outbox-depth",
-            "Outbox depth, worst per service",
-            service,
+            "Outbox depth: rows waiting",
+            metrics,
             metric="max",
-            metric_field="labels.outbox_depth",
-            breakdown="service.name",
-            where=(Clause("event.action", "outbox-relay"),),
+            metric_field=OUTBOX_DEPTH,
+            breakdown="labels.outbox",
         ),
     }
     dashboards = (
@@ -382,7 +427,7 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
         Dashboard(
             f"walletops-{name}-exchanges",
             f"walletops {name}: exchanges",
-            (panels["exchange-health"], panels["circuit"]),
+            (panels["exchange-calls"], panels["exchange-failures"], panels["circuit"]),
         ),
         Dashboard(
             f"walletops-{name}-ledger", f"walletops {name}: ledger", (panels["transfers"], panels["replays"])
@@ -433,42 +478,29 @@ def assets(env: EnvironmentConfig) -> KibanaAssets:
             },
             apm_rule_fields | {"transaction.duration.us"},
         ),
-        _es_query(
+        _max_over(
             f"walletops-{name}-circuit-open",
-            f"walletops {name}: an exchange circuit opened",
-            by_kind["service"],
-            (Clause("labels.circuit_state", "open"),),
-            threshold=0,
-            minutes=5,
+            f"walletops {name}: an exchange circuit is open",
+            APM_METRICS,
+            CIRCUIT_STATE,
+            "labels.circuit",
+            threshold=1.5,
         ),
         _es_query(
             f"walletops-{name}-ledger-imbalance",
-            f"walletops {name}: a ledger posting does not balance",
+            f"walletops {name}: a ledger transfer did not balance",
             by_kind["audit"],
-            (Clause("event.action", "ledger-posting"), Clause("labels.ledger_net_minor", 0, negate=True)),
+            (Clause("event.action", "ledger.imbalance"),),
             threshold=0,
             minutes=15,
         ),
-        Rule(
+        _max_over(
             f"walletops-{name}-outbox-lag",
             f"walletops {name}: outbox lag > 60 s",
-            ".index-threshold",
-            "alerts",
-            by_kind["service"].name,
-            {
-                "index": [by_kind["service"].name],
-                "timeField": "@timestamp",
-                "aggType": "max",
-                "aggField": "labels.outbox_lag_seconds",
-                "groupBy": "top",
-                "termField": "service.name",
-                "termSize": 10,
-                "timeWindowSize": 5,
-                "timeWindowUnit": "m",
-                "thresholdComparator": ">",
-                "threshold": [60],
-            },
-            frozenset({"@timestamp", "labels.outbox_lag_seconds", "service.name"}),
+            APM_METRICS,
+            OUTBOX_LAG,
+            "labels.outbox",
+            threshold=60,
         ),
         _es_query(
             f"walletops-{name}-gateway-5xx",

@@ -41,7 +41,7 @@ def test_render_writes_one_request_per_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     files = sorted((tmp_path / "prod").iterdir())
-    assert len(files) == 41
+    assert len(files) == 43
     first = json.loads(files[0].read_text())
     assert first == {
         "target": "elasticsearch",
@@ -60,7 +60,7 @@ def test_render_json_for_all_environments_without_account_leaves_out_snapshots()
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) == {"dev", "qa", "stage", "prod"}
-    assert all(len(requests) == 39 for requests in data.values())
+    assert all(len(requests) == 41 for requests in data.values())
     assert not any("/_snapshot/" in r["path"] for r in data["prod"])
 
 

@@ -3,35 +3,44 @@ templates' mappings, or in the recorded APM data stream fields."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from observability import ecs
-from observability.kibana import APM_TRACES, apm_fields, assets, used_fields
+from observability.kibana import APM_METRICS, APM_TRACES, apm_fields, assets, used_fields
 from observability.streams import streams
 from observability.templates import mappings
 
 
+def unmapped(used: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Index pattern → the fields read there that nothing maps."""
+    mapped = ecs.leaf_fields(mappings()["properties"])
+    apm = {pattern: set(fields) for pattern, fields in apm_fields()["index_patterns"].items()}
+    missing = {pattern: sorted(fields - apm.get(pattern, mapped)) for pattern, fields in used.items()}
+    return {pattern: names for pattern, names in missing.items() if names}
+
+
 def test_fields_used_by_dashboards_and_rules_are_mapped(load_env) -> None:
     env = load_env("prod")
-    mapped = ecs.leaf_fields(mappings()["properties"])
-    apm = set(apm_fields()["fields"])
     used = used_fields(assets(env))
-    assert set(used) == {stream.name for stream in streams(env)} | {APM_TRACES}
-    missing = {
-        pattern: sorted(fields - (apm if pattern == APM_TRACES else mapped))
-        for pattern, fields in used.items()
-    }
-    assert {pattern: names for pattern, names in missing.items() if names} == {}
+    audit_and_access = {stream.name for stream in streams(env) if stream.kind != "service"}
+    assert set(used) == audit_and_access | {APM_TRACES, APM_METRICS}
+    assert unmapped(used) == {}
 
 
 def test_the_check_bites_on_an_unmapped_field(load_env) -> None:
-    mapped = ecs.leaf_fields(mappings()["properties"])
-    assert "labels.outbox_lag_seconds" in mapped and "url.original.text" in mapped
-    assert "labels.outbox_lag" not in mapped
+    ui = assets(load_env("prod"))
+    planted = replace(ui.panels[0], metric="max", metric_field="transaction.duration")
+    log_panel = next(panel for panel in ui.panels if panel.view.pattern.startswith("logs-"))
+    typo = replace(log_panel, breakdown="labels.rute")
+    found = unmapped(used_fields(replace(ui, panels=(*ui.panels, planted, typo))))
+    assert found == {APM_TRACES: ["transaction.duration"], log_panel.view.pattern: ["labels.rute"]}
 
 
 def test_recorded_apm_fields_name_their_source() -> None:
     recorded = apm_fields()
     assert recorded["source"]["repository"] == "elastic/apm-server"
-    assert all(info["file"] in recorded["source"]["files"] for info in recorded["fields"].values())
+    files = recorded["source"]["files"]
+    assert all(info["file"] in files for p in recorded["index_patterns"].values() for info in p.values())
 
 
 def test_dashboards_rules_and_views_cover_the_issue(load_env) -> None:
