@@ -30,9 +30,9 @@ class SpecValidator:
     def __init__(self, extract: dict[str, Any] | None = None) -> None:
         self.spec = extract or json.loads(EXTRACT.read_text(encoding="utf-8"))
         self._cache: dict[int, dict[str, Any]] = {}
-        self._seen: dict[tuple[int, int], tuple[Any, list[str]]] = {}
-        """Results per (type, value): a value under several union alternatives is checked once (the
-        value is kept so its id cannot be reused while cached)."""
+        self._seen: dict[tuple[int, int, str], tuple[Any, list[str]]] = {}
+        """Results per (type, value, place): a value under several union alternatives is checked once
+        (the value is kept so its id cannot be reused while cached)."""
         self.endpoints = {
             key: re.compile("^" + re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(key.split(" ", 1)[1])) + "$")
             for key in self.spec["endpoints"]
@@ -98,7 +98,7 @@ class SpecValidator:
         return False
 
     def check(self, schema: dict[str, Any], value: Any, where: str) -> list[str]:
-        key = (id(self._resolve(schema)), id(value))
+        key = (id(self._resolve(schema)), id(value), where)
         if key not in self._seen:
             self._seen[key] = (value, self._check(schema, value, where))
         return self._seen[key][1]

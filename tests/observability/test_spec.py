@@ -4,12 +4,15 @@ specification (trimmed extract, source and commit recorded); the validator rejec
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from spec_validator import SpecValidator
+from typer.testing import CliRunner
 
 from observability.assets import render
 from observability.lifecycle import snapshot_bucket
+from walletops.cli_observability import app
 
 VALIDATOR = SpecValidator()
 
@@ -54,3 +57,14 @@ def test_validator_rejects_unknown_property_wrong_type_missing_required_and_bad_
     assert VALIDATOR.validate("PUT", "/_unknown/x", {}) == [
         "PUT /_unknown/x: no such endpoint in the extract"
     ]
+
+
+def test_the_files_render_writes_for_prod_pass_the_specification(tmp_path) -> None:
+    result = CliRunner().invoke(
+        app, ["render", "--env", "prod", "--account-id", "123456789012", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    written = [json.loads(path.read_text()) for path in sorted((tmp_path / "prod").glob("*.json"))]
+    bodies = [request for request in written if request["target"] == "elasticsearch"]
+    assert len(bodies) == 14
+    assert [VALIDATOR.validate(r["method"], r["path"], r["body"]) for r in bodies] == [[]] * 14
