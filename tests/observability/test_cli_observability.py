@@ -112,8 +112,7 @@ def refusing_server() -> Iterator[str]:
 
 
 def test_rejected_credentials_exit_2(refusing_server: str) -> None:
-    result = run(
-        "diff", "--env", "dev", "--url", refusing_server, ELASTICSEARCH_API_KEY="bm90LWEta2V5"
-    )  # pragma: allowlist secret
+    key = "bm90LWEta2V5"  # pragma: allowlist secret
+    result = run("diff", "--env", "dev", "--url", refusing_server, ELASTICSEARCH_API_KEY=key)
     assert result.returncode == 2, result.stderr
     assert "refused the credentials (401)" in result.stderr

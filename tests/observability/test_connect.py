@@ -14,9 +14,8 @@ from walletops.cli_observability import app
 
 def test_environment_and_secret_file() -> None:
     assert credentials({"ELASTICSEARCH_API_KEY": "k"}) == Credentials(api_key="k")  # pragma: allowlist secret
-    both = credentials(
-        {"ELASTICSEARCH_USERNAME": "ops", "ELASTICSEARCH_PASSWORD": "pw"}
-    )  # pragma: allowlist secret
+    password = "pw"  # pragma: allowlist secret
+    both = credentials({"ELASTICSEARCH_USERNAME": "ops", "ELASTICSEARCH_PASSWORD": password})
     assert both.basic() == ("ops", "pw")
     with pytest.raises(UsageProblem, match="ELASTICSEARCH_PASSWORD"):
         credentials({"ELASTICSEARCH_USERNAME": "ops"})
