@@ -3,6 +3,8 @@
 ``walletops-mask`` is every walletops template's ``final_pipeline``: whatever pipeline a client
 names, it runs last, before a document is stored. It masks in this order:
 
+0. top-level dotted names (``"url.path": …``, as some writers emit) are expanded into objects, so
+   the field paths below find them;
 1. bearer tokens, API keys and e-mail addresses with ``gsub`` (Java regular expressions) in the
    free-text fields and, through ``foreach``, in every value of ``http.request.headers`` and
    ``labels``;
@@ -179,7 +181,7 @@ def _gsub(field: str, rule: Replacement, **extra: Any) -> dict[str, Any]:
 
 def mask_pipeline() -> dict[str, Any]:
     """The body of ``PUT _ingest/pipeline/walletops-mask``."""
-    processors: list[dict[str, Any]] = []
+    processors: list[dict[str, Any]] = [{"dot_expander": {"field": "*", "tag": "expand-dotted-names"}}]
     for rule in REPLACEMENTS:
         processors.extend(_gsub(field, rule, ignore_missing=True) for field in TEXT_FIELDS)
         for field in MAP_FIELDS:

@@ -2,7 +2,8 @@
 
 The local stack keeps its logs as such files when no Elasticsearch is configured. Each document goes
 to ``logs-<event.dataset>-<env>`` with ``op_type: create`` (data streams are append-only); the
-environment is the document's ``service.environment`` when it is one of ours, else ``--env``.
+environment is the document's ``service.environment`` (or ``data_stream.namespace``) when it is one
+of ours, else ``--env``.
 Lines that are not JSON objects, or not one of our datasets, are counted and named, never sent.
 """
 
@@ -78,8 +79,8 @@ def routed(
                 if not isinstance(doc, dict):
                     report.rejected.append(f"{where}: not a JSON object")
                     continue
-                env = _get(doc, "service.environment")
-                env = env if env in ENVIRONMENTS else default_env
+                named = [_get(doc, "service.environment"), _get(doc, "data_stream.namespace")]
+                env = next((name for name in named if name in ENVIRONMENTS), default_env)
                 dataset = _get(doc, "event.dataset")
                 stream = stream_for(dataset, env) if isinstance(dataset, str) else None
                 if stream is None:

@@ -43,6 +43,7 @@ def test_pipeline_masks_every_listed_field_with_every_rule_then_card_numbers_eve
         if "foreach" in p
     }
     assert loops == {(field, rule.pattern) for field in MAP_FIELDS for rule in REPLACEMENTS}
+    assert processors[0] == {"dot_expander": {"field": "*", "tag": "expand-dotted-names"}}
     assert processors[-1]["script"]["source"] == pan_script()
     assert pan_script().startswith(PAN_FUNCTIONS)
 

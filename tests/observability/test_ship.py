@@ -27,13 +27,14 @@ def test_documents_are_routed_by_dataset_and_environment(fake_es, tmp_path: Path
             ),
             json.dumps(
                 {
-                    "event": {"dataset": "walletops.audit", "action": "ledger-posting"},
+                    "event": {"dataset": "walletops.audit", "action": "ledger.posted"},
                     "service": {"environment": "qa"},
                 }
             ),
-            "",
+            json.dumps({"event.dataset": "walletops.audit", "data_stream": {"namespace": "stage"}}),
             "not json",
             json.dumps({"event": {"dataset": "nginx.access"}}),
+            "",
         ],
     )
     _write(
@@ -47,6 +48,7 @@ def test_documents_are_routed_by_dataset_and_environment(fake_es, tmp_path: Path
         "logs-walletops.access-dev": 1,
         "logs-walletops.service-dev": 1,
         "logs-walletops.audit-qa": 1,
+        "logs-walletops.audit-stage": 1,
     }
     assert report.rejected == [
         "wallet.ndjson:4: not JSON",
