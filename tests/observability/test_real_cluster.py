@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -30,9 +31,24 @@ def cluster() -> Cluster:
         pytest.skip("not run: ELASTICSEARCH_URL not set")
     creds = connect.credentials()
     kibana_url = os.environ.get("KIBANA_URL")
-    return Cluster(
-        connect.elasticsearch(url, creds), connect.kibana(kibana_url, creds) if kibana_url else None
-    )
+    kibana = connect.kibana(kibana_url, creds) if kibana_url else None
+    if kibana is not None:
+        _wait_for_kibana(kibana)
+    return Cluster(connect.elasticsearch(url, creds), kibana)
+
+
+def _wait_for_kibana(kibana: httpx.Client, seconds: float = 300) -> None:
+    """Kibana answers 503 while it starts (a service container is "up" long before Kibana is)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            answer = kibana.get("/api/status")
+            if answer.status_code == 200 and answer.json()["status"]["overall"]["level"] == "available":
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"Kibana not available after {seconds:.0f} s"
+        time.sleep(5)
 
 
 @pytest.fixture(scope="module")
