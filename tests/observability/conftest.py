@@ -32,6 +32,7 @@ class FakeState:
         self.fail_after: int | None = None
         self.status: int | None = None
         self.bulk_failures: set[int] = set()
+        self.ilm_errors: dict[str, Any] = {}
 
     def writes(self, target: str | None = None) -> list[tuple[str, str, Any]]:
         return [r for r in self.requests if r[0] in WRITES and (target is None or r[1].startswith(target))]
@@ -121,7 +122,7 @@ class FakeNode(BaseNode):
                 "unassigned_shards": 0,
             }
         if path == "/_all/_ilm/explain":
-            return 200, {"indices": {}}
+            return 200, {"indices": state.ilm_errors}
         if path.startswith("/_nodes/"):
             return 200, {
                 "nodes": {"n1": {"ingest": {"pipelines": {"walletops-mask": {"count": 7, "failed": 1}}}}}

@@ -112,3 +112,18 @@ def test_status_reports_health_ilm_errors_and_pipeline_failures(fake_es) -> None
     assert found.health["status"] == "green" and found.ilm_errors == {} and found.ok
     assert found.ingest["walletops-mask"] == {"count": 7, "failed": 1}
     assert found.ingest["walletops-ecs"] == {"count": 0, "failed": 0}
+
+
+def test_status_names_indices_whose_lifecycle_step_failed(fake_es) -> None:
+    es, state = fake_es
+    state.ilm_errors = {
+        ".ds-logs-walletops.audit-prod-2026.01.01-000001": {
+            "step": "ERROR",
+            "step_info": {"type": "illegal_argument_exception", "reason": "policy does not exist"},
+        }
+    }
+    found = status(es)
+    assert not found.ok
+    assert found.ilm_errors == {
+        ".ds-logs-walletops.audit-prod-2026.01.01-000001": "ERROR: policy does not exist"
+    }
