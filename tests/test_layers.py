@@ -19,6 +19,7 @@ PACKAGES = {
     "cost": ROOT / "cost",
     "loadtests": ROOT / "loadtests",
     "pipelines": ROOT / "pipelines",
+    "observability": ROOT / "observability",
     "walletstubs": ROOT / "services-stub" / "walletstubs",
 }
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -67,6 +68,8 @@ def copy(tmp_path: Path) -> Path:
         ("infra/audit/checks.py", "import cost.estimator", "talk through the core, not to each other"),
         ("pipelines/review.py", "import infra.policy.engine", "talk through the core, not to each other"),
         ("pipelines/deploy.py", "import infra.planner", "they never plan or build components"),
+        ("observability/kibana.py", "import walletops.cli", "command line > areas > core"),
+        ("observability/ship.py", "import cost.estimator", "talk through the core, not to each other"),
     ],
 )
 def test_each_wrong_arrow_breaks_its_contract(copy: Path, module: str, planted: str, broken: str) -> None:

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "capacity": ("walletops.cli_loadtest", "capacity", "command"),
     "demo": ("walletops.demo", "demo", "command"),
     "pipeline": ("walletops.cli_pipeline", "app", "group"),
+    "observability": ("walletops.cli_observability", "app", "group"),
 }
 """Command name → (module, attribute, typer group or single command)."""
 
