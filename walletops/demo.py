@@ -1,8 +1,10 @@
 """``walletops demo``: the whole toolkit on the embedded defaults, as the README's first command.
 
 Plans all four environments once (every later step reads the saved graph), judges them with the
-guardrails, prices them, runs the local stack through a money-moving scenario, then a short smoke
-load test; prints where every report went.
+guardrails, prices them, renders the Elasticsearch/Kibana assets as the requests ``observability
+apply`` would send (with the planner's account id, so the snapshot bucket is the plan's), runs the
+local stack through a money-moving scenario, then a short smoke load test; prints where every
+report and the local stack's logs went.
 Each step runs as its own ``walletops`` process (as an engineer would type it), so the load
 test's gevent patching stays in its own process. Exit 0 only when every step passed.
 """
@@ -24,6 +26,8 @@ from walletops.options import ProjectDir
 
 
 def _steps(reports: Path, smoke_seconds: int) -> list[tuple[str, list[str]]]:
+    from infra.planner import ACCOUNT_ID
+
     plan = str(reports / "plan.json")
     return [
         ("plan all four environments (once)", ["plan", "--env", "all", "--format", "table", "--save", plan]),
@@ -36,6 +40,19 @@ def _steps(reports: Path, smoke_seconds: int) -> list[tuple[str, list[str]]]:
         (
             "cost report (HTML)",
             ["cost", "--plan", plan, "--format", "html", "--output", str(reports / "cost.html")],
+        ),
+        (
+            "Elasticsearch/Kibana assets as requests (templates, lifecycle, masking, dashboards, rules)",
+            [
+                "observability",
+                "render",
+                "--env",
+                "all",
+                "--account-id",
+                ACCOUNT_ID,
+                "--output",
+                str(reports / "observability"),
+            ],
         ),
         ("local stack: transfers, roundup sweep, exchange order, ledger check", ["stack", "demo"]),
         (
