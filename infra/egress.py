@@ -30,6 +30,8 @@ from infra.common import WalletComponent
 TARGET_TYPES: tuple[str, ...] = ("TLS_SNI", "HTTP_HOST")
 RULE_ORDER = "STRICT_ORDER"
 DEFAULT_ACTIONS: tuple[str, ...] = ("aws:drop_established", "aws:alert_established")
+ALLOWLIST_TAG = "egress-allowlist"
+"""Tag naming what a rule group allows (``exchanges``: from config; ``platform``), for the guardrail."""
 
 
 def exchange_hosts(env: EnvironmentConfig) -> list[str]:
@@ -131,7 +133,7 @@ class EgressFirewall(WalletComponent):
                     rule_order=RULE_ORDER
                 ),
             ),
-            tags=self.tags(),
+            tags={**self.tags(), ALLOWLIST_TAG: label},
             opts=self.child_opts(),
         )
 

@@ -34,6 +34,9 @@ ISSUER_GROUP = "awspca.cert-manager.io"
 ISSUER_KIND = "AWSPCAClusterIssuer"
 CERT_MANAGER_REPO = "https://charts.jetstack.io"
 ISSUER_REPO = "https://cert-manager.github.io/aws-privateca-issuer"
+WEBHOOK_PORT = 10250
+"""cert-manager's webhook port (the chart's default ``webhook.securePort``), called by the API server."""
+PRIVATE_RANGES: list[str] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 ROOT_CA_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 
 
@@ -179,6 +182,7 @@ class TransitTls(WalletComponent):
             ),
             opts=k8s_opts,
         )
+        self._namespace_policies(namespace, k8s_provider)
         role = self._issuer_role(oidc_provider)
         cert_manager = k8s.helm.v3.Release(
             self.name("cert-manager"),
@@ -219,6 +223,54 @@ class TransitTls(WalletComponent):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=self.issuer_name),
             spec={"arn": self.ca_arn, "region": self.env.region},
             opts=self.child_opts(provider=k8s_provider, depends_on=[issuer_release, *self.ca_ready]),
+        )
+
+    def _namespace_policies(
+        self, namespace: k8s.core.v1.Namespace, provider: pulumi.ProviderResource
+    ) -> None:
+        """Default deny in cert-manager's namespace, then only what it needs: the API server calling
+        its webhook, DNS, the API server and STS inside the VPC, AWS Private CA on 443 outside it."""
+        np = k8s.networking.v1
+        vpc = self.env.network.cidr
+        opts = self.child_opts(provider=provider, depends_on=[namespace])
+        np.NetworkPolicy(
+            self.name("cert-manager-default-deny"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny", namespace=CERT_MANAGER_NAMESPACE),
+            spec=np.NetworkPolicySpecArgs(pod_selector={}, policy_types=["Ingress", "Egress"]),
+            opts=opts,
+        )
+        inside = [np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=vpc))]
+        np.NetworkPolicy(
+            self.name("cert-manager-allow"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="cert-manager-allow", namespace=CERT_MANAGER_NAMESPACE),
+            spec=np.NetworkPolicySpecArgs(
+                pod_selector={},
+                policy_types=["Ingress", "Egress"],
+                ingress=[
+                    np.NetworkPolicyIngressRuleArgs(
+                        from_=inside, ports=[np.NetworkPolicyPortArgs(port=WEBHOOK_PORT, protocol="TCP")]
+                    )
+                ],
+                egress=[
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=inside,
+                        ports=[
+                            np.NetworkPolicyPortArgs(port=53, protocol="UDP"),
+                            np.NetworkPolicyPortArgs(port=53, protocol="TCP"),
+                            np.NetworkPolicyPortArgs(port=443, protocol="TCP"),
+                        ],
+                    ),
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            np.NetworkPolicyPeerArgs(
+                                ip_block=np.IPBlockArgs(cidr="0.0.0.0/0", except_=PRIVATE_RANGES)
+                            )
+                        ],
+                        ports=[np.NetworkPolicyPortArgs(port=443, protocol="TCP")],
+                    ),
+                ],
+            ),
+            opts=opts,
         )
 
     @property

@@ -12,6 +12,7 @@ from infra.policy.rules import (
     logs,
     network,
     tags,
+    transit,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "logs",
     "network",
     "tags",
+    "transit",
 ]
