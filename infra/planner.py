@@ -197,6 +197,8 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
         default = f"AWSServiceRoleFor{service.split('.', maxsplit=1)[0].title()}"
         role = SERVICE_LINKED_ROLE_NAMES.get(service, default)
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{role}", "name": role}
+    if typ == "aws:route53/zone:Zone":
+        return {"zoneId": f"Z{_digest(rid, 20).upper()}"}
     if typ == "aws:networkfirewall/firewall:Firewall":
         attachments = [
             {"subnetId": m.get("subnetId"), "endpointId": f"vpce-{_digest(rid + str(m.get('subnetId')))}"}

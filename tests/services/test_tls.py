@@ -90,9 +90,11 @@ def authority(tmp_path: Path) -> Authority:
 
 def _served_serial(port: int, ca_file: Path) -> int:
     context = ssl.create_default_context(cafile=str(ca_file))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            der = tls.getpeercert(binary_form=True)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
 
@@ -109,7 +111,7 @@ def wallet_over_tls(authority: Authority, tmp_path: Path) -> Iterator[tuple[int,
         "WALLETSTUB_TLS_CERT_FILE": str(cert_file),
         "WALLETSTUB_TLS_KEY_FILE": str(key_file),
     }
-    process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+    process = subprocess.Popen(
         [sys.executable, "-m", "walletstubs.wallet"],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -206,7 +208,7 @@ def test_half_configured_tls_stops_the_service(
     with pytest.raises(SettingsError, match="must be set together"):
         ServerTls.from_env()
     monkeypatch.setenv("WALLETSTUB_TLS_KEY_FILE", str(tmp_path / "missing.key"))
-    with pytest.raises(SettingsError, match="TLS_KEY_FILE.*no such file"):
+    with pytest.raises(SettingsError, match=r"TLS_KEY_FILE.*no such file"):
         ServerTls.from_env()
     monkeypatch.setenv("WALLETSTUB_TLS_KEY_FILE", str(key_file))
     assert ServerTls.from_env() == ServerTls(str(cert_file), str(key_file))
