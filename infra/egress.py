@@ -146,7 +146,7 @@ class EgressFirewall(WalletComponent):
     def _logging(self, logs_key_arn: pulumi.Input[str]) -> None:
         groups = {
             kind: aws.cloudwatch.LogGroup(
-                self.name("firewall", kind.lower(), "logs"),
+                self.name("firewall-logs", kind.lower()),
                 name=f"/walletops/{self.env.name}/network-firewall/{kind.lower()}",
                 retention_in_days=self.env.transit.firewall_log_retention_days,
                 kms_key_id=logs_key_arn,

@@ -81,8 +81,12 @@ def test_namespace_denies_by_default_and_services_allow_only_what_they_need(plan
 
 
 def test_namespace_enforces_restricted_pod_security(plans: dict[str, Any]) -> None:
-    [namespace] = of_type(plans["dev"], f"{K8S}core/v1:Namespace")
-    assert namespace["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    namespaces = {
+        n["inputs"]["metadata"]["name"]: n for n in of_type(plans["dev"], f"{K8S}core/v1:Namespace")
+    }
+    assert set(namespaces) == {"wallet", "cert-manager"}
+    for namespace in namespaces.values():
+        assert namespace["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_exchange_credentials_are_secrets_encrypted_with_the_secrets_key(plans: dict[str, Any]) -> None:
