@@ -52,6 +52,8 @@ class EgressFirewallArgs:
     vpc_id: pulumi.Input[str]
     subnets: Sequence[aws.ec2.Subnet]
     logs_key_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    """Encrypts the firewall, its policy and rule groups (customer-managed, rotating)."""
 
 
 class EgressFirewall(WalletComponent):
@@ -67,6 +69,7 @@ class EgressFirewall(WalletComponent):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("network:EgressFirewall", name, env, opts)
+        self.key_arn = args.key_arn
         groups = [
             self._allowlist("exchanges", exchange_hosts(env), "Hosts of the configured exchanges"),
             self._allowlist(
@@ -79,6 +82,9 @@ class EgressFirewall(WalletComponent):
             self.name("egress-policy"),
             name=self.name("egress-policy"),
             description="Egress allowlist: configured hosts only, everything else dropped and logged",
+            encryption_configuration=aws.networkfirewall.FirewallPolicyEncryptionConfigurationArgs(
+                type="CUSTOMER_KMS", key_id=args.key_arn
+            ),
             firewall_policy=aws.networkfirewall.FirewallPolicyFirewallPolicyArgs(
                 stateless_default_actions=["aws:forward_to_sfe"],
                 stateless_fragment_default_actions=["aws:forward_to_sfe"],
@@ -108,6 +114,9 @@ class EgressFirewall(WalletComponent):
             delete_protection=env.is_production,
             subnet_change_protection=env.is_production,
             firewall_policy_change_protection=False,
+            encryption_configuration=aws.networkfirewall.FirewallEncryptionConfigurationArgs(
+                type="CUSTOMER_KMS", key_id=args.key_arn
+            ),
             tags=self.tags(),
             opts=self.child_opts(),
         )
@@ -121,6 +130,9 @@ class EgressFirewall(WalletComponent):
             description=description,
             type="STATEFUL",
             capacity=rule_capacity(len(hosts)),
+            encryption_configuration=aws.networkfirewall.RuleGroupEncryptionConfigurationArgs(
+                type="CUSTOMER_KMS", key_id=self.key_arn
+            ),
             rule_group=aws.networkfirewall.RuleGroupRuleGroupArgs(
                 rules_source=aws.networkfirewall.RuleGroupRuleGroupRulesSourceArgs(
                     rules_source_list=aws.networkfirewall.RuleGroupRuleGroupRulesSourceRulesSourceListArgs(

@@ -34,6 +34,8 @@ class NetworkArgs:
     """
 
     logs_key_arn: pulumi.Input[str]
+    firewall_key_arn: pulumi.Input[str] | None
+    """The egress firewall's key (``None`` when ``transit.egress_firewall`` is off)."""
     listener_ports: list[int]
     target_ports: list[int]
     permissions_boundary_arn: pulumi.Input[str]
@@ -112,7 +114,8 @@ class Network(WalletComponent):
 
         self.egress: EgressFirewall | None = None
         if env.transit.egress_firewall:
-            self._firewalled_egress(igw, blocks, nat_count, args.logs_key_arn)
+            assert args.firewall_key_arn is not None
+            self._firewalled_egress(igw, blocks, nat_count, args.logs_key_arn, args.firewall_key_arn)
         else:
             self._direct_egress(igw)
 
@@ -193,6 +196,7 @@ class Network(WalletComponent):
         blocks: dict[str, list[str]],
         nat_count: int,
         logs_key_arn: pulumi.Input[str],
+        key_arn: pulumi.Input[str],
     ) -> None:
         """NAT → firewall endpoint → internet gateway, and back the same way.
 
@@ -207,7 +211,9 @@ class Network(WalletComponent):
         )
         self.egress = EgressFirewall(
             "egress",
-            EgressFirewallArgs(vpc_id=self.vpc.id, subnets=self.firewall_subnets, logs_key_arn=logs_key_arn),
+            EgressFirewallArgs(
+                vpc_id=self.vpc.id, subnets=self.firewall_subnets, logs_key_arn=logs_key_arn, key_arn=key_arn
+            ),
             self.env,
             pulumi.ResourceOptions(parent=self),
         )

@@ -234,6 +234,10 @@ def _arn(typ: str, rid: str, region: str, outputs: dict[str, Any]) -> dict[str, 
         return {"arn": f"arn:aws:s3:::{outputs.get('bucket') or name}"}
     if typ == "aws:sns/topic:Topic":
         return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}"}
+    if typ == "aws:acmpca/certificateAuthority:CertificateAuthority":
+        hexed = _digest(rid, 32)
+        uuid = "-".join((hexed[:8], hexed[8:12], hexed[12:16], hexed[16:20], hexed[20:]))
+        return {"arn": f"arn:aws:acm-pca:{region}:{ACCOUNT_ID}:certificate-authority/{uuid}"}
     return {}
 
 

@@ -51,6 +51,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         "network",
         NetworkArgs(
             logs_key_arn=kms.arn("logs"),
+            firewall_key_arn=kms.arn("firewall") if env.transit.egress_firewall else None,
             listener_ports=[workload.port for workload in workloads],
             target_ports=[workload.port for workload in workloads]
             if env.compute_engine is ComputeEngine.eks

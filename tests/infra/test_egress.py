@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from plan_helpers import by_urn, of_type, one
+from plan_helpers import by_urn, key_arn_of, of_type, one
 
 from contracts.config import load_environment
 from infra.egress import exchange_hosts, rule_capacity
@@ -57,6 +57,9 @@ def test_the_firewall_allows_exactly_the_configured_hosts(plans: dict[str, Any],
     assert group_urns <= set(policy["dependencies"])
     assert policy["urn"] in one(plans[env], FIREWALL)["dependencies"]
     assert _verdicts(env, plans[env]) == {"WO-VPC-008": "passed", "WO-VPC-009": "passed"}
+    key = key_arn_of(plans[env], "firewall")
+    for resource in [policy, one(plans[env], FIREWALL), *of_type(plans[env], RULE_GROUP)]:
+        assert resource["inputs"]["encryptionConfiguration"] == {"keyId": key, "type": "CUSTOMER_KMS"}
 
 
 def test_nat_traffic_crosses_the_firewall_endpoint_of_its_zone_both_ways(plans: dict[str, Any]) -> None:
@@ -117,6 +120,7 @@ def test_dev_turns_the_firewall_off_by_config(plans: dict[str, Any]) -> None:
     plan = plans["dev"]
     assert not load_environment("dev", ROOT).transit.egress_firewall
     assert not of_type(plan, FIREWALL) and not of_type(plan, RULE_GROUP)
+    assert not [k for k in of_type(plan, "aws:kms/key:Key") if k["name"].endswith("-kms-firewall")]
     public = next(r for r in of_type(plan, ROUTE) if r["name"] == "wallet-dev-rt-public-default")
     assert public["inputs"]["gatewayId"].startswith("igw-")
     assert _verdicts("dev", plan) == {"WO-VPC-008": "not-applicable", "WO-VPC-009": "not-applicable"}
