@@ -236,7 +236,9 @@ class TransitTls(WalletComponent):
         np.NetworkPolicy(
             self.name("cert-manager-default-deny"),
             metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny", namespace=CERT_MANAGER_NAMESPACE),
-            spec=np.NetworkPolicySpecArgs(pod_selector={}, policy_types=["Ingress", "Egress"]),
+            spec=np.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
             opts=opts,
         )
         inside = [np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=vpc))]
@@ -244,7 +246,7 @@ class TransitTls(WalletComponent):
             self.name("cert-manager-allow"),
             metadata=k8s.meta.v1.ObjectMetaArgs(name="cert-manager-allow", namespace=CERT_MANAGER_NAMESPACE),
             spec=np.NetworkPolicySpecArgs(
-                pod_selector={},
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Ingress", "Egress"],
                 ingress=[
                     np.NetworkPolicyIngressRuleArgs(
