@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from plan_helpers import mock_arn, of_type, one, policy_of, workload_objects
 
-from contracts.config import load_environment
+from contracts.config import ConfigError, load_environment
 from infra.planner import plan_environments
 from infra.policy.engine import evaluate_environment
 from infra.policy.model import all_rules
@@ -198,3 +199,32 @@ def test_an_existing_certificate_and_ca_from_config_are_used_instead_of_created(
     assert {listener["inputs"]["certificateArn"] for listener in of_type(plan, LISTENER)} == {certificate}
     issuer = one(plan, "kubernetes:awspca.cert-manager.io/v1beta1:AWSPCAClusterIssuer")
     assert issuer["inputs"]["spec"]["arn"] == ca
+
+
+def test_transit_config_refuses_an_ambiguous_certificate_and_a_firewall_without_platform_hosts(
+    project_copy: Callable[[], Path],
+) -> None:
+    project = project_copy()
+    path = project / "Pulumi.prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    transit = document["config"]["walletops:transit"]
+    transit["certificate_arn"] = (
+        "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    )
+    transit["platform_egress_hosts"] = []
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as caught:
+        load_environment("prod", project)
+    problems = "\n".join(caught.value.problems)
+    assert "walletops:transit" in problems
+    assert (
+        "set exactly one of public_zone_id" in problems and "nlb.prod.internal.walletco.example" in problems
+    )
+    transit.pop("certificate_arn")
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match="egress_firewall needs platform_egress_hosts"):
+        load_environment("prod", project)
+    transit["platform_egress_hosts"] = ["*.example.com"]
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match=r"platform_egress_hosts\[0\]"):
+        load_environment("prod", project)
