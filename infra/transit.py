@@ -212,6 +212,19 @@ class TransitTls(WalletComponent):
                     "annotations": {"eks.amazonaws.com/role-arn": role.arn},
                 },
                 "env": {"AWS_REGION": self.env.region},
+                # The namespace enforces the "restricted" pod security profile; the chart's defaults
+                # set only the user and no privilege escalation.
+                "podSecurityContext": {
+                    "runAsUser": 65532,
+                    "runAsNonRoot": True,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
             },
             atomic=True,
             opts=self.child_opts(provider=k8s_provider, depends_on=[cert_manager, role]),

@@ -228,3 +228,31 @@ def test_transit_config_refuses_an_ambiguous_certificate_and_a_firewall_without_
     path.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=r"platform_egress_hosts\[0\]"):
         load_environment("prod", project)
+
+
+def test_the_issuer_pods_pass_the_restricted_profile_of_their_namespace(plans: dict[str, Any]) -> None:
+    plan = plans["stage"]
+    namespace = next(
+        n
+        for n in of_type(plan, "kubernetes:core/v1:Namespace")
+        if n["inputs"]["metadata"]["name"] == "cert-manager"
+    )
+    assert namespace["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    issuer = next(
+        r
+        for r in of_type(plan, "kubernetes:helm.sh/v3:Release")
+        if r["inputs"]["chart"] == "aws-privateca-issuer"
+    )
+    values = issuer["inputs"]["values"]
+    assert values["podSecurityContext"]["runAsNonRoot"] is True
+    assert values["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert values["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert values["securityContext"]["allowPrivilegeEscalation"] is False
+    policies = {
+        p["inputs"]["metadata"]["name"]: p["inputs"]["spec"]
+        for p in of_type(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p["inputs"]["metadata"].get("namespace") == "cert-manager"
+    }
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    [ingress] = policies["cert-manager-allow"]["ingress"]
+    assert ingress["ports"] == [{"port": 10250, "protocol": "TCP"}]
