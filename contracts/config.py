@@ -582,6 +582,66 @@ class LoadtestConfig(Strict):
         return self
 
 
+CHART_VERSION = r"^v?[0-9]+\.[0-9]+\.[0-9]+$"
+DOMAIN_ENTRY = r"^\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class TransitConfig(Strict):
+    """Encryption in transit inside AWS and the exchanges' egress allowlist.
+
+    ``internal_domain``: a private hosted zone in the VPC; the internal NLB is ``nlb.<internal_domain>``
+    and its TLS listeners present a certificate for that name, which API Gateway verifies (it trusts
+    public CAs only): an ACM certificate validated in the public zone ``public_zone_id`` (the same
+    name, split-horizon), or an existing ACM certificate ``certificate_arn`` (exactly one of the two).
+    The pods serve TLS with certificates cert-manager (``cert_manager_chart``) obtains from AWS
+    Private CA through the aws-privateca-issuer (``privateca_issuer_chart``): the CA
+    ``private_ca_arn``, or one the program creates when it is unset.
+
+    ``egress_firewall``: AWS Network Firewall between the NAT gateways and the internet, allowing
+    only the exchanges' ``egress_hosts`` and ``platform_egress_hosts`` (image registries the nodes
+    pull from; ``.example.com`` also allows its subdomains). Turning it off (dev) leaves egress
+    limited by security groups and network policies to port 443 only.
+    """
+
+    internal_domain: Annotated[str, Field(pattern=HOSTNAME)]
+    public_zone_id: Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")] | None = None
+    certificate_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:acm:[a-z0-9-]+:[0-9]{12}:certificate/[a-f0-9-]{36}$")] | None
+    ) = None
+    private_ca_arn: (
+        Annotated[
+            str,
+            Field(pattern=r"^arn:aws:acm-pca:[a-z0-9-]+:[0-9]{12}:certificate-authority/[a-f0-9-]{36}$"),
+        ]
+        | None
+    ) = None
+    cert_manager_chart: Annotated[str, Field(pattern=CHART_VERSION)]
+    privateca_issuer_chart: Annotated[str, Field(pattern=CHART_VERSION)]
+    pod_certificate_hours: Annotated[int, Field(ge=24, le=2160)] = 720
+    egress_firewall: bool
+    firewall_log_retention_days: Annotated[int, Field(ge=90, le=3653)] = 365
+    platform_egress_hosts: list[Annotated[str, Field(pattern=DOMAIN_ENTRY)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _certificate(self) -> TransitConfig:
+        if (self.public_zone_id is None) == (self.certificate_arn is None):
+            raise ValueError(
+                "set exactly one of public_zone_id (ACM validates a public certificate for "
+                f"nlb.{self.internal_domain} there) or certificate_arn (an existing ACM certificate for it)"
+            )
+        if self.egress_firewall and not self.platform_egress_hosts:
+            raise ValueError(
+                "egress_firewall needs platform_egress_hosts (the image registries the nodes pull from), "
+                "or every image pull through NAT is dropped"
+            )
+        return self
+
+    @property
+    def nlb_host(self) -> str:
+        """The name API Gateway calls the internal NLB by, and its certificate's name."""
+        return f"nlb.{self.internal_domain}"
+
+
 SECURITY_HUB_STANDARDS: dict[str, str] = {
     "fsbp": "standards/aws-foundational-security-best-practices/v/1.0.0",
     "cis-3.0": "standards/cis-aws-foundations-benchmark/v/3.0.0",
@@ -633,6 +693,7 @@ class EnvironmentConfig(Strict):
     loadtest: LoadtestConfig = LoadtestConfig()
     account: AccountConfig
     alarms: AlarmsConfig = AlarmsConfig()
+    transit: TransitConfig
 
     @model_validator(mode="after")
     def _cross(self) -> EnvironmentConfig:

@@ -638,6 +638,49 @@ def _opensearch_domain(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, f"opensearch.instance:{kind}", count * HOURS_PER_MONTH, f"{count} x {kind}")
     size = float((inputs.get("ebsOptions") or {}).get("volumeSize") or 0)
     ctx.charge(resource, "opensearch.gp3.storage", count * size, f"{count} nodes x {size:g} GB gp3")
+def _network_firewall(resource: dict[str, Any], ctx: _Context) -> None:
+    zones = len(_inputs(resource).get("subnetMappings") or []) or 1
+    ctx.charge(
+        resource,
+        "networkfirewall.endpoint.hours",
+        zones * HOURS_PER_MONTH,
+        f"{zones} endpoints; the chained NAT gateways' hour and GB charges are waived 1:1 (not modelled)",
+    )
+    share, count = ctx.share(("aws:networkfirewall/firewall:Firewall",), ctx.usage.nat_processed_gb)
+    ctx.charge(
+        resource, "networkfirewall.bytes", share, f"1/{count} of usage.nat_processed_gb (all NAT egress)"
+    )
+
+
+def _private_ca(resource: dict[str, Any], ctx: _Context) -> None:
+    mode = str(_inputs(resource).get("usageMode", "GENERAL_PURPOSE"))
+    if mode != "GENERAL_PURPOSE":
+        ctx.unpriced(resource, f"Private CA usage mode {mode!r} is not in the catalog")
+        return
+    ctx.charge(resource, "acmpca.ca.general_purpose", 1, "general-purpose mode")
+
+
+def _pod_certificate(resource: dict[str, Any], ctx: _Context) -> None:
+    """cert-manager renews each certificate when ``renewBefore`` is left of its ``duration``."""
+    spec = _inputs(resource).get("spec") or {}
+    duration = _hours(spec.get("duration"), 2160)
+    renew_before = _hours(spec.get("renewBefore"), duration // 3)
+    per_month = HOURS_PER_MONTH / max(1, duration - renew_before)
+    ctx.charge(
+        resource,
+        "acmpca.certificate",
+        per_month,
+        f"{per_month:.2f} issued a month ({duration}h, renewed {renew_before}h early)",
+    )
+
+
+def _hours(value: Any, default: int) -> int:
+    text = str(value or "")
+    return int(text.removesuffix("h")) if text.endswith("h") and text[:-1].isdigit() else default
+
+
+def _hosted_zone(resource: dict[str, Any], ctx: _Context) -> None:
+    ctx.charge(resource, "route53.hosted_zone", 1, "queries not modelled")
 
 
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -667,6 +710,10 @@ PRICERS: dict[str, Pricer] = {
     "kubernetes:apps/v1:StatefulSet": _stateful_set,
     "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch": _elasticsearch,
     "aws:opensearch/domain:Domain": _opensearch_domain,
+    "aws:networkfirewall/firewall:Firewall": _network_firewall,
+    "aws:acmpca/certificateAuthority:CertificateAuthority": _private_ca,
+    "kubernetes:cert-manager.io/v1:Certificate": _pod_certificate,
+    "aws:route53/zone:Zone": _hosted_zone,
     **dict.fromkeys(BUCKET_TYPES, _bucket),
 }
 
@@ -743,6 +790,14 @@ FREE: dict[str, str] = {
     "aws:cognito/userPoolClient:UserPoolClient": _CONFIG,
     "aws:cognito/userPoolDomain:UserPoolDomain": _CONFIG,
     "aws:cognito/resourceServer:ResourceServer": _CONFIG,
+    "aws:networkfirewall/firewallPolicy:FirewallPolicy": "included in the firewall's endpoint hours",
+    "aws:networkfirewall/ruleGroup:RuleGroup": "included in the firewall's endpoint hours",
+    "aws:networkfirewall/loggingConfiguration:LoggingConfiguration": _LOGGED,
+    "aws:acm/certificate:Certificate": "public ACM certificates are free",
+    "aws:acm/certificateValidation:CertificateValidation": _CONFIG,
+    "aws:acmpca/certificate:Certificate": "the CA's own certificate, issued once when the CA is created",
+    "aws:acmpca/certificateAuthorityCertificate:CertificateAuthorityCertificate": _CONFIG,
+    "aws:route53/record:Record": "records are free; DNS queries are not modelled",
 }
 for _api_type in (
     "resource:Resource",

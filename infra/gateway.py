@@ -3,7 +3,8 @@
 API Gateway (REST) is the public edge: per-consumer API keys on usage plans (rate, burst, daily
 quota), stage throttling, JSON access logs to a KMS-encrypted log group, and a WAFv2 web ACL with a
 rate-based rule, AWS managed rule groups, the spec's body-size limit and blocked patterns. Behind it
-a VPC link reaches an internal NLB in the private subnets with one listener per service. Operator
+a VPC link reaches an internal NLB in the private subnets with one TLS listener per service (hop by hop
+TLS: :mod:`infra.transit`). Operator
 routes also require SigV4 (IAM) so an API key alone never reaches them; end-user routes require a
 Cognito user pool access token carrying the spec's OAuth scope (``COGNITO_USER_POOLS`` authorizer).
 
@@ -32,6 +33,7 @@ from contracts.gateway_spec import GatewaySpec, Route
 from infra.common import WalletComponent
 from infra.iam import service_trust
 from infra.services import CONTAINER_PORT, Workload
+from infra.transit import SSL_POLICY
 
 STAGE = "v1"
 PROBLEM_JSON = "application/problem+json"
@@ -114,6 +116,9 @@ class GatewayArgs:
     lb_security_group_id: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
+    nlb_host: str
+    """The name integrations call the NLB by (``nlb.<transit.internal_domain>``), its certificate's name."""
+    nlb_certificate_arn: pulumi.Input[str]
 
 
 class Gateway(WalletComponent):
@@ -150,17 +155,20 @@ class Gateway(WalletComponent):
             opts=self.child_opts(),
         )
         self.target_groups: dict[str, aws.lb.TargetGroup] = {}
+        # TLS again from the NLB to the pods (cert-manager certificates); ECS tasks have no issuer yet,
+        # so on ECS the NLB terminates TLS (docs/architecture.md, "In transit").
+        target_protocol = "TLS" if eks else "TCP"
         for workload in args.workloads:
             group = aws.lb.TargetGroup(
                 self.name("tg", workload.name),
                 name=f"{self.prefix}-{workload.port}",
                 port=workload.port if eks else CONTAINER_PORT,
-                protocol="TCP",
+                protocol=target_protocol,
                 target_type="instance" if eks else "ip",
                 vpc_id=self.nlb.vpc_id,
                 deregistration_delay=30,
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
-                    protocol="HTTP",
+                    protocol="HTTPS" if target_protocol == "TLS" else "HTTP",
                     port="traffic-port",
                     path="/healthz",
                     matcher="200",
@@ -175,7 +183,9 @@ class Gateway(WalletComponent):
                 self.name("listener", workload.name),
                 load_balancer_arn=self.nlb.arn,
                 port=workload.port,
-                protocol="TCP",
+                protocol="TLS",
+                certificate_arn=args.nlb_certificate_arn,
+                ssl_policy=SSL_POLICY,
                 default_actions=[
                     aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=group.arn)
                 ],
@@ -510,7 +520,8 @@ class Gateway(WalletComponent):
             integration_http_method=verb,
             connection_type="VPC_LINK",
             connection_id=link.id,
-            uri=pulumi.Output.concat("http://", self.nlb.dns_name, f":{port}{route.path_prefix}{suffix}"),
+            uri=f"https://{self.args.nlb_host}:{port}{route.path_prefix}{suffix}",
+            tls_config=aws.apigateway.IntegrationTlsConfigArgs(insecure_skip_verification=False),
             request_parameters=forwarded,
             timeout_milliseconds=29000,
             opts=self.child_opts(),

@@ -271,6 +271,50 @@ VERBS: dict[str, tuple[str, ...]] = {
         "RemoveTags",
         "ListTags",
     ),
+    "network-firewall": (
+        "Describe*",
+        "List*",
+        "CreateFirewall",
+        "DeleteFirewall",
+        "UpdateFirewallDescription",
+        "UpdateFirewallDeleteProtection",
+        "UpdateSubnetChangeProtection",
+        "UpdateFirewallPolicyChangeProtection",
+        "AssociateFirewallPolicy",
+        "AssociateSubnets",
+        "DisassociateSubnets",
+        "CreateFirewallPolicy",
+        "UpdateFirewallPolicy",
+        "DeleteFirewallPolicy",
+        "CreateRuleGroup",
+        "UpdateRuleGroup",
+        "DeleteRuleGroup",
+        "UpdateLoggingConfiguration",
+        "TagResource",
+        "UntagResource",
+    ),
+    "acm": (
+        "Describe*",
+        "List*",
+        "RequestCertificate",
+        "DeleteCertificate",
+        "GetCertificate",
+        "AddTagsToCertificate",
+        "RemoveTagsFromCertificate",
+        "UpdateCertificateOptions",
+    ),
+    "acm-pca": (
+        "Describe*",
+        "List*",
+        "Get*",
+        "CreateCertificateAuthority",
+        "UpdateCertificateAuthority",
+        "DeleteCertificateAuthority",
+        "ImportCertificateAuthorityCertificate",
+        "IssueCertificate",
+        "TagCertificateAuthority",
+        "UntagCertificateAuthority",
+    ),
     "sns": (
         "CreateTopic",
         "DeleteTopic",
@@ -360,6 +404,9 @@ BOUNDARY_SERVICES: tuple[str, ...] = (
     "codebuild",
     "codeconnections",
     "network-firewall",
+    "acm",
+    "acm-pca",
+    "route53",
     "eks-auth",
 )
 """The ceiling of every role this program creates (a boundary grants nothing by itself)."""
@@ -514,8 +561,8 @@ class Iam(WalletComponent):
     def _deploy_policy(self, account: str, boundary_arn: str) -> str:
         """Least privilege for ``pulumi up`` of this environment: named verbs, resources of this env.
 
-        Budgets is a global API (its requests are made in us-east-1), so it sits outside the region
-        condition; IAM role writes require the deploy boundary on the role written.
+        Budgets and Route 53 are global APIs (their requests are made in us-east-1), so they sit outside
+        the region condition; IAM role writes require the deploy boundary on the role written.
         """
         region, env = self.env.region, self.env.name
         statements: list[dict[str, Any]] = [
@@ -556,6 +603,25 @@ class Iam(WalletComponent):
                 "Effect": "Allow",
                 "Action": list(BUCKET_ACTIONS),
                 "Resource": f"arn:aws:s3:::{self.prefix}-*",
+            },
+            {
+                "Sid": "ManagePrivateZoneAndCertificateRecords",
+                "Effect": "Allow",
+                "Action": [
+                    "route53:CreateHostedZone",
+                    "route53:DeleteHostedZone",
+                    "route53:GetHostedZone",
+                    "route53:ListHostedZones",
+                    "route53:UpdateHostedZoneComment",
+                    "route53:AssociateVPCWithHostedZone",
+                    "route53:DisassociateVPCFromHostedZone",
+                    "route53:ChangeResourceRecordSets",
+                    "route53:ListResourceRecordSets",
+                    "route53:GetChange",
+                    "route53:ChangeTagsForResource",
+                    "route53:ListTagsForResource",
+                ],
+                "Resource": "*",
             },
             {
                 "Sid": "ManageBudgetsOfThisEnvironment",

@@ -27,8 +27,10 @@ DATA_CLASSES: dict[str, tuple[str, ...]] = {
     "s3": ("s3",),
     "notifications": ("sns",),
     "trail": (),
+    "firewall": ("network-firewall",),
 }
-"""Data class → AWS services allowed to use its key on behalf of principals of this account."""
+"""Data class → AWS services allowed to use its key on behalf of principals of this account
+(``firewall``: the egress firewall's rules and policy, only where ``transit.egress_firewall``)."""
 USE_ACTIONS: list[str] = [
     "kms:Encrypt",
     "kms:Decrypt",
@@ -59,6 +61,8 @@ class Kms(WalletComponent):
         self.keys: dict[str, aws.kms.Key] = {}
         self.autoscaling_role_arn = self._autoscaling_service_role(args.account_id)
         for data_class, services in DATA_CLASSES.items():
+            if data_class == "firewall" and not env.transit.egress_firewall:
+                continue
             key = aws.kms.Key(
                 self.name("kms", data_class),
                 description=f"walletops {env.name}: encrypts {data_class} data",

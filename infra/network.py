@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from contracts.config import ComputeEngine, EnvironmentConfig, NatLayout
 from infra.common import WalletComponent, policy_json
+from infra.egress import EgressFirewall, EgressFirewallArgs
 
 INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "kms", "logs", "secretsmanager")
 POSTGRES_PORT = 5432
@@ -33,13 +34,15 @@ class NetworkArgs:
     """
 
     logs_key_arn: pulumi.Input[str]
+    firewall_key_arn: pulumi.Input[str] | None
+    """The egress firewall's key (``None`` when ``transit.egress_firewall`` is off)."""
     listener_ports: list[int]
     target_ports: list[int]
     permissions_boundary_arn: pulumi.Input[str]
 
 
 def carve_subnets(cidr: str, az_count: int) -> dict[str, list[str]]:
-    """CIDR blocks of the public, app and data subnets, one per AZ (pure: tested directly)."""
+    """CIDR blocks of the public, app, data and firewall subnets, one per AZ (pure: tested directly)."""
     vpc = ipaddress.IPv4Network(cidr)
     app_blocks = list(vpc.subnets(new_prefix=vpc.prefixlen + 4))
     upper = app_blocks[8]
@@ -48,6 +51,7 @@ def carve_subnets(cidr: str, az_count: int) -> dict[str, list[str]]:
         "app": [str(block) for block in app_blocks[:az_count]],
         "data": [str(block) for block in small[:az_count]],
         "public": [str(block) for block in small[4 : 4 + az_count]],
+        "firewall": [str(block) for block in small[8 : 8 + az_count]],
     }
 
 
@@ -91,24 +95,6 @@ class Network(WalletComponent):
         )
         self.data_subnets = self._subnets("data", blocks["data"], zones, {})
 
-        public_rt = aws.ec2.RouteTable(
-            self.name("rt-public"), vpc_id=self.vpc.id, tags=self.tags(), opts=self.child_opts()
-        )
-        aws.ec2.Route(
-            self.name("rt-public-default"),
-            route_table_id=public_rt.id,
-            destination_cidr_block="0.0.0.0/0",
-            gateway_id=igw.id,
-            opts=self.child_opts(),
-        )
-        for index, subnet in enumerate(self.public_subnets):
-            aws.ec2.RouteTableAssociation(
-                self.name("rta-public", zones[index]),
-                route_table_id=public_rt.id,
-                subnet_id=subnet.id,
-                opts=self.child_opts(),
-            )
-
         nat_count = len(zones) if env.network.nat is NatLayout.per_az else 1
         self.nat_gateways: list[aws.ec2.NatGateway] = []
         for index in range(nat_count):
@@ -125,6 +111,13 @@ class Network(WalletComponent):
                     opts=self.child_opts(depends_on=[igw]),
                 )
             )
+
+        self.egress: EgressFirewall | None = None
+        if env.transit.egress_firewall:
+            assert args.firewall_key_arn is not None
+            self._firewalled_egress(igw, blocks, nat_count, args.logs_key_arn, args.firewall_key_arn)
+        else:
+            self._direct_egress(igw)
 
         self.app_route_tables: list[aws.ec2.RouteTable] = []
         for index, subnet in enumerate(self.app_subnets):
@@ -175,6 +168,105 @@ class Network(WalletComponent):
                 "public_subnet_ids": [s.id for s in self.public_subnets],
             }
         )
+
+    def _direct_egress(self, igw: aws.ec2.InternetGateway) -> None:
+        """Public subnets straight to the internet gateway (no egress allowlist: dev)."""
+        zones = self.env.zones
+        public_rt = aws.ec2.RouteTable(
+            self.name("rt-public"), vpc_id=self.vpc.id, tags=self.tags(), opts=self.child_opts()
+        )
+        aws.ec2.Route(
+            self.name("rt-public-default"),
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=self.child_opts(),
+        )
+        for index, subnet in enumerate(self.public_subnets):
+            aws.ec2.RouteTableAssociation(
+                self.name("rta-public", zones[index]),
+                route_table_id=public_rt.id,
+                subnet_id=subnet.id,
+                opts=self.child_opts(),
+            )
+
+    def _firewalled_egress(
+        self,
+        igw: aws.ec2.InternetGateway,
+        blocks: dict[str, list[str]],
+        nat_count: int,
+        logs_key_arn: pulumi.Input[str],
+        key_arn: pulumi.Input[str],
+    ) -> None:
+        """NAT → firewall endpoint → internet gateway, and back the same way.
+
+        One firewall subnet per AZ with a NAT gateway; each public (NAT) subnet's default route goes
+        to the firewall endpoint of its AZ (or of the single NAT's AZ), the firewall subnets route to
+        the internet gateway, and the gateway's edge route table sends each public subnet's CIDR back
+        to that same endpoint, so the firewall sees both directions of every flow.
+        """
+        zones = self.env.zones
+        self.firewall_subnets = self._subnets(
+            "firewall", blocks["firewall"][:nat_count], zones[:nat_count], {}
+        )
+        self.egress = EgressFirewall(
+            "egress",
+            EgressFirewallArgs(
+                vpc_id=self.vpc.id, subnets=self.firewall_subnets, logs_key_arn=logs_key_arn, key_arn=key_arn
+            ),
+            self.env,
+            pulumi.ResourceOptions(parent=self),
+        )
+        endpoints = [self.egress.endpoint_of(subnet) for subnet in self.firewall_subnets]
+        firewall_rt = aws.ec2.RouteTable(
+            self.name("rt-firewall"), vpc_id=self.vpc.id, tags=self.tags(), opts=self.child_opts()
+        )
+        aws.ec2.Route(
+            self.name("rt-firewall-default"),
+            route_table_id=firewall_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=self.child_opts(),
+        )
+        for index, subnet in enumerate(self.firewall_subnets):
+            aws.ec2.RouteTableAssociation(
+                self.name("rta-firewall", zones[index]),
+                route_table_id=firewall_rt.id,
+                subnet_id=subnet.id,
+                opts=self.child_opts(),
+            )
+        edge_rt = aws.ec2.RouteTable(
+            self.name("rt-igw-edge"), vpc_id=self.vpc.id, tags=self.tags(), opts=self.child_opts()
+        )
+        aws.ec2.RouteTableAssociation(
+            self.name("rta-igw-edge"), route_table_id=edge_rt.id, gateway_id=igw.id, opts=self.child_opts()
+        )
+        for index, subnet in enumerate(self.public_subnets):
+            zone = zones[index]
+            endpoint = endpoints[index % nat_count]
+            table = aws.ec2.RouteTable(
+                self.name("rt-public", zone), vpc_id=self.vpc.id, tags=self.tags(), opts=self.child_opts()
+            )
+            aws.ec2.Route(
+                self.name("rt-public-default", zone),
+                route_table_id=table.id,
+                destination_cidr_block="0.0.0.0/0",
+                vpc_endpoint_id=endpoint,
+                opts=self.child_opts(depends_on=[self.egress]),
+            )
+            aws.ec2.RouteTableAssociation(
+                self.name("rta-public", zone),
+                route_table_id=table.id,
+                subnet_id=subnet.id,
+                opts=self.child_opts(),
+            )
+            aws.ec2.Route(
+                self.name("rt-igw-edge-return", zone),
+                route_table_id=edge_rt.id,
+                destination_cidr_block=blocks["public"][index],
+                vpc_endpoint_id=endpoint,
+                opts=self.child_opts(depends_on=[self.egress]),
+            )
 
     def _subnets(
         self, tier: str, blocks: list[str], zones: list[str], extra: dict[str, str]

@@ -35,6 +35,8 @@ from infra.program import PROJECT_DIR, build_environment
 ACCOUNT_ID = "123456789012"
 WARM_AWS: tuple[str, ...] = (
     "accessanalyzer",
+    "acm",
+    "acmpca",
     "apigateway",
     "appautoscaling",
     "autoscaling",
@@ -55,7 +57,9 @@ WARM_AWS: tuple[str, ...] = (
     "kms",
     "lb",
     "opensearch",
+    "networkfirewall",
     "rds",
+    "route53",
     "s3",
     "secretsmanager",
     "securityhub",
@@ -165,7 +169,10 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
     if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
         return {"primaryEndpointAddress": f"master.{name}.{_digest(rid, 6)}.euw1.cache.amazonaws.com"}
     if typ == "aws:lb/loadBalancer:LoadBalancer":
-        return {"dnsName": f"{name}-{_digest(rid, 16)}.elb.{region}.amazonaws.com"}
+        return {
+            "dnsName": f"{name}-{_digest(rid, 16)}.elb.{region}.amazonaws.com",
+            "zoneId": f"Z{_digest(region, 13).upper()}",
+        }
     if typ == "aws:apigateway/restApi:RestApi":
         return {
             "rootResourceId": _digest(rid + "root", 10),
@@ -192,6 +199,26 @@ def _computed(typ: str, name: str, rid: str, region: str, outputs: dict[str, Any
         default = f"AWSServiceRoleFor{service.split('.', maxsplit=1)[0].title()}"
         role = SERVICE_LINKED_ROLE_NAMES.get(service, default)
         return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{role}", "name": role}
+    if typ == "aws:route53/zone:Zone":
+        return {"zoneId": f"Z{_digest(rid, 20).upper()}"}
+    if typ == "aws:networkfirewall/firewall:Firewall":
+        attachments = [
+            {"subnetId": m.get("subnetId"), "endpointId": f"vpce-{_digest(rid + str(m.get('subnetId')))}"}
+            for m in outputs.get("subnetMappings") or []
+        ]
+        return {"firewallStatuses": [{"syncStates": [{"attachments": [a]} for a in attachments]}]}
+    if typ == "aws:acm/certificate:Certificate" and outputs.get("validationMethod") == "DNS":
+        domain = str(outputs.get("domainName", ""))
+        return {
+            "domainValidationOptions": [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_{_digest(rid, 32)}.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": f"_{_digest(rid + 'value', 32)}.acm-validations.aws.",
+                }
+            ]
+        }
     if typ == "aws:kms/key:Key":
         return {"keyId": rid, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}"}
     return _arn(typ, rid, region, outputs)
@@ -209,6 +236,10 @@ def _arn(typ: str, rid: str, region: str, outputs: dict[str, Any]) -> dict[str, 
         return {"arn": f"arn:aws:s3:::{outputs.get('bucket') or name}"}
     if typ == "aws:sns/topic:Topic":
         return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}"}
+    if typ == "aws:acmpca/certificateAuthority:CertificateAuthority":
+        hexed = _digest(rid, 32)
+        uuid = "-".join((hexed[:8], hexed[8:12], hexed[12:16], hexed[16:20], hexed[20:]))
+        return {"arn": f"arn:aws:acm-pca:{region}:{ACCOUNT_ID}:certificate-authority/{uuid}"}
     return {}
 
 

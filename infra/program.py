@@ -39,6 +39,7 @@ from infra.observability import (
     apm_server_url,
 )
 from infra.services import CONTAINER_PORT, workloads_of
+from infra.transit import TransitTls, TransitTlsArgs
 from infra.workloads import Workloads, WorkloadsArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -58,6 +59,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         "network",
         NetworkArgs(
             logs_key_arn=kms.arn("logs"),
+            firewall_key_arn=kms.arn("firewall") if env.transit.egress_firewall else None,
             listener_ports=[workload.port for workload in workloads],
             target_ports=[workload.port for workload in workloads]
             if env.compute_engine is ComputeEngine.eks
@@ -99,6 +101,9 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         env,
         opts,
     )
+    tls = TransitTls(
+        "transit", TransitTlsArgs(vpc_id=network.vpc.id, permissions_boundary_arn=iam.boundary_arn), env, opts
+    )
     gateway = Gateway(
         "gateway",
         GatewayArgs(
@@ -108,14 +113,18 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             lb_security_group_id=network.lb_sg.id,
             logs_key_arn=kms.arn("logs"),
             permissions_boundary_arn=iam.boundary_arn,
+            nlb_host=tls.nlb_host,
+            nlb_certificate_arn=tls.nlb_certificate_arn,
         ),
         env,
         opts,
     )
+    tls.point_at(gateway.nlb)
     if env.compute_engine is ComputeEngine.eks:
         gateway.attach_node_groups(compute.node_groups)
         assert compute.eks_cluster is not None and compute.oidc_provider is not None
         assert compute.k8s_provider is not None
+        tls.install_issuer(compute.k8s_provider, compute.oidc_provider)
         ClusterAddons(
             "cluster-addons",
             ClusterAddonsArgs(
@@ -164,7 +173,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             cache_urls=data.cache_urls,
             cache_secret_arns={name: secret.arn for name, secret in data.cache_secrets.items()},
             target_group_arns={name: group.arn for name, group in gateway.target_groups.items()},
-            internal_lb_dns=gateway.nlb.dns_name,
+            tls=tls,
             permissions_boundary_arn=iam.boundary_arn,
             oidc_provider=compute.oidc_provider,
             k8s_provider=compute.k8s_provider,

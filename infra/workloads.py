@@ -29,12 +29,14 @@ from contracts.config import SPOT_TAINT_KEY, ComputeEngine, EnvironmentConfig, E
 from infra import db_bootstrap
 from infra.common import WalletComponent, policy_json
 from infra.services import CONTAINER_PORT, Workload, workloads_of
+from infra.transit import TransitTls
 
 APP_UID = 10001
 ENV_PREFIX = "WALLETSTUB_"
 LEDGER_DATABASE = "ledger"
 POSTGRES_PORT = 5432
 SECRETS_MOUNT = "/run/walletops"
+TLS_MOUNT = "/run/walletops-tls"
 CREDENTIALS_FILE = f"{SECRETS_MOUNT}/credentials.json"
 MASTER_SECRET_FILE = f"{SECRETS_MOUNT}/master.json"
 BOOTSTRAP_MOUNT = "/etc/walletops"
@@ -82,7 +84,7 @@ class WorkloadsArgs:
     cache_urls: dict[str, pulumi.Output[str]]
     cache_secret_arns: dict[str, pulumi.Output[str]]
     target_group_arns: dict[str, pulumi.Output[str]]
-    internal_lb_dns: pulumi.Input[str]
+    tls: TransitTls
     permissions_boundary_arn: pulumi.Input[str]
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
     k8s_provider: k8s.Provider | None = None
@@ -631,6 +633,15 @@ class Workloads(WalletComponent):
                 name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
             )
         ]
+        certificate = self._certificate(workload)
+        pod_deps.append(certificate)
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="tls", mount_path=TLS_MOUNT, read_only=True))
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="tls",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=f"{name}-tls", default_mode=0o440),
+            )
+        )
         init_containers = []
         if secret is not None:
             mounts.append(
@@ -646,7 +657,7 @@ class Workloads(WalletComponent):
         container = k8s.core.v1.ContainerArgs(
             name=name,
             image=cfg.image,
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=CONTAINER_PORT)],
+            ports=[k8s.core.v1.ContainerPortArgs(name="https", container_port=CONTAINER_PORT)],
             env=env_vars,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": f"{cfg.cpu_millicores}m", "memory": f"{cfg.memory_mib}Mi"},
@@ -700,7 +711,7 @@ class Workloads(WalletComponent):
                 external_traffic_policy="Cluster",
                 ports=[
                     k8s.core.v1.ServicePortArgs(
-                        name="http", port=80, target_port="http", node_port=workload.port, protocol="TCP"
+                        name="https", port=443, target_port="https", node_port=workload.port, protocol="TCP"
                     )
                 ],
             ),
@@ -881,6 +892,14 @@ class Workloads(WalletComponent):
         }
         if self.args.apm_server_url is not None:
             env[f"{ENV_PREFIX}APM_SERVER_URL"] = self.args.apm_server_url
+        if self.env.kubernetes is not None:
+            env.update(
+                {
+                    f"{ENV_PREFIX}TLS_CERT_FILE": f"{TLS_MOUNT}/tls.crt",
+                    f"{ENV_PREFIX}TLS_KEY_FILE": f"{TLS_MOUNT}/tls.key",
+                    f"{ENV_PREFIX}TLS_CA_FILE": f"{TLS_MOUNT}/ca.crt",
+                }
+            )
         if workload.uses_database:
             env[f"{ENV_PREFIX}DATABASE_URL"] = pulumi.Output.concat(
                 "postgresql+asyncpg://",
@@ -915,10 +934,44 @@ class Workloads(WalletComponent):
         return env
 
     def _service_url(self, name: str, port: int) -> pulumi.Input[str]:
-        """How one service reaches another: cluster DNS on EKS, the internal NLB listener on ECS."""
+        """How one service reaches another over TLS: cluster DNS on EKS (a name in the callee's
+        certificate), the internal NLB's TLS listener on ECS (the NLB's certificate)."""
         if self.env.kubernetes is not None:
-            return f"http://{name}.{self.env.kubernetes.namespace}.svc.cluster.local"
-        return pulumi.Output.concat("http://", self.args.internal_lb_dns, f":{port}")
+            return f"https://{name}.{self.env.kubernetes.namespace}.svc.cluster.local"
+        return f"https://{self.args.tls.nlb_host}:{port}"
+
+    def _certificate(self, workload: Workload) -> k8s.apiextensions.CustomResource:
+        """The pod's serving certificate (cert-manager, from the private CA), for its cluster DNS names:
+        the NLB does not check it, in-cluster callers verify it against the CA."""
+        name = workload.name
+        namespace = self._namespace_name
+        tls = self.args.tls
+        hours = self.env.transit.pod_certificate_hours
+        deps: list[pulumi.Resource] = [self.namespace] if self.namespace else []
+        if tls.issuer is not None:
+            deps.append(tls.issuer)
+        return k8s.apiextensions.CustomResource(
+            self.name(name, "certificate"),
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=self._meta(f"{name}-tls", name),
+            spec={
+                "secretName": f"{name}-tls",
+                "commonName": f"{name}.{namespace}.svc",
+                "dnsNames": [
+                    name,
+                    f"{name}.{namespace}",
+                    f"{name}.{namespace}.svc",
+                    f"{name}.{namespace}.svc.cluster.local",
+                ],
+                "duration": f"{hours}h",
+                "renewBefore": f"{hours // 3}h",
+                "privateKey": {"algorithm": "RSA", "size": 2048, "rotationPolicy": "Always"},
+                "usages": ["server auth", "digital signature", "key encipherment"],
+                "issuerRef": tls.issuer_ref(),
+            },
+            opts=self._k8s_opts(deps),
+        )
 
     def _fetch_secret_container(
         self, secret_arn: pulumi.Input[str], target: str
@@ -1221,7 +1274,7 @@ def _labels(tags: dict[str, str]) -> dict[str, str]:
 
 def _probe(path: str, *, period: int, failures: int = 3) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="https", scheme="HTTPS"),
         period_seconds=period,
         timeout_seconds=2,
         failure_threshold=failures,

@@ -73,14 +73,13 @@ def test_ecs_fargate_is_selectable_per_environment(ecs_plan: dict[str, Any]) -> 
     assert len(services) == len(plan["outputs"]["services"])
     assert all(s["inputs"]["networkConfiguration"]["assignPublicIp"] is False for s in services)
     assert len(of_type(plan, "aws:appautoscaling/policy:Policy")) == len(services)
-    nlb_dns = one(plan, "aws:lb/loadBalancer:LoadBalancer")["inputs"]["name"]
     roundups = next(
         t for t in of_type(plan, "aws:ecs/taskDefinition:TaskDefinition") if "roundups" in t["name"]
     )
     [container] = json.loads(roundups["inputs"]["containerDefinitions"])
     env = {item["name"]: item["value"] for item in container["environment"]}
     wallet_url = env["WALLETSTUB_WALLET_URL"]
-    assert wallet_url.startswith(f"http://{nlb_dns}-") and wallet_url.endswith(":30080")
+    assert wallet_url == "https://nlb.qa.internal.walletco.example:30080"  # the NLB's TLS listener
     assert any(
         r["name"].endswith("out-app-to-lb")
         for r in of_type(plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")

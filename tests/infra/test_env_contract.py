@@ -2,8 +2,9 @@
 
 Every ``WALLETSTUB_*`` variable the program gives a container is one its service reads, and every
 variable the service requires (read without a default) is given. What a service reads is taken from
-its code: calls of ``env``/``env_int``/``env_float``/``env_bounded`` of ``walletstubs.common.settings`` with a
-literal name, in ``walletstubs/common`` and in the service's own package.
+its code: calls of ``env``/``env_int``/``env_float``/``env_bounded``/``env_optional`` (never
+required) of ``walletstubs.common.settings`` with a literal name, in ``walletstubs/common`` and in
+the service's own package.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from plan_helpers import of_type, workload_objects
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services-stub" / "walletstubs"
 PREFIX = "WALLETSTUB_"
-READERS = {"env", "env_int", "env_float", "env_bounded"}
+READERS = {"env", "env_int", "env_float", "env_bounded", "env_optional"}
 
 
 def reads(package: str) -> tuple[set[str], set[str]]:
@@ -40,6 +41,8 @@ def reads(package: str) -> tuple[set[str], set[str]]:
                 continue
             name = PREFIX + node.args[0].value
             names.add(name)
+            if node.func.id == "env_optional":
+                continue
             default = (
                 node.args[1]
                 if len(node.args) > 1

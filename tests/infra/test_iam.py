@@ -84,6 +84,10 @@ def test_deploy_policy_names_verbs_never_a_whole_service(plans: dict[str, Any]) 
 
 SERVICE_PREFIX = {
     "accessanalyzer": "access-analyzer",
+    "acm": "acm",
+    "acmpca": "acm-pca",
+    "networkfirewall": "network-firewall",
+    "route53": "route53",
     "appautoscaling": "application-autoscaling",
     "cfg": "config",
     "codebuild": "codebuild",

@@ -14,7 +14,7 @@ from infra.network import INTERFACE_ENDPOINTS, carve_subnets
 def test_subnets_are_carved_without_overlap() -> None:
     blocks = carve_subnets("10.40.0.0/16", 3)
     networks = [ipaddress.IPv4Network(b) for tier in blocks.values() for b in tier]
-    assert len(networks) == 9
+    assert len(networks) == 12
     assert all(not a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
     assert all(n.subnet_of(ipaddress.IPv4Network("10.40.0.0/16")) for n in networks)
     assert blocks["app"][0] == "10.40.0.0/20"

@@ -84,8 +84,10 @@ def test_namespace_enforces_restricted_pod_security(plans: dict[str, Any]) -> No
     namespaces = {
         n["inputs"]["metadata"]["name"]: n for n in of_type(plans["dev"], f"{K8S}core/v1:Namespace")
     }
-    labels = namespaces["wallet"]["inputs"]["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert set(namespaces) == {"wallet", "cert-manager", "observability", "elastic-system"}
+    for name in ("wallet", "cert-manager", "elastic-system"):
+        labels = namespaces[name]["inputs"]["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", name
     shipper = namespaces["observability"]["inputs"]["metadata"]["labels"]
     assert shipper["pod-security.kubernetes.io/enforce"] == "privileged", "the log shipper mounts host paths"
     assert shipper["pod-security.kubernetes.io/warn"] == "restricted"

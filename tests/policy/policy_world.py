@@ -287,8 +287,30 @@ def compliant_world() -> World:
         res(
             "aws:lb/targetGroup:TargetGroup",
             "tg-wallet",
-            {"port": 30080, "protocol": "TCP", "tags": tags()},
+            {"port": 30080, "protocol": "TLS", "healthCheck": {"protocol": "HTTPS"}, "tags": tags()},
         ),
+        res(
+            "aws:lb/listener:Listener",
+            "listener-wallet",
+            {
+                "port": 30080,
+                "protocol": "TLS",
+                "certificateArn": f"arn:aws:acm:eu-west-1:{ACCOUNT}:certificate/c1",
+                "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "tags": tags(),
+            },
+            ("aws:lb/targetGroup:TargetGroup|tg-wallet",),
+        ),
+        res(
+            "aws:apigateway/integration:Integration",
+            "int-wallet",
+            {
+                "type": "HTTP_PROXY",
+                "uri": "https://nlb.prod.internal.walletco.example:30080/v1/accounts",
+                "tlsConfig": {"insecureSkipVerification": False},
+            },
+        ),
+        *_egress_world(net),
         res(
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
             "in-app-from-lb",
@@ -715,6 +737,116 @@ def observability_world() -> World:
     ]
 
 
+FIREWALL = "aws:networkfirewall/firewall:Firewall"
+RULE_GROUP = "aws:networkfirewall/ruleGroup:RuleGroup"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+IGW = "aws:ec2/internetGateway:InternetGateway"
+
+
+def _allowlist(name: str, kind: str, hosts: list[str]) -> dict[str, Any]:
+    source = {"generatedRulesType": "ALLOWLIST", "targetTypes": ["TLS_SNI", "HTTP_HOST"], "targets": hosts}
+    return res(
+        RULE_GROUP,
+        name,
+        {
+            "type": "STATEFUL",
+            "ruleGroup": {"rulesSource": {"rulesSourceList": source}},
+            "tags": tags(**{"egress-allowlist": kind}),
+        },
+    )
+
+
+def _egress_world(net: str) -> World:
+    """NAT → firewall → internet gateway with the exchanges' allowlist, as the network component builds it."""
+    return [
+        res(IGW, "igw", {"tags": tags()}, (f"{VPC}|wallet-prod-vpc",), net),
+        res(
+            SUBNET,
+            "wallet-prod-firewall-a",
+            {"mapPublicIpOnLaunch": False, "tags": tags(tier="firewall")},
+            (f"{VPC}|wallet-prod-vpc",),
+            net,
+        ),
+        res(
+            "aws:ec2/natGateway:NatGateway",
+            "nat-a",
+            {"tags": tags()},
+            (f"{SUBNET}|wallet-prod-public-a",),
+            net,
+        ),
+        _allowlist("egress-exchanges", "exchanges", ["api.exchange.coinbase.com"]),
+        _allowlist("egress-platform", "platform", ["ghcr.io"]),
+        res(
+            "aws:networkfirewall/firewallPolicy:FirewallPolicy",
+            "egress-policy",
+            {
+                "firewallPolicy": {
+                    "statelessDefaultActions": ["aws:forward_to_sfe"],
+                    "statefulDefaultActions": ["aws:drop_established", "aws:alert_established"],
+                },
+                "tags": tags(),
+            },
+            (f"{RULE_GROUP}|egress-exchanges", f"{RULE_GROUP}|egress-platform"),
+        ),
+        res(
+            FIREWALL,
+            "egress-firewall",
+            {"tags": tags()},
+            (
+                "aws:networkfirewall/firewallPolicy:FirewallPolicy|egress-policy",
+                f"{SUBNET}|wallet-prod-firewall-a",
+            ),
+        ),
+        res(
+            "aws:networkfirewall/loggingConfiguration:LoggingConfiguration",
+            "firewall-logging",
+            {"loggingConfiguration": {"logDestinationConfigs": [{"logType": "ALERT"}, {"logType": "FLOW"}]}},
+            (f"{FIREWALL}|egress-firewall",),
+        ),
+        res(
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "exchange-coinbase-allow",
+            {
+                "metadata": {
+                    "namespace": "wallet",
+                    "annotations": {"walletops.io/egress-hosts": "api.exchange.coinbase.com"},
+                },
+                "spec": {"podSelector": {"matchLabels": {"app": "exchange-coinbase"}}},
+            },
+        ),
+        res(ROUTE_TABLE, "rt-firewall", {"tags": tags()}, (f"{VPC}|wallet-prod-vpc",), net),
+        res(
+            "aws:ec2/route:Route",
+            "rt-firewall-default",
+            {"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-1"},
+            (f"{ROUTE_TABLE}|rt-firewall", f"{IGW}|igw"),
+            net,
+        ),
+        res(
+            "aws:ec2/routeTableAssociation:RouteTableAssociation",
+            "rta-firewall-a",
+            {},
+            (f"{ROUTE_TABLE}|rt-firewall", f"{SUBNET}|wallet-prod-firewall-a"),
+            net,
+        ),
+        res(ROUTE_TABLE, "rt-igw-edge", {"tags": tags()}, (f"{VPC}|wallet-prod-vpc",), net),
+        res(
+            "aws:ec2/routeTableAssociation:RouteTableAssociation",
+            "rta-igw-edge",
+            {},
+            (f"{ROUTE_TABLE}|rt-igw-edge", f"{IGW}|igw"),
+            net,
+        ),
+        res(
+            "aws:ec2/route:Route",
+            "rt-igw-edge-return-a",
+            {"destinationCidrBlock": "10.40.132.0/24", "vpcEndpointId": "vpce-fw-a"},
+            (f"{ROUTE_TABLE}|rt-igw-edge", f"{FIREWALL}|egress-firewall"),
+            net,
+        ),
+    ]
+
+
 def find(world: World, name: str) -> dict[str, Any]:
     return next(r for r in world if r["name"] == name)
 
@@ -854,6 +986,20 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
         w, "deploy-policy", "policy", doc({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::x"})
     ),
     "WO-VPC-007": lambda w: setp(w, "tg-wallet", "port", 8080),
+    "WO-VPC-008": lambda w: setp(
+        w,
+        "egress-exchanges",
+        "ruleGroup.rulesSource.rulesSourceList.targets",
+        ["api.exchange.coinbase.com", "paste.example.net"],
+    ),
+    "WO-VPC-009": lambda w: find(w, "rta-firewall-a")["dependencies"].__setitem__(
+        1, urn(SUBNET, "wallet-prod-public-a")
+    ),
+    "WO-TLS-001": lambda w: setp(w, "listener-wallet", "protocol", "TCP"),
+    "WO-TLS-002": lambda w: setp(
+        w, "int-wallet", "uri", "http://nlb.prod.internal.walletco.example:30080/v1"
+    ),
+    "WO-TLS-003": lambda w: setp(w, "tg-wallet", "healthCheck.protocol", "HTTP"),
     "WO-ECC-004": lambda w: setp(w, "cache", "automaticFailoverEnabled", False),
     "WO-S3-001": lambda w: setp(w, "archive-pab", "restrictPublicBuckets", False),
     "WO-S3-002": lambda w: setp(

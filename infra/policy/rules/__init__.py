@@ -13,6 +13,7 @@ from infra.policy.rules import (
     network,
     observability,
     tags,
+    transit,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "network",
     "observability",
     "tags",
+    "transit",
 ]

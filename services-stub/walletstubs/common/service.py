@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from walletstubs.common import problems
 from walletstubs.common.settings import PREFIX, ServiceSettings
 from walletstubs.common.telemetry import TelemetryMiddleware, configure_logging
+from walletstubs.common.tls import ServerTls, server_context
 
 MAX_BODY_BYTES = 16384
 ReadyCheck = Callable[[], Awaitable[None]]
@@ -168,7 +169,8 @@ def app_from_env() -> FastAPI:
 
 def serve(build: str, service: str) -> None:
     """Run ``build`` (``module:function`` taking :class:`ServiceSettings`) with uvicorn on the configured
-    address, in ``WALLETSTUB_WORKERS`` processes (uvloop, httptools), logging ECS JSON."""
+    address, in ``WALLETSTUB_WORKERS`` processes (uvloop, httptools), logging ECS JSON; over TLS when
+    ``WALLETSTUB_TLS_CERT_FILE``/``_KEY_FILE`` are set (:mod:`walletstubs.common.tls`)."""
     settings = ServiceSettings.from_env(service)
     configure_logging(settings.service, settings.log_level)
     os.environ[PREFIX + "APP"] = build
@@ -179,6 +181,7 @@ def serve(build: str, service: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.db"):
             stale.unlink()
+    tls = ServerTls.from_env()
     uvicorn.run(
         "walletstubs.common.service:app_from_env",
         factory=True,
@@ -192,4 +195,7 @@ def serve(build: str, service: str) -> None:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
+        ssl_context_factory=server_context if tls else None,
     )

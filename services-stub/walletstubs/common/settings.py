@@ -27,6 +27,11 @@ def env(name: str, default: str | None = None) -> str:
     return value
 
 
+def env_optional(name: str) -> str | None:
+    """The value of ``WALLETSTUB_<name>``, or ``None`` when unset or empty (an optional feature)."""
+    return os.environ.get(PREFIX + name) or None
+
+
 def env_int(name: str, default: int | None = None) -> int:
     raw = env(name, None if default is None else str(default))
     try:

@@ -48,6 +48,7 @@ from walletstubs.common.db import is_sqlite
 from walletstubs.common.faults import crash_point
 from walletstubs.common.leases import claim_due
 from walletstubs.common.money import to_decimal_string
+from walletstubs.common.tls import client_verify
 from walletstubs.exchange.schema import ACTIVE_STATES, orders, settlement_accounts
 
 log = logging.getLogger("walletstubs.exchange.saga")
@@ -146,7 +147,7 @@ class WalletClient:
 
     def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, verify=client_verify())
 
     async def post(self, path: str, body: dict[str, Any], key: str) -> httpx.Response:
         try:

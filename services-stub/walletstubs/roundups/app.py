@@ -56,6 +56,7 @@ from walletstubs.common.money import (
 from walletstubs.common.problems import Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, SettingsError, env, env_int
+from walletstubs.common.tls import client_verify
 from walletstubs.roundups.schema import MIGRATIONS, idempotency_keys, metadata, purchases, settings, sweeps
 
 log = logging.getLogger("walletstubs.roundups")
@@ -246,9 +247,11 @@ class Roundups:
         self.engine = engine
         self.keys = IdempotencyStore(engine, idempotency_keys, ttl)
         self.wake = asyncio.Event()
-        self.wallet = httpx.AsyncClient(base_url=wallet_url, timeout=10)
+        verify = client_verify()
+        self.wallet = httpx.AsyncClient(base_url=wallet_url, timeout=10, verify=verify)
         self.exchanges = {
-            name: httpx.AsyncClient(base_url=url, timeout=15) for name, url in exchange_urls.items()
+            name: httpx.AsyncClient(base_url=url, timeout=15, verify=verify)
+            for name, url in exchange_urls.items()
         }
 
     async def close(self) -> None:
