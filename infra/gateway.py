@@ -87,6 +87,7 @@ MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesSQLiRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
 )
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -217,7 +218,17 @@ class Gateway(WalletComponent):
             opts=self.child_opts(),
         )
         resources: dict[str, aws.apigateway.Resource] = {}
-        methods: list[pulumi.Resource] = []
+        # Every method names it: API Gateway refuses a request missing a required parameter
+        # (the proxied path) before it reaches a service.
+        self.validator = aws.apigateway.RequestValidator(
+            self.name("validator"),
+            rest_api=self.api.id,
+            name=self.name("validator"),
+            validate_request_parameters=True,
+            validate_request_body=False,
+            opts=self.child_opts(),
+        )
+        methods: list[pulumi.Resource] = [self.validator]
         authorizer = self._end_users()
         for route in self.routes:
             prefix_resource = self._resource_path(route.path_prefix, resources)
@@ -488,6 +499,7 @@ class Gateway(WalletComponent):
             else None,
             api_key_required=True,
             request_parameters={"method.request.path.proxy": True} if proxied else None,
+            request_validator_id=self.validator.id,
             opts=self.child_opts(),
         )
         # The service learns who calls from the gateway only: whatever a client sent in these headers is
@@ -531,6 +543,7 @@ class Gateway(WalletComponent):
             http_method="ANY",
             authorization="NONE",
             api_key_required=api_key_required,
+            request_validator_id=self.validator.id,
             opts=self.child_opts(),
         )
         integration = aws.apigateway.Integration(
@@ -673,6 +686,11 @@ class Gateway(WalletComponent):
                 # Its 8 KB body rule would refuse bodies the spec allows; the spec's own rule sets the limit.
                 statement["rule_action_overrides"] = [
                     {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}
+                ]
+            elif group == "AWSManagedRulesAnonymousIpList":
+                # Partners and operators call from cloud hosts; VPNs, proxies and Tor stay blocked.
+                statement["rule_action_overrides"] = [
+                    {"name": "HostingProviderIPList", "action_to_use": {"count": {}}}
                 ]
             rules.append(
                 {
