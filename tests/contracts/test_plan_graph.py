@@ -154,7 +154,7 @@ def test_manifests_carry_the_shape_of_a_secret_never_its_value() -> None:
     envelope = {
         SECRET_KEY: SECRET_SIGNATURE,
         "value": {"url": "rediss://u:hunter2@cache:6379/0"},  # pragma: allowlist secret
-    }  # pragma: allowlist secret
+    }
     secret = {
         "urn": "urn:pulumi:dev::walletops::kubernetes:core/v1:Secret::cache",
         "type": "kubernetes:core/v1:Secret",
