@@ -317,6 +317,8 @@ class DatabaseConfig(Strict):
     backup_retention_days: Annotated[int, Field(ge=1, le=35)]
     deletion_protection: bool
     performance_insights: bool = True
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    """Enhanced Monitoring (OS metrics of the instance): one of the intervals RDS accepts."""
 
     @model_validator(mode="after")
     def _storage(self) -> DatabaseConfig:

@@ -17,6 +17,7 @@ import pulumi_random as random
 
 from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
+from infra.iam import service_trust
 
 LEDGER_DB = "ledger"
 REDIS_PORT = 6379
@@ -33,6 +34,7 @@ class DataArgs:
     cache_key_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
     cache_users: list[str]
     """Services that use the cache: each gets its own Redis user and secret."""
 
@@ -92,6 +94,20 @@ class Data(WalletComponent):
             tags={**restricted, "log-class": "audit"},
             opts=self.child_opts(stateful=True),
         )
+        # Enhanced Monitoring: RDS publishes the instance's OS metrics with this role.
+        monitoring_role = aws.iam.Role(
+            self.name("db-monitoring"),
+            assume_role_policy=service_trust("monitoring.rds.amazonaws.com"),
+            permissions_boundary=args.permissions_boundary_arn,
+            tags=restricted,
+            opts=self.child_opts(),
+        )
+        monitoring_policy = aws.iam.RolePolicyAttachment(
+            self.name("db-monitoring-policy"),
+            role=monitoring_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=self.child_opts(),
+        )
         self.db = aws.rds.Instance(
             self.name("ledger"),
             identifier=self.name("ledger"),
@@ -125,9 +141,11 @@ class Data(WalletComponent):
             performance_insights_kms_key_id=args.database_key_arn if db_cfg.performance_insights else None,
             performance_insights_retention_period=7 if db_cfg.performance_insights else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            monitoring_interval=db_cfg.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role.arn,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=restricted,
-            opts=self.child_opts(stateful=True),
+            opts=self.child_opts(stateful=True, depends_on=[monitoring_policy]),
         )
 
     def _cache(self, args: DataArgs) -> None:

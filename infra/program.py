@@ -86,6 +86,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             cache_key_arn=kms.arn("cache"),
             secrets_key_arn=kms.arn("secrets"),
             logs_key_arn=kms.arn("logs"),
+            permissions_boundary_arn=iam.boundary_arn,
             cache_users=[workload.name for workload in workloads if workload.uses_cache],
         ),
         env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -102,3 +103,21 @@ def test_cache_fails_over_where_it_has_replicas(plans: dict[str, Any]) -> None:
     )
     dev = one(plans["dev"], "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]
     assert dev["numCacheClusters"] == 1 and dev["automaticFailoverEnabled"] is False
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_database_has_enhanced_monitoring_with_its_own_bounded_role(plans: dict[str, Any], env: str) -> None:
+    plan = plans[env]
+    db = one(plan, "aws:rds/instance:Instance")
+    assert db["inputs"]["monitoringInterval"] == 60
+    [role] = [r for r in of_type(plan, "aws:iam/role:Role") if r["name"].endswith("-db-monitoring")]
+    assert db["inputs"]["monitoringRoleArn"] == role["outputs"]["arn"]
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": ["monitoring.rds.amazonaws.com"]}
+    assert role["inputs"]["permissionsBoundary"]
+    [attachment] = [
+        a
+        for a in of_type(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a["name"].endswith("-db-monitoring-policy")
+    ]
+    assert attachment["inputs"]["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
