@@ -71,6 +71,12 @@ def test_config_show_json_is_the_resolved_model() -> None:
             "Input should be less than or equal to 35",
         ),
         (
+            "walletops:database",
+            lambda d: d.update(monitoring_interval_seconds=7),
+            "Pulumi.dev.yaml: walletops:database.monitoring_interval_seconds = 7: "
+            "Input should be 1, 5, 10, 15, 30 or 60",
+        ),
+        (
             "walletops:network",
             lambda d: d.update(nat="two"),
             "Pulumi.dev.yaml: walletops:network.nat = 'two': Input should be 'single' or 'per-az'",
