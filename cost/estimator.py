@@ -481,6 +481,7 @@ FREE: dict[str, str] = {
     "aws:securityhub/account:Account": _NOT_YET,
     "aws:securityhub/standardsSubscription:StandardsSubscription": _NOT_YET,
     "aws:s3/bucketLogging:BucketLogging": "log delivery is free; the log objects are S3 storage",
+    "aws:s3/bucketNotification:BucketNotification": "S3 events on the default EventBridge bus are free",
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _CONFIG,
     "aws:eks/addon:Addon": "add-ons run on the node groups priced above",
     "aws:eks/accessEntry:AccessEntry": "cluster access configuration",

@@ -71,6 +71,8 @@ class BaselineArgs:
     trail_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
+    access_logs_bucket: pulumi.Input[str]
+    """The access-log bucket (``infra.logging``) that receives the trail bucket's server access logs."""
 
 
 class AccountBaseline(WalletComponent):
@@ -182,6 +184,13 @@ class AccountBaseline(WalletComponent):
             self.name("trail-bucket-policy"),
             bucket=bucket.id,
             policy=pulumi.Output.all(bucket.arn, args.account_id).apply(document),
+            opts=self.child_opts(),
+        )
+        aws.s3.BucketLogging(
+            self.name("trail-bucket-access-logs"),
+            bucket=bucket.id,
+            target_bucket=args.access_logs_bucket,
+            target_prefix="cloudtrail/",
             opts=self.child_opts(),
         )
         return bucket, policy

@@ -31,6 +31,7 @@ from contracts.gateway_rules import API_KEY_HEADER, CONSUMER_HEADER, NO_USER, NO
 from contracts.gateway_spec import GatewaySpec, Route
 from infra.common import WalletComponent
 from infra.iam import service_trust
+from infra.logging import LOAD_BALANCER_LOG_PREFIX
 from infra.services import CONTAINER_PORT, Workload
 
 STAGE = "v1"
@@ -115,6 +116,10 @@ class GatewayArgs:
     lb_security_group_id: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
+    access_logs_bucket: pulumi.Input[str]
+    """The access-log bucket (``infra.logging``): the load balancer writes its access logs there."""
+    access_logs_policy: pulumi.Resource
+    """That bucket's policy, which lets the log delivery write: the load balancer waits for it."""
 
 
 class Gateway(WalletComponent):
@@ -147,8 +152,11 @@ class Gateway(WalletComponent):
             security_groups=[args.lb_security_group_id],
             enable_cross_zone_load_balancing=True,
             enable_deletion_protection=self.env.is_production,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                bucket=args.access_logs_bucket, prefix=LOAD_BALANCER_LOG_PREFIX, enabled=True
+            ),
             tags=self.tags(),
-            opts=self.child_opts(),
+            opts=self.child_opts(depends_on=[args.access_logs_policy]),
         )
         self.target_groups: dict[str, aws.lb.TargetGroup] = {}
         for workload in args.workloads:

@@ -204,6 +204,16 @@ class Kms(WalletComponent):
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 }
             )
+            statements.append(
+                {
+                    "Sid": "LoadBalancerLogDeliveryOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }
+            )
         if data_class == "notifications":
             statements.append(
                 {

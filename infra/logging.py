@@ -18,6 +18,7 @@ from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
 
 ARCHIVE_TO_GLACIER_DAYS = 90
+LOAD_BALANCER_LOG_PREFIX = "load-balancers"
 
 
 @dataclass
@@ -48,7 +49,8 @@ def private_bucket(
     glacier_after_days: int | None = None,
 ) -> aws.s3.Bucket:
     """A bucket no one outside the account reads: public access blocked, owner-enforced, KMS-encrypted,
-    versioned, old versions expired (the TLS-only policy is the caller's, with its own grants)."""
+    versioned, old versions expired, object events sent to EventBridge (the TLS-only policy is the
+    caller's, with its own grants)."""
     bucket = aws.s3.Bucket(
         owner.name(label),
         bucket=name,
@@ -84,6 +86,10 @@ def private_bucket(
             )
         ],
         opts=owner.child_opts(),
+    )
+    # Every object event goes to EventBridge (default bus), where alerting and archiving rules subscribe.
+    aws.s3.BucketNotification(
+        owner.name(label, "events"), bucket=bucket.id, eventbridge=True, opts=owner.child_opts()
     )
     aws.s3.BucketVersioning(
         owner.name(label, "versioning"),
@@ -192,24 +198,11 @@ class AuditLogging(WalletComponent):
             policy=self.bucket.arn.apply(tls_only),
             opts=self.child_opts(),
         )
-        aws.s3.BucketPolicy(
+        self.access_logs_policy = aws.s3.BucketPolicy(
             self.name("access-logs-policy"),
             bucket=self.access_logs.id,
             policy=pulumi.Output.all(self.access_logs.arn, self.bucket.arn, account).apply(
-                lambda values: tls_only(
-                    values[0],
-                    {
-                        "Sid": "ServerAccessLogsOfTheArchive",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "logging.s3.amazonaws.com"},
-                        "Action": "s3:PutObject",
-                        "Resource": f"{values[0]}/archive/*",
-                        "Condition": {
-                            "ArnLike": {"aws:SourceArn": values[1]},
-                            "StringEquals": {"aws:SourceAccount": values[2]},
-                        },
-                    },
-                )
+                lambda values: tls_only(values[0], *self._log_delivery(values[0], values[1], values[2]))
             ),
             opts=self.child_opts(),
         )
@@ -221,3 +214,54 @@ class AuditLogging(WalletComponent):
             opts=self.child_opts(),
         )
         self.register_outputs({"audit_log_group": self.audit_group.name, "archive_bucket": self.bucket.id})
+
+    def _log_delivery(self, logs_arn: str, archive_arn: str, account: str) -> list[dict[str, object]]:
+        """Who writes into the access-log bucket, each under its own prefix: S3 server access logs of
+        the archive (and of the CloudTrail bucket where this stack owns the account baseline), and
+        the load balancers' access logs (``LOAD_BALANCER_LOG_PREFIX``)."""
+        region = self.env.region
+        sources = {"archive": archive_arn}
+        if self.env.account.baseline:
+            sources["cloudtrail"] = f"arn:aws:s3:::{bucket_name(self.prefix, 'cloudtrail', account, region)}"
+        statements: list[dict[str, object]] = [
+            {
+                "Sid": f"ServerAccessLogsOf{prefix.title()}",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{logs_arn}/{prefix}/*",
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": source},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            }
+            for prefix, source in sources.items()
+        ]
+        # Network Load Balancer logs are delivered by CloudWatch Logs' delivery service (AWS's
+        # documented statements: the ACL check and the write, both from this account's deliveries).
+        delivery = {
+            "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account}:*"},
+            "StringEquals": {"aws:SourceAccount": account},
+        }
+        statements += [
+            {
+                "Sid": "LoadBalancerLogDeliveryAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:GetBucketAcl",
+                "Resource": logs_arn,
+                "Condition": delivery,
+            },
+            {
+                "Sid": "LoadBalancerLogDeliveryWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{logs_arn}/{LOAD_BALANCER_LOG_PREFIX}/AWSLogs/{account}/*",
+                "Condition": {
+                    "ArnLike": delivery["ArnLike"],
+                    "StringEquals": {**delivery["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"},
+                },
+            },
+        ]
+        return statements

@@ -1,9 +1,9 @@
 """The walletops Pulumi program: one environment, composed from its components.
 
 Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
-network, compute and its add-ons, data, the gateway (its load balancer fronts the workloads), the
-workloads, audit logging, the account baseline (where this environment owns the account), the
-budget (from the recorded cost estimate) and, where enabled, the in-cluster load test. The same
+network, compute and its add-ons, data, audit logging (its access-log bucket receives the load
+balancer's logs), the gateway (its load balancer fronts the workloads), the workloads, the account
+baseline (where this environment owns the account), the budget (from the recorded cost estimate) and, where enabled, the in-cluster load test. The same
 function runs under ``pulumi up`` (``__main__.py``) and under the offline planner; nothing here
 knows which.
 """
@@ -92,6 +92,12 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         env,
         opts,
     )
+    audit_logging = AuditLogging(
+        "logging",
+        AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3"), account_id=account_id),
+        env,
+        opts,
+    )
     gateway = Gateway(
         "gateway",
         GatewayArgs(
@@ -101,6 +107,8 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             lb_security_group_id=network.lb_sg.id,
             logs_key_arn=kms.arn("logs"),
             permissions_boundary_arn=iam.boundary_arn,
+            access_logs_bucket=audit_logging.access_logs.id,
+            access_logs_policy=audit_logging.access_logs_policy,
         ),
         env,
         opts,
@@ -146,12 +154,6 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
         env,
         opts,
     )
-    AuditLogging(
-        "logging",
-        AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3"), account_id=account_id),
-        env,
-        opts,
-    )
     if env.ci.runner:
         runner = CiRunner(
             "ci-runner",
@@ -178,6 +180,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
                 trail_key_arn=kms.arn("trail"),
                 logs_key_arn=kms.arn("logs"),
                 permissions_boundary_arn=iam.boundary_arn,
+                access_logs_bucket=audit_logging.access_logs.id,
             ),
             env,
             opts,
