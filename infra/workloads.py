@@ -36,6 +36,8 @@ LEDGER_DATABASE = "ledger"
 POSTGRES_PORT = 5432
 SECRETS_MOUNT = "/run/walletops"
 CREDENTIALS_FILE = f"{SECRETS_MOUNT}/credentials.json"
+CACHE_MOUNT = "/run/walletops-cache"
+"""Where a service's cache Secret is mounted (its ``url`` key as a file), not given as a variable."""
 MASTER_SECRET_FILE = f"{SECRETS_MOUNT}/master.json"
 BOOTSTRAP_MOUNT = "/etc/walletops"
 BOOTSTRAP_SCRIPT = Path(db_bootstrap.__file__)
@@ -590,20 +592,28 @@ class Workloads(WalletComponent):
                 opts=self._k8s_opts(deps),
             )
             pod_deps.append(cache_secret)
-            env_vars.append(
-                k8s.core.v1.EnvVarArgs(
-                    name=f"{ENV_PREFIX}CACHE_URL",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=f"{name}-cache", key="url")
-                    ),
-                )
-            )
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]  # noqa: S108 (an emptyDir in the pod)
         volumes = [
             k8s.core.v1.VolumeArgs(
                 name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
             )
         ]
+        if workload.uses_cache:
+            # A file, not a variable: environment variables leak into crash dumps and child processes.
+            env_vars.append(
+                k8s.core.v1.EnvVarArgs(name=f"{ENV_PREFIX}CACHE_URL_FILE", value=f"{CACHE_MOUNT}/url")
+            )
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE_MOUNT, read_only=True))
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="cache",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name=f"{name}-cache",
+                        items=[k8s.core.v1.KeyToPathArgs(key="url", path="url")],
+                        default_mode=0o440,
+                    ),
+                )
+            )
         init_containers = []
         if secret is not None:
             mounts.append(

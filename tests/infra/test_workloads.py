@@ -189,10 +189,17 @@ def test_cache_url_and_exchange_credentials_never_appear_in_plain_env(plans: dic
         pod = deployment["inputs"]["spec"]["template"]["spec"]
         env = {item["name"]: item for item in pod["containers"][0]["env"]}
         if name == "wallet" or name.startswith("exchange-"):
-            assert env["WALLETSTUB_CACHE_URL"]["valueFrom"]["secretKeyRef"] == {
-                "name": f"{name}-cache",
-                "key": "url",
+            assert "WALLETSTUB_CACHE_URL" not in env
+            path = env["WALLETSTUB_CACHE_URL_FILE"]["value"]
+            mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "cache")
+            assert mount["readOnly"] is True and path == f"{mount['mountPath']}/url"
+            cache = next(v for v in pod["volumes"] if v["name"] == "cache")["secret"]
+            assert cache == {
+                "secretName": f"{name}-cache",
+                "items": [{"key": "url", "path": "url"}],
+                "defaultMode": 0o440,
             }
+        assert not any("valueFrom" in item for item in pod["containers"][0]["env"]), name
         if name.startswith("exchange-"):
             [init] = pod["initContainers"]
             init_env = {item["name"]: item["value"] for item in init["env"]}
