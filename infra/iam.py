@@ -318,9 +318,10 @@ ROLE_WRITE_ACTIONS: tuple[str, ...] = (
     "iam:AttachRolePolicy",
     "iam:DetachRolePolicy",
     "iam:DeleteRolePolicy",
-    "iam:UpdateAssumeRolePolicy",
 )
-"""Role writes the deploy role may only make on roles that carry the deploy boundary."""
+"""Role writes the deploy role may only make on roles that carry the deploy boundary (the actions
+for which IAM evaluates ``iam:PermissionsBoundary``; ``iam:UpdateAssumeRolePolicy`` is not one:
+conditioned on that key it would never be allowed, so it is scoped by the role name instead)."""
 BOUNDARY_SERVICES: tuple[str, ...] = (
     *VERBS,
     "kms",
@@ -574,7 +575,7 @@ class Iam(WalletComponent):
                 "Effect": "Allow",
                 "Action": list(ROLE_WRITE_ACTIONS),
                 "Resource": f"arn:aws:iam::{account}:role/{self.prefix}-*",
-                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+                "Condition": {"ArnEquals": {"iam:PermissionsBoundary": boundary_arn}},
             },
             {
                 "Sid": "ManageRolesOfThisEnvironment",
@@ -585,6 +586,7 @@ class Iam(WalletComponent):
                     "iam:UntagRole",
                     "iam:UpdateRole",
                     "iam:UpdateRoleDescription",
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:PassRole",
                 ],
                 "Resource": f"arn:aws:iam::{account}:role/{self.prefix}-*",
@@ -634,6 +636,7 @@ class Iam(WalletComponent):
                     "iam:UpdateRoleDescription",
                     "iam:PassRole",
                     *ROLE_WRITE_ACTIONS,
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:CreateOpenIDConnectProvider",
                     "iam:UpdateOpenIDConnectProviderThumbprint",
                     "iam:TagOpenIDConnectProvider",
@@ -661,6 +664,7 @@ class Iam(WalletComponent):
                 "Effect": "Deny",
                 "Action": [
                     *ROLE_WRITE_ACTIONS,
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:DeleteRole",
                     "iam:UpdateRole",
                     "iam:TagRole",
@@ -677,7 +681,7 @@ class Iam(WalletComponent):
                 "Effect": "Deny",
                 "Action": list(ROLE_WRITE_ACTIONS),
                 "Resource": "*",
-                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
+                "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
             },
             {
                 "Sid": "NoLongLivedCredentials",

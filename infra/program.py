@@ -125,6 +125,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
                 k8s_provider=compute.k8s_provider,
                 node_groups=compute.node_groups,
                 permissions_boundary_arn=iam.boundary_arn,
+                account_id=account_id,
             ),
             env,
             opts,
