@@ -171,7 +171,7 @@ class Kms(WalletComponent):
                     "Sid": "CloudTrailEncryptsThisTrailsLogs",
                     "Effect": "Allow",
                     "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Action": "kms:GenerateDataKey*",
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {"aws:SourceArn": trail_arn},
@@ -181,6 +181,17 @@ class Kms(WalletComponent):
                             )
                         },
                     },
+                }
+            )
+            # DescribeKey carries no encryption context: AWS's CloudTrail key policy grants it apart.
+            statements.append(
+                {
+                    "Sid": "CloudTrailDescribesTheKey",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "kms:DescribeKey",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
                 }
             )
             statements.append(
