@@ -407,6 +407,9 @@ class LoggingConfig(Strict):
     access_retention_days: Annotated[int, Field(ge=365, le=3653)] = 400
     elastic: ElasticMode = ElasticMode.eck
     elastic_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+    replica_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
+    """Where the audit archive, the CloudTrail bucket and the access logs are copied (S3 Cross-Region
+    Replication), a region other than the stack's; none keeps them in one region (dev and qa only)."""
 
     @model_validator(mode="after")
     def _endpoint(self) -> LoggingConfig:
@@ -551,6 +554,15 @@ class EnvironmentConfig(Strict):
             raise ValueError("cache.num_nodes > 1 needs network.az_count >= 2")
         if any(not zone.startswith(self.region) for zone in self.network.availability_zones):
             raise ValueError(f"network.availability_zones must all be in region {self.region}")
+        if self.logging.replica_region == self.region:
+            raise ValueError(
+                f"logging.replica_region must be another region than the stack's ({self.region})"
+            )
+        if self.name in ("stage", "prod") and self.logging.replica_region is None:
+            raise ValueError(
+                f"logging.replica_region is required in {self.name}: its audit data must survive a region "
+                "(allowed: an AWS region other than the stack's, e.g. eu-central-1)"
+            )
         return self
 
     @property

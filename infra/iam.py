@@ -307,6 +307,7 @@ BUCKET_ACTIONS: tuple[str, ...] = (
     "s3:PutLifecycleConfiguration",
     "s3:GetAccelerateConfiguration",
     "s3:GetReplicationConfiguration",
+    "s3:PutReplicationConfiguration",
     "s3:GetAnalyticsConfiguration",
     "s3:GetInventoryConfiguration",
     "s3:GetMetricsConfiguration",
@@ -498,6 +499,11 @@ class Iam(WalletComponent):
         condition; IAM role writes require the deploy boundary on the role written.
         """
         region, env = self.env.region, self.env.name
+        # Keys are created in the stack's region and, for the audit replicas, in logging.replica_region.
+        key_regions = [
+            region,
+            *([self.env.logging.replica_region] if self.env.logging.replica_region else []),
+        ]
         statements: list[dict[str, Any]] = [
             {
                 "Sid": "ManagePlatformServicesInRegion",
@@ -511,15 +517,19 @@ class Iam(WalletComponent):
                 "Effect": "Allow",
                 "Action": ["kms:CreateKey", "kms:ListAliases", "kms:ListKeys"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+                "Condition": {"StringEquals": {"aws:RequestedRegion": key_regions}},
             },
             {
                 "Sid": "ManageKeysOfThisAccountAndRegion",
                 "Effect": "Allow",
                 "Action": list(KMS_KEY_ACTIONS),
                 "Resource": [
-                    f"arn:aws:kms:{region}:{account}:key/*",
-                    f"arn:aws:kms:{region}:{account}:alias/{self.prefix}-*",
+                    arn
+                    for key_region in key_regions
+                    for arn in (
+                        f"arn:aws:kms:{key_region}:{account}:key/*",
+                        f"arn:aws:kms:{key_region}:{account}:alias/{self.prefix}-*",
+                    )
                 ],
             },
             {

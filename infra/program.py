@@ -3,9 +3,9 @@
 Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
 network, compute and its add-ons, data, audit logging (its access-log bucket receives the load
 balancer's logs), the gateway (its load balancer fronts the workloads), the workloads, the account
-baseline (where this environment owns the account), the budget (from the recorded cost estimate) and, where enabled, the in-cluster load test. The same
-function runs under ``pulumi up`` (``__main__.py``) and under the offline planner; nothing here
-knows which.
+baseline (where this environment owns the account), the budget (from the recorded cost estimate)
+and, where enabled, the in-cluster load test. The same function runs under ``pulumi up``
+(``__main__.py``) and under the offline planner; nothing here knows which.
 """
 
 from __future__ import annotations
@@ -94,7 +94,12 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
     )
     audit_logging = AuditLogging(
         "logging",
-        AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3"), account_id=account_id),
+        AuditLoggingArgs(
+            logs_key_arn=kms.arn("logs"),
+            s3_key_arn=kms.arn("s3"),
+            account_id=account_id,
+            permissions_boundary_arn=iam.boundary_arn,
+        ),
         env,
         opts,
     )
@@ -182,6 +187,12 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
                 logs_key_arn=kms.arn("logs"),
                 permissions_boundary_arn=iam.boundary_arn,
                 access_logs_bucket=audit_logging.access_logs.id,
+                replicate=audit_logging.replicated(
+                    "trail-bucket",
+                    "cloudtrail",
+                    kms.arn("trail"),
+                    expire_noncurrent_days=env.logging.audit_retention_days,
+                ),
             ),
             env,
             opts,

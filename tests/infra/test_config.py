@@ -168,6 +168,18 @@ def test_cross_field_rules(project_copy: Callable[[], Path]) -> None:
             "instance_types mix architectures (arm64, x86_64)",
         ),
         ("dev", "walletops:database", lambda d: d.update(engine_version="16.4"), "pins a minor"),
+        (
+            "prod",
+            "walletops:logging",
+            lambda d: d.pop("replica_region"),
+            "replica_region is required in prod",
+        ),
+        (
+            "dev",
+            "walletops:logging",
+            lambda d: d.update(replica_region="eu-west-1"),
+            "must be another region than the stack's (eu-west-1)",
+        ),
         ("dev", "walletops:network", lambda d: d.pop("availability_zones"), "required key is missing"),
         (
             "dev",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import pytest
 from plan_helpers import of_type, one
@@ -15,11 +14,16 @@ from infra.planner import ACCOUNT_ID
 
 def test_every_bucket_name_carries_the_account_and_the_region(plans: dict[str, Any]) -> None:
     for plan in plans.values():
+        regions = {
+            r["name"]: r["inputs"].get("region", plan["region"])
+            for r in plan["resources"]
+            if r["type"] == "pulumi:providers:aws"
+        }
         buckets = of_type(plan, "aws:s3/bucket:Bucket")
         assert buckets
         for bucket in buckets:
-            name = bucket["inputs"]["bucket"]
-            assert name.endswith(f"-{ACCOUNT_ID}-{plan['region']}"), f"{name} is not unique across accounts"
+            name, region = bucket["inputs"]["bucket"], regions[bucket["provider"]]
+            assert name.endswith(f"-{ACCOUNT_ID}-{region}"), f"{name} is not unique across accounts"
 
 
 def test_bucket_names_stay_within_the_s3_limit() -> None:
@@ -33,11 +37,11 @@ def test_bucket_names_stay_within_the_s3_limit() -> None:
 def test_the_archive_is_locked_and_logs_its_access(plans: dict[str, Any]) -> None:
     for env, (mode, days) in {"prod": ("COMPLIANCE", 2557), "dev": ("GOVERNANCE", 30)}.items():
         plan = plans[env]
-        [lock] = of_type(plan, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-        assert lock["inputs"]["rule"]["defaultRetention"] == {"mode": mode, "days": days}
-        archive = next(
-            b for b in of_type(plan, "aws:s3/bucket:Bucket") if "audit-archive" in b["inputs"]["bucket"]
+        lock = _named(
+            plan, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "-audit-archive-lock"
         )
+        assert lock["inputs"]["rule"]["defaultRetention"] == {"mode": mode, "days": days}
+        archive = _named(plan, "aws:s3/bucket:Bucket", "-audit-archive")
         assert archive["inputs"]["objectLockEnabled"] is True
         [logging] = [
             r
@@ -94,3 +98,63 @@ def test_the_access_log_bucket_takes_each_writer_under_its_own_prefix(plans: dic
         if p["name"].endswith("-access-logs-policy")
     )
     assert policy["urn"] in nlb["dependencies"]
+
+
+def _named(plan: dict[str, Any], type_token: str, suffix: str) -> dict[str, Any]:
+    return next(r for r in of_type(plan, type_token) if r["name"].endswith(suffix))
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_audit_buckets_are_replicated_to_another_region(plans: dict[str, Any], env: str) -> None:
+    plan = plans[env]
+    provider = next(
+        r for r in plan["resources"] if r["type"] == "pulumi:providers:aws" and "replica" in r["name"]
+    )
+    assert provider["inputs"]["region"] == "eu-central-1"
+    key = _named(plan, "aws:kms/key:Key", "-kms-replica")
+    assert key["provider"] == provider["name"] and key["inputs"]["enableKeyRotation"] is True
+    for label, purpose in (
+        ("access-logs", "s3-access-logs"),
+        ("audit-archive", "audit-archive"),
+        ("trail-bucket", "cloudtrail"),
+    ):
+        source = _named(plan, "aws:s3/bucket:Bucket", f"-{label}")
+        twin = _named(plan, "aws:s3/bucket:Bucket", f"-{label}-replica")
+        assert twin["provider"] == provider["name"]
+        assert twin["inputs"]["bucket"] == f"wallet-{env}-{purpose}-replica-{ACCOUNT_ID}-eu-central-1"
+        rule = _named(plan, "aws:s3/bucketReplicationConfig:BucketReplicationConfig", f"-{label}-replication")
+        assert rule["inputs"]["bucket"] == source["id"]
+        [entry] = rule["inputs"]["rules"]
+        assert entry["status"] == "Enabled" and entry["deleteMarkerReplication"] == {"status": "Enabled"}
+        assert entry["destination"]["bucket"] == twin["outputs"]["arn"]
+        assert entry["destination"]["encryptionConfiguration"]["replicaKmsKeyId"] == key["outputs"]["arn"]
+        versioning = _named(plan, "aws:s3/bucketVersioning:BucketVersioning", f"-{label}-versioning")
+        assert versioning["urn"] in rule["dependencies"], "versioning must be on before the rule"
+        role = _named(plan, "aws:iam/role:Role", f"-{label}-replication")
+        assert rule["inputs"]["role"] == role["outputs"]["arn"] and role["inputs"]["permissionsBoundary"]
+        statements = {
+            s["Sid"]: s
+            for s in json.loads(
+                _named(plan, "aws:iam/rolePolicy:RolePolicy", f"-{label}-replication-permissions")["inputs"][
+                    "policy"
+                ]
+            )["Statement"]
+        }
+        assert statements["WriteTheTwinOnly"]["Resource"] == f"{twin['outputs']['arn']}/*"
+        assert statements["EncryptThroughS3OfTheReplicaRegion"]["Condition"] == {
+            "StringEquals": {"kms:ViaService": "s3.eu-central-1.amazonaws.com"}
+        }
+    lock = _named(
+        plan,
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        "-audit-archive-replica-lock",
+    )
+    source_lock = _named(
+        plan, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "-audit-archive-lock"
+    )
+    assert lock["inputs"]["rule"] == source_lock["inputs"]["rule"]
+
+
+def test_single_region_environments_replicate_nothing(plans: dict[str, Any]) -> None:
+    for env in ("dev", "qa"):
+        assert not of_type(plans[env], "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
