@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from walletstubs.common.settings import ServiceSettings, SettingsError, env_or_file
 
 
@@ -32,7 +31,7 @@ def test_without_a_file_the_variable_or_the_default_is_used(monkeypatch: pytest.
 
 def test_a_missing_or_empty_file_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WALLETSTUB_CACHE_URL_FILE", str(tmp_path / "absent"))
-    with pytest.raises(SettingsError, match="WALLETSTUB_CACHE_URL_FILE=.*cannot read it"):
+    with pytest.raises(SettingsError, match=r"WALLETSTUB_CACHE_URL_FILE=.*cannot read it"):
         env_or_file("CACHE_URL")
     (tmp_path / "empty").write_text("\n", encoding="utf-8")
     monkeypatch.setenv("WALLETSTUB_CACHE_URL_FILE", str(tmp_path / "empty"))
