@@ -98,10 +98,9 @@ class EnvironmentPlan:
         """
         manifests = []
         for resource in self.resources:
-            api_version, kind = kubernetes_kind(resource["type"])
-            if not kind:
-                continue
-            manifests.append(kubernetes_manifest(resource))
+            manifest = kubernetes_manifest(resource)
+            if manifest:
+                manifests.append(manifest)
         return sorted(manifests, key=_manifest_key)
 
     def to_document(self) -> dict[str, Any]:

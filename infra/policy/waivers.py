@@ -10,7 +10,6 @@ acceptance cannot silently outlive its review date.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase

@@ -3,7 +3,8 @@
 Supports what the program's documents use: Action/NotAction and Resource with ``*``/``?`` wildcards
 (actions case-insensitive), and the StringEquals, StringNotEquals, StringLike, ArnEquals/ArnLike and
 ArnNotEquals condition operators over a request context (a key absent from the context fails the
-positive operators and satisfies the negated ones, as in IAM). Enough to prove who may do what, not a full engine.
+positive operators and satisfies the negated ones, as in IAM). Enough to prove who may do what, not a
+full engine.
 """
 
 from __future__ import annotations

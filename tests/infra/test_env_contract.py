@@ -2,8 +2,9 @@
 
 Every ``WALLETSTUB_*`` variable the program gives a container is one its service reads, and every
 variable the service requires (read without a default) is given. What a service reads is taken from
-its code: calls of ``env``/``env_int``/``env_float``/``env_bounded``/``env_or_file`` (which also reads
-``<name>_FILE``) of ``walletstubs.common.settings`` with a literal name, in ``walletstubs/common`` and in the service's own package.
+its code: calls of ``env``/``env_int``/``env_float``/``env_bounded``/``env_or_file`` (which also
+reads ``<name>_FILE``) of ``walletstubs.common.settings`` with a literal name, in
+``walletstubs/common`` and in the service's own package.
 """
 
 from __future__ import annotations

@@ -63,7 +63,9 @@ def test_waf_is_attached_with_rate_rule_managed_groups_and_spec_limits(plans: di
     )
     assert "AWSManagedRulesCommonRuleSet" in rules and "AWSManagedRulesKnownBadInputsRuleSet" in rules
     anonymous = rules["AWSManagedRulesAnonymousIpList"]["managedRuleGroupStatement"]
-    assert anonymous["ruleActionOverrides"] == [{"name": "HostingProviderIPList", "actionToUse": {"count": {}}}]
+    assert anonymous["ruleActionOverrides"] == [
+        {"name": "HostingProviderIPList", "actionToUse": {"count": {}}}
+    ]
 
 
 def test_every_method_is_checked_by_the_request_validator(plans: dict[str, Any]) -> None:
