@@ -4,7 +4,7 @@ The ledger database is encrypted with the database key, reachable only from the 
 security group in the isolated data subnets, forces TLS, uses IAM database authentication for
 services and a Secrets Manager-managed master password (rotated by RDS, never in config or state).
 Redis encrypts at rest (cache key) and in transit, and authenticates each service as its own RBAC
-user limited to its key prefix; each user's connection URL is kept in Secrets Manager.
+user limited to its key prefix, with IAM (no password exists to keep in Secrets Manager or rotate).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
@@ -151,8 +150,8 @@ class Data(WalletComponent):
     def _cache(self, args: DataArgs) -> None:
         """Redis with RBAC: one user per service (its own key prefix), the built-in default user off.
 
-        Rotating a service's password replaces it in the user's password list, so the old one stops
-        working at once (an AUTH token rotated with ROTATE would stay valid until a later SET).
+        Users authenticate with IAM: a service's role may ``elasticache:Connect`` as its own user only,
+        and signs a short-lived token per connection; there is no password to store, leak or rotate.
         """
         env = self.env
         cache_cfg = env.cache
@@ -168,26 +167,24 @@ class Data(WalletComponent):
             opts=self.child_opts(),
         )
         users: list[aws.elasticache.User] = [default_user]
-        passwords: dict[str, pulumi.Output[str]] = {}
+        self.cache_user_arns: dict[str, pulumi.Output[str]] = {}
+        user_ids: dict[str, str] = {}
         for service in args.cache_users:
-            password = random.RandomPassword(
-                self.name("cache-password", service), length=48, special=False, opts=self.child_opts()
+            # IAM authentication needs the user id and name to be the same.
+            user_id = self.name("cache", service)[:40]
+            user = aws.elasticache.User(
+                self.name("cache-user", service),
+                user_id=user_id,
+                user_name=user_id,
+                engine="redis",
+                access_string=f"on ~{service}:* +@all -@dangerous",
+                authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="iam"),
+                tags=self.tags(service=service, data_classification="confidential"),
+                opts=self.child_opts(),
             )
-            passwords[service] = password.result
-            users.append(
-                aws.elasticache.User(
-                    self.name("cache-user", service),
-                    user_id=self.name("cache", service)[:40],
-                    user_name=service,
-                    engine="redis",
-                    access_string=f"on ~{service}:* +@all -@dangerous",
-                    authentication_mode=aws.elasticache.UserAuthenticationModeArgs(
-                        type="password", passwords=[password.result]
-                    ),
-                    tags=self.tags(service=service, data_classification="confidential"),
-                    opts=self.child_opts(),
-                )
-            )
+            users.append(user)
+            user_ids[service] = user_id
+            self.cache_user_arns[service] = user.arn
         group = aws.elasticache.UserGroup(
             self.name("cache-users"),
             user_group_id=self.name("cache-users"),
@@ -228,34 +225,10 @@ class Data(WalletComponent):
             tags=tags,
             opts=self.child_opts(stateful=True),
         )
-        self.cache_urls: dict[str, pulumi.Output[str]] = {}
-        self.cache_secrets: dict[str, aws.secretsmanager.Secret] = {}
-        for service, secret_value in passwords.items():
-            url: pulumi.Output[str] = pulumi.Output.secret(
-                pulumi.Output.concat(
-                    "rediss://",
-                    service,
-                    ":",
-                    secret_value,
-                    "@",
-                    self.cache.primary_endpoint_address,
-                    f":{REDIS_PORT}/0",
-                )
+        # No password anywhere: each service signs its own 15-minute IAM token (WALLETSTUB_CACHE_IAM_AUTH).
+        self.cache_urls: dict[str, pulumi.Output[str]] = {
+            service: pulumi.Output.concat(
+                "rediss://", user_id, "@", self.cache.primary_endpoint_address, f":{REDIS_PORT}/0"
             )
-            secret = aws.secretsmanager.Secret(
-                self.name(service, "cache"),
-                name=f"walletops/{env.name}/{service}/cache",
-                description=f"{service}: its Redis user and connection URL (rediss://user:password@host)",
-                kms_key_id=args.secrets_key_arn,
-                recovery_window_in_days=30 if env.is_production else 0,
-                tags=self.tags(service=service, data_classification="restricted"),
-                opts=self.child_opts(),
-            )
-            aws.secretsmanager.SecretVersion(
-                self.name(service, "cache-value"),
-                secret_id=secret.id,
-                secret_string=pulumi.Output.json_dumps({"username": service, "url": url}),
-                opts=self.child_opts(),
-            )
-            self.cache_urls[service] = url
-            self.cache_secrets[service] = secret
+            for service, user_id in user_ids.items()
+        }

@@ -36,8 +36,6 @@ LEDGER_DATABASE = "ledger"
 POSTGRES_PORT = 5432
 SECRETS_MOUNT = "/run/walletops"
 CREDENTIALS_FILE = f"{SECRETS_MOUNT}/credentials.json"
-CACHE_MOUNT = "/run/walletops-cache"
-"""Where a service's cache Secret is mounted (its ``url`` key as a file), not given as a variable."""
 MASTER_SECRET_FILE = f"{SECRETS_MOUNT}/master.json"
 BOOTSTRAP_MOUNT = "/etc/walletops"
 BOOTSTRAP_SCRIPT = Path(db_bootstrap.__file__)
@@ -82,7 +80,11 @@ class WorkloadsArgs:
     db_address: pulumi.Input[str]
     master_secret_arn: pulumi.Input[str]
     cache_urls: dict[str, pulumi.Output[str]]
-    cache_secret_arns: dict[str, pulumi.Output[str]]
+    """Each cache user's ``rediss://<user>@host`` (no password: IAM authentication)."""
+    cache_user_arns: dict[str, pulumi.Output[str]]
+    cache_arn: pulumi.Input[str]
+    cache_name: pulumi.Input[str]
+    """The replication group: what a service may connect to, and the name its IAM token is signed for."""
     target_group_arns: dict[str, pulumi.Output[str]]
     internal_lb_dns: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
@@ -197,19 +199,22 @@ class Workloads(WalletComponent):
     def _role_policy(
         self, workload: Workload, role: aws.iam.Role, secret: aws.secretsmanager.Secret | None
     ) -> None:
-        """Least privilege: its own credentials secret (read by its init container) and IAM login as
-        its own database user. Its cache URL reaches it from a Kubernetes Secret / the ECS agent."""
+        """Least privilege: its own credentials secret (read by its init container), IAM login as its
+        own database user and as its own cache user."""
         args = self.args
         region = self.env.region
+        uses_cache = workload.uses_cache
         inputs: list[Any] = [
             args.account_id,
             args.db_resource_id,
             args.secrets_key_arn,
             secret.arn if secret else "",
+            args.cache_arn if uses_cache else "",
+            args.cache_user_arns[workload.name] if uses_cache else "",
         ]
 
         def document(values: list[Any]) -> str:
-            account, db_resource, secrets_key, own_secret = values
+            account, db_resource, secrets_key, own_secret, cache, cache_user = values
             readable = [own_secret] if own_secret else []
             statements: list[dict[str, Any]] = []
             if readable:
@@ -242,9 +247,18 @@ class Workloads(WalletComponent):
                         f"{db_user(workload.name)}",
                     }
                 )
+            if uses_cache:
+                statements.append(
+                    {
+                        "Sid": "CacheIamLogin",
+                        "Effect": "Allow",
+                        "Action": "elasticache:Connect",
+                        "Resource": [cache, cache_user],
+                    }
+                )
             return policy_json(statements)
 
-        if not (secret or workload.uses_database):
+        if not (secret or workload.uses_database or uses_cache):
             return
         aws.iam.RolePolicy(
             self.name(workload.name, "permissions"),
@@ -583,37 +597,12 @@ class Workloads(WalletComponent):
             for key, value in self._service_env(workload).items()
         ]
         pod_deps: list[pulumi.Resource] = [account, *([self.bootstrap] if self.bootstrap else [])]
-        if workload.uses_cache:
-            cache_secret = k8s.core.v1.Secret(
-                self.name(name, "cache-secret"),
-                metadata=self._meta(f"{name}-cache", name),
-                type="Opaque",
-                string_data={"url": self.args.cache_urls[name]},
-                opts=self._k8s_opts(deps),
-            )
-            pod_deps.append(cache_secret)
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]  # noqa: S108 (an emptyDir in the pod)
         volumes = [
             k8s.core.v1.VolumeArgs(
                 name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
             )
         ]
-        if workload.uses_cache:
-            # A file, not a variable: environment variables leak into crash dumps and child processes.
-            env_vars.append(
-                k8s.core.v1.EnvVarArgs(name=f"{ENV_PREFIX}CACHE_URL_FILE", value=f"{CACHE_MOUNT}/url")
-            )
-            mounts.append(k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE_MOUNT, read_only=True))
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="cache",
-                    secret=k8s.core.v1.SecretVolumeSourceArgs(
-                        secret_name=f"{name}-cache",
-                        items=[k8s.core.v1.KeyToPathArgs(key="url", path="url")],
-                        default_mode=0o440,
-                    ),
-                )
-            )
         init_containers = []
         if secret is not None:
             mounts.append(
@@ -812,7 +801,7 @@ class Workloads(WalletComponent):
         )
 
     def _service_env(self, workload: Workload) -> dict[str, pulumi.Input[str]]:
-        """The plain ``WALLETSTUB_*`` variables of a service (the cache URL comes from its secret)."""
+        """The ``WALLETSTUB_*`` variables of a service: none is a secret (database and cache use IAM)."""
         env: dict[str, pulumi.Input[str]] = {
             f"{ENV_PREFIX}SERVICE": workload.name,
             f"{ENV_PREFIX}HOST": "0.0.0.0",  # noqa: S104 (the pod/task network; policies and SGs front it)
@@ -822,6 +811,10 @@ class Workloads(WalletComponent):
             f"{ENV_PREFIX}WORKERS": str(workload.config.workers),
             "AWS_REGION": self.env.region,
         }
+        if workload.uses_cache:
+            env[f"{ENV_PREFIX}CACHE_URL"] = self.args.cache_urls[workload.name]
+            env[f"{ENV_PREFIX}CACHE_IAM_AUTH"] = "1"
+            env[f"{ENV_PREFIX}CACHE_NAME"] = self.args.cache_name
         if workload.uses_database:
             env[f"{ENV_PREFIX}DATABASE_URL"] = pulumi.Output.concat(
                 "postgresql+asyncpg://",
@@ -929,40 +922,9 @@ class Workloads(WalletComponent):
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
             opts=self.child_opts(),
         )
-        cache_secret = args.cache_secret_arns.get(name) if workload.uses_cache else None
-        if cache_secret is not None:
-            aws.iam.RolePolicy(
-                self.name(name, "execution-secrets"),
-                role=execution_role.id,
-                policy=pulumi.Output.all(cache_secret, args.secrets_key_arn).apply(
-                    lambda values: policy_json(
-                        [
-                            {
-                                "Sid": "InjectOwnCacheUrl",
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": values[0],
-                            },
-                            {
-                                "Sid": "DecryptViaSecretsManager",
-                                "Effect": "Allow",
-                                "Action": "kms:Decrypt",
-                                "Resource": values[1],
-                                "Condition": {
-                                    "StringEquals": {
-                                        "kms:ViaService": f"secretsmanager.{self.env.region}.amazonaws.com"
-                                    }
-                                },
-                            },
-                        ]
-                    )
-                ),
-                opts=self.child_opts(),
-            )
         definition = pulumi.Output.all(
             log_group.name,
             pulumi.Output.from_input(self._service_env(workload)),
-            cache_secret or "",
             secret.arn if secret else "",
         ).apply(lambda parts: json.dumps(self._container_definitions(workload, *parts), sort_keys=True))
         volumes = [aws.ecs.TaskDefinitionVolumeArgs(name="tmp")]
@@ -1044,7 +1006,7 @@ class Workloads(WalletComponent):
         )
 
     def _container_definitions(
-        self, workload: Workload, log_group: str, env: dict[str, str], cache_secret: str, credentials: str
+        self, workload: Workload, log_group: str, env: dict[str, str], credentials: str
     ) -> list[dict[str, Any]]:
         """The task's containers: the service, and (exchanges) the init container writing credentials."""
         name = workload.name
@@ -1113,8 +1075,6 @@ class Workloads(WalletComponent):
             "logConfiguration": logs,
             "mountPoints": mounts,
         }
-        if cache_secret:
-            service["secrets"] = [{"name": f"{ENV_PREFIX}CACHE_URL", "valueFrom": f"{cache_secret}:url::"}]
         if depends:
             service["dependsOn"] = depends
         return [*containers, service]

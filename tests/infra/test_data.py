@@ -69,15 +69,15 @@ def test_redis_authenticates_each_service_as_its_own_user_and_no_shared_token(pl
     assert sorted(group["userIds"]) == sorted(u["userId"] for u in users.values())
     assert users["default"]["accessString"].startswith("off")
     cache_users = {"wallet", "exchange-coinbase", "exchange-alpaca", "exchange-kraken"}
-    assert set(users) == {"default", *cache_users}
+    assert set(users) == {"default", *(f"wallet-prod-cache-{name}" for name in cache_users)}
     for name in cache_users:
-        assert users[name]["accessString"] == f"on ~{name}:* +@all -@dangerous"
-        mode = users[name]["authenticationMode"]
-        assert mode["type"] == "password" and len(mode["passwords"]) == 1
-    secrets = {s["inputs"]["name"]: s for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
-    for name in cache_users:
-        secret = secrets[f"walletops/prod/{name}/cache"]
-        assert secret["inputs"]["kmsKeyId"] == key_arn_of(plan, "secrets")
+        user = users[f"wallet-prod-cache-{name}"]
+        assert user["accessString"] == f"on ~{name}:* +@all -@dangerous"
+        assert user["userId"] == user["userName"], "IAM authentication needs id == name"
+        assert user["authenticationMode"] == {"type": "iam"}, "no password to store or rotate"
+    names = {s["inputs"]["name"] for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
+    assert not any(name.endswith("/cache") for name in names)
+    assert not of_type(plan, "random:index/randomPassword:RandomPassword")
 
 
 def test_database_minor_version_floats_with_auto_upgrade(plans: dict[str, Any]) -> None:

@@ -2,9 +2,8 @@
 
 Every ``WALLETSTUB_*`` variable the program gives a container is one its service reads, and every
 variable the service requires (read without a default) is given. What a service reads is taken from
-its code: calls of ``env``/``env_int``/``env_float``/``env_bounded``/``env_or_file`` (which also
-reads ``<name>_FILE``) of ``walletstubs.common.settings`` with a literal name, in
-``walletstubs/common`` and in the service's own package.
+its code: calls of ``env``/``env_int``/``env_float``/``env_bounded`` of ``walletstubs.common.settings`` with a
+literal name, in ``walletstubs/common`` and in the service's own package.
 """
 
 from __future__ import annotations
@@ -20,9 +19,7 @@ from plan_helpers import of_type, workload_objects
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services-stub" / "walletstubs"
 PREFIX = "WALLETSTUB_"
-READERS = {"env", "env_int", "env_float", "env_bounded", "env_or_file"}
-FILE_READERS = {"env_or_file"}
-"""Readers that also take ``<name>_FILE`` (the variable's value from a mounted file)."""
+READERS = {"env", "env_int", "env_float", "env_bounded"}
 
 
 def reads(package: str) -> tuple[set[str], set[str]]:
@@ -43,8 +40,6 @@ def reads(package: str) -> tuple[set[str], set[str]]:
                 continue
             name = PREFIX + node.args[0].value
             names.add(name)
-            if node.func.id in FILE_READERS:
-                names.add(f"{name}_FILE")
             default = (
                 node.args[1]
                 if len(node.args) > 1

@@ -189,16 +189,10 @@ def test_cache_url_and_exchange_credentials_never_appear_in_plain_env(plans: dic
         pod = deployment["inputs"]["spec"]["template"]["spec"]
         env = {item["name"]: item for item in pod["containers"][0]["env"]}
         if name == "wallet" or name.startswith("exchange-"):
-            assert "WALLETSTUB_CACHE_URL" not in env
-            path = env["WALLETSTUB_CACHE_URL_FILE"]["value"]
-            mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "cache")
-            assert mount["readOnly"] is True and path == f"{mount['mountPath']}/url"
-            cache = next(v for v in pod["volumes"] if v["name"] == "cache")["secret"]
-            assert cache == {
-                "secretName": f"{name}-cache",
-                "items": [{"key": "url", "path": "url"}],
-                "defaultMode": 0o440,
-            }
+            url = env["WALLETSTUB_CACHE_URL"]["value"]
+            assert url.startswith(f"rediss://wallet-prod-cache-{name}@") and ":" not in url.split("@")[0][9:]
+            assert env["WALLETSTUB_CACHE_IAM_AUTH"]["value"] == "1"
+            assert env["WALLETSTUB_CACHE_NAME"]["value"] == "wallet-prod-cache"
         assert not any("valueFrom" in item for item in pod["containers"][0]["env"]), name
         if name.startswith("exchange-"):
             [init] = pod["initContainers"]
@@ -214,13 +208,34 @@ def test_cache_url_and_exchange_credentials_never_appear_in_plain_env(plans: dic
             assert volume["emptyDir"]["medium"] == "Memory"
 
 
-def test_ecs_tasks_get_the_cache_url_from_their_own_secret(ecs_plan: dict[str, Any]) -> None:
+def test_ecs_tasks_log_in_to_the_cache_with_iam(ecs_plan: dict[str, Any]) -> None:
     task = next(
         t
         for t in of_type(ecs_plan, "aws:ecs/taskDefinition:TaskDefinition")
         if t["name"] == "wallet-qa-wallet-task"
     )
     [container] = json.loads(task["inputs"]["containerDefinitions"])
-    assert container["secrets"][0]["name"] == "WALLETSTUB_CACHE_URL"
-    assert container["secrets"][0]["valueFrom"].endswith(":url::")
-    assert "WALLETSTUB_CACHE_URL" not in {item["name"] for item in container["environment"]}
+    assert "secrets" not in container
+    env = {item["name"]: item["value"] for item in container["environment"]}
+    assert env["WALLETSTUB_CACHE_URL"].startswith("rediss://wallet-qa-cache-wallet@")
+    assert env["WALLETSTUB_CACHE_IAM_AUTH"] == "1"
+
+
+def test_each_service_may_log_in_as_its_own_cache_user_only(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    cache = one(plan, "aws:elasticache/replicationGroup:ReplicationGroup")
+    users = {u["inputs"]["userName"]: u for u in of_type(plan, "aws:elasticache/user:User")}
+    for name in ("wallet", "exchange-kraken"):
+        policy = next(
+            p
+            for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
+            if p["name"] == f"wallet-prod-{name}-permissions"
+        )
+        [login] = [
+            s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "CacheIamLogin"
+        ]
+        assert login["Action"] == "elasticache:Connect"
+        assert login["Resource"] == [
+            cache["outputs"]["arn"],
+            users[f"wallet-prod-cache-{name}"]["outputs"]["arn"],
+        ]

@@ -27,22 +27,6 @@ def env(name: str, default: str | None = None) -> str:
     return value
 
 
-def env_or_file(name: str, default: str | None = None) -> str:
-    """The content of the file ``WALLETSTUB_<name>_FILE`` names (a mounted Kubernetes Secret: the
-    value never sits in the process environment), else ``WALLETSTUB_<name>``."""
-    path = os.environ.get(f"{PREFIX}{name}_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                value = handle.read().strip()
-        except OSError as exc:
-            raise SettingsError(f"{PREFIX}{name}_FILE={path!r}: cannot read it ({exc.strerror})") from exc
-        if not value:
-            raise SettingsError(f"{PREFIX}{name}_FILE={path!r}: the file is empty")
-        return value
-    return env(name, default)
-
-
 def env_int(name: str, default: int | None = None) -> int:
     raw = env(name, None if default is None else str(default))
     try:
@@ -95,7 +79,7 @@ class ServiceSettings:
             host=host,
             port=env_int("PORT"),
             database_url=env("DATABASE_URL"),
-            cache_url=env_or_file("CACHE_URL", "memory://"),
+            cache_url=env("CACHE_URL", "memory://"),
             log_level=env("LOG_LEVEL", "INFO").upper(),
             workers=env_bounded("WORKERS", 1, 1, 16),
             db_pool_size=env_bounded("DB_POOL_SIZE", 8, 1, 64),
