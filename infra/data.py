@@ -167,8 +167,7 @@ class Data(WalletComponent):
             opts=self.child_opts(),
         )
         users: list[aws.elasticache.User] = [default_user]
-        self.cache_user_arns: dict[str, pulumi.Output[str]] = {}
-        user_ids: dict[str, str] = {}
+        self.cache_user_ids: dict[str, str] = {}
         for service in args.cache_users:
             # IAM authentication needs the user id and name to be the same.
             user_id = self.name("cache", service)[:40]
@@ -183,8 +182,7 @@ class Data(WalletComponent):
                 opts=self.child_opts(),
             )
             users.append(user)
-            user_ids[service] = user_id
-            self.cache_user_arns[service] = user.arn
+            self.cache_user_ids[service] = user_id
         group = aws.elasticache.UserGroup(
             self.name("cache-users"),
             user_group_id=self.name("cache-users"),
@@ -201,9 +199,10 @@ class Data(WalletComponent):
             opts=self.child_opts(),
         )
         replicated = cache_cfg.num_nodes > 1
+        self.cache_name = self.name("cache")
         self.cache = aws.elasticache.ReplicationGroup(
             self.name("cache"),
-            replication_group_id=self.name("cache"),
+            replication_group_id=self.cache_name,
             description="API cache (balances, quotes)",
             engine="redis",
             engine_version=cache_cfg.engine_version,
@@ -230,5 +229,5 @@ class Data(WalletComponent):
             service: pulumi.Output.concat(
                 "rediss://", user_id, "@", self.cache.primary_endpoint_address, f":{REDIS_PORT}/0"
             )
-            for service, user_id in user_ids.items()
+            for service, user_id in self.cache_user_ids.items()
         }

@@ -81,9 +81,9 @@ class WorkloadsArgs:
     master_secret_arn: pulumi.Input[str]
     cache_urls: dict[str, pulumi.Output[str]]
     """Each cache user's ``rediss://<user>@host`` (no password: IAM authentication)."""
-    cache_user_arns: dict[str, pulumi.Output[str]]
-    cache_arn: pulumi.Input[str]
-    cache_name: pulumi.Input[str]
+    cache_user_ids: dict[str, str]
+    """Each cache user's id (== its name): what the service may ``elasticache:Connect`` as."""
+    cache_name: str
     """The replication group: what a service may connect to, and the name its IAM token is signed for."""
     target_group_arns: dict[str, pulumi.Output[str]]
     internal_lb_dns: pulumi.Input[str]
@@ -209,12 +209,10 @@ class Workloads(WalletComponent):
             args.db_resource_id,
             args.secrets_key_arn,
             secret.arn if secret else "",
-            args.cache_arn if uses_cache else "",
-            args.cache_user_arns[workload.name] if uses_cache else "",
         ]
 
         def document(values: list[Any]) -> str:
-            account, db_resource, secrets_key, own_secret, cache, cache_user = values
+            account, db_resource, secrets_key, own_secret = values
             readable = [own_secret] if own_secret else []
             statements: list[dict[str, Any]] = []
             if readable:
@@ -253,7 +251,10 @@ class Workloads(WalletComponent):
                         "Sid": "CacheIamLogin",
                         "Effect": "Allow",
                         "Action": "elasticache:Connect",
-                        "Resource": [cache, cache_user],
+                        "Resource": [
+                            f"arn:aws:elasticache:{region}:{account}:replicationgroup:{args.cache_name}",
+                            f"arn:aws:elasticache:{region}:{account}:user:{args.cache_user_ids[workload.name]}",
+                        ],
                     }
                 )
             return policy_json(statements)

@@ -9,6 +9,7 @@ import pytest
 from plan_helpers import mock_arn, of_type, one, workload_objects
 
 from contracts.config import SPOT_TAINT_KEY
+from infra.planner import ACCOUNT_ID
 from infra.workloads import fargate_size
 
 K8S = "kubernetes:"
@@ -223,8 +224,9 @@ def test_ecs_tasks_log_in_to_the_cache_with_iam(ecs_plan: dict[str, Any]) -> Non
 
 def test_each_service_may_log_in_as_its_own_cache_user_only(plans: dict[str, Any]) -> None:
     plan = plans["prod"]
-    cache = one(plan, "aws:elasticache/replicationGroup:ReplicationGroup")
-    users = {u["inputs"]["userName"]: u for u in of_type(plan, "aws:elasticache/user:User")}
+    group = one(plan, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]["replicationGroupId"]
+    users = {u["inputs"]["userName"] for u in of_type(plan, "aws:elasticache/user:User")}
+    arn = f"arn:aws:elasticache:eu-west-1:{ACCOUNT_ID}"
     for name in ("wallet", "exchange-kraken"):
         policy = next(
             p
@@ -235,7 +237,8 @@ def test_each_service_may_log_in_as_its_own_cache_user_only(plans: dict[str, Any
             s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "CacheIamLogin"
         ]
         assert login["Action"] == "elasticache:Connect"
+        assert f"wallet-prod-cache-{name}" in users
         assert login["Resource"] == [
-            cache["outputs"]["arn"],
-            users[f"wallet-prod-cache-{name}"]["outputs"]["arn"],
+            f"{arn}:replicationgroup:{group}",
+            f"{arn}:user:wallet-prod-cache-{name}",
         ]
