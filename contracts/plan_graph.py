@@ -222,8 +222,9 @@ def kubernetes_kind(type_token: str) -> tuple[str, str]:
     return api_version, parts[2]
 
 
-SECRET_KEY, SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
-"""Pulumi's secret envelope in the plan: ``{SECRET_KEY: SECRET_SIGNATURE, "value": ...}``."""
+ENVELOPE_KEY = "4dabf18193072939515e22adb298388d"  # pragma: allowlist secret
+ENVELOPE_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"  # pragma: allowlist secret
+"""Pulumi's secret envelope in the plan: ``{ENVELOPE_KEY: ENVELOPE_SIGNATURE, "value": ...}``."""
 REDACTED = "(sensitive)"
 
 
@@ -232,7 +233,7 @@ def redact_secrets(value: Any) -> Any:
     ``"(sensitive)"``, maps and lists keep their keys and length, so a manifest stays valid for its
     schema and no secret reaches a scanner's input or a report."""
     if isinstance(value, Mapping):
-        if value.get(SECRET_KEY) == SECRET_SIGNATURE:
+        if value.get(ENVELOPE_KEY) == ENVELOPE_SIGNATURE:
             return _blank(value.get("value"))
         return {key: redact_secrets(item) for key, item in value.items()}
     if isinstance(value, list):

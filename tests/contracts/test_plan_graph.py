@@ -10,8 +10,8 @@ import pytest
 
 from contracts.errors import UsageProblem
 from contracts.plan_graph import (
-    SECRET_KEY,
-    SECRET_SIGNATURE,
+    ENVELOPE_KEY,
+    ENVELOPE_SIGNATURE,
     PlanGraph,
     kubernetes_kind,
     kubernetes_manifest,
@@ -152,7 +152,7 @@ def test_kubernetes_kind_from_the_type_token(token: str, expected: tuple[str, st
 
 def test_manifests_carry_the_shape_of_a_secret_never_its_value() -> None:
     envelope = {
-        SECRET_KEY: SECRET_SIGNATURE,
+        ENVELOPE_KEY: ENVELOPE_SIGNATURE,
         "value": {"url": "rediss://u:hunter2@cache:6379/0"},  # pragma: allowlist secret
     }
     secret = {
