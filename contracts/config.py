@@ -318,6 +318,8 @@ class DatabaseConfig(Strict):
     backup_retention_days: Annotated[int, Field(ge=1, le=35)]
     deletion_protection: bool
     performance_insights: bool = True
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    """Enhanced Monitoring (OS metrics of the instance): one of the intervals RDS accepts."""
 
     @model_validator(mode="after")
     def _storage(self) -> DatabaseConfig:
@@ -469,6 +471,9 @@ class LoggingConfig(Strict):
     eck: EckConfig | None = None
     opensearch: OpenSearchConfig | None = None
     shipper: ShipperConfig = ShipperConfig()
+    replica_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
+    """Where the audit archive, the CloudTrail bucket and the access logs are copied (S3 Cross-Region
+    Replication), a region other than the stack's; none keeps them in one region (dev and qa only)."""
 
     @model_validator(mode="after")
     def _endpoint(self) -> LoggingConfig:
@@ -738,6 +743,15 @@ class EnvironmentConfig(Strict):
             raise ValueError("cache.num_nodes > 1 needs network.az_count >= 2")
         if any(not zone.startswith(self.region) for zone in self.network.availability_zones):
             raise ValueError(f"network.availability_zones must all be in region {self.region}")
+        if self.logging.replica_region == self.region:
+            raise ValueError(
+                f"logging.replica_region must be another region than the stack's ({self.region})"
+            )
+        if self.name in ("stage", "prod") and self.logging.replica_region is None:
+            raise ValueError(
+                f"logging.replica_region is required in {self.name}: its audit data must survive a region "
+                "(allowed: an AWS region other than the stack's, e.g. eu-central-1)"
+            )
         return self
 
     @property

@@ -98,11 +98,9 @@ class EnvironmentPlan:
         """
         manifests = []
         for resource in self.resources:
-            api_version, kind = kubernetes_kind(resource["type"])
-            if not kind:
-                continue
-            manifest = {"apiVersion": api_version, "kind": kind, **resource.get("inputs", {})}
-            manifests.append(manifest)
+            manifest = kubernetes_manifest(resource)
+            if manifest:
+                manifests.append(manifest)
         return sorted(manifests, key=_manifest_key)
 
     def to_document(self) -> dict[str, Any]:
@@ -222,6 +220,43 @@ def kubernetes_kind(type_token: str) -> tuple[str, str]:
         return "", ""
     api_version = version if group == "core" else f"{group}/{version}"
     return api_version, parts[2]
+
+
+ENVELOPE_KEY = "4dabf18193072939515e22adb298388d"  # pragma: allowlist secret
+ENVELOPE_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"  # pragma: allowlist secret
+"""Pulumi's secret envelope in the plan: ``{ENVELOPE_KEY: ENVELOPE_SIGNATURE, "value": ...}``."""
+REDACTED = "(sensitive)"
+
+
+def redact_secrets(value: Any) -> Any:
+    """``value`` with every Pulumi secret replaced by its shape: each scalar inside becomes
+    ``"(sensitive)"``, maps and lists keep their keys and length, so a manifest stays valid for its
+    schema and no secret reaches a scanner's input or a report."""
+    if isinstance(value, Mapping):
+        if value.get(ENVELOPE_KEY) == ENVELOPE_SIGNATURE:
+            return _blank(value.get("value"))
+        return {key: redact_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value
+
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _blank(redact_secrets(item)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blank(redact_secrets(item)) for item in value]
+    return REDACTED
+
+
+def kubernetes_manifest(resource: PlanResource) -> dict[str, Any]:
+    """One Kubernetes object of the plan as a manifest (``apiVersion``, ``kind``, its inputs), secrets
+    redacted (:func:`redact_secrets`); empty for a resource that is not a Kubernetes object."""
+    api_version, kind = kubernetes_kind(resource["type"])
+    if not kind:
+        return {}
+    inputs = redact_secrets(dict(resource.get("inputs", {})))
+    return {"apiVersion": api_version, "kind": kind, **inputs}
 
 
 def _manifest_key(manifest: dict[str, Any]) -> tuple[str, str, str]:

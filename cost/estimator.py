@@ -749,6 +749,11 @@ FREE: dict[str, str] = {
     "aws:cfg/recorderStatus:RecorderStatus": _CONFIG,
     "aws:cloudtrail/trail:Trail": "the first copy of management events is free; storage is priced on S3",
     "aws:s3/bucketLogging:BucketLogging": "log delivery is free; the log objects are S3 storage",
+    "aws:s3/bucketNotification:BucketNotification": "S3 events on the default EventBridge bus are free",
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": (
+        "a replication rule; the copies are priced as storage of the replica buckets, and the "
+        "inter-region transfer per GB is usage not yet in the cost model's catalog"
+    ),
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _CONFIG,
     "aws:eks/addon:Addon": "add-ons run on the node groups priced above",
     "aws:eks/accessEntry:AccessEntry": "cluster access configuration",

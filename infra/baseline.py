@@ -15,6 +15,7 @@ Created by the environment whose config owns the account (``account.baseline``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -71,6 +72,10 @@ class BaselineArgs:
     trail_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
+    access_logs_bucket: pulumi.Input[str]
+    """The access-log bucket (``infra.logging``) that receives the trail bucket's server access logs."""
+    replicate: Callable[[aws.s3.Bucket, aws.s3.BucketVersioning], object] | None = None
+    """Copies the trail bucket to the replica region (``AuditLogging.replicated``), if there is one."""
 
 
 class AccountBaseline(WalletComponent):
@@ -118,6 +123,7 @@ class AccountBaseline(WalletComponent):
             ),
             args.trail_key_arn,
             expire_noncurrent_days=env.logging.audit_retention_days,
+            on_versioned=args.replicate,
         )
 
         def document(values: list[str]) -> str:
@@ -182,6 +188,13 @@ class AccountBaseline(WalletComponent):
             self.name("trail-bucket-policy"),
             bucket=bucket.id,
             policy=pulumi.Output.all(bucket.arn, args.account_id).apply(document),
+            opts=self.child_opts(),
+        )
+        aws.s3.BucketLogging(
+            self.name("trail-bucket-access-logs"),
+            bucket=bucket.id,
+            target_bucket=args.access_logs_bucket,
+            target_prefix="cloudtrail/",
             opts=self.child_opts(),
         )
         return bucket, policy

@@ -228,10 +228,11 @@ class CiRunner(WalletComponent):
                         "Sid": "AttachToThisVpcOnly",
                         "Effect": "Allow",
                         "Action": ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"],
-                        "Resource": "*",
-                        "Condition": {
-                            "StringEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account}:vpc/{vpc}"}
-                        },
+                        "Resource": [
+                            f"arn:aws:ec2:{region}:{account}:{kind}/*"
+                            for kind in ("network-interface", "subnet", "security-group")
+                        ],
+                        "Condition": {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account}:vpc/{vpc}"}},
                     },
                     {
                         "Sid": "NetworkInterfacePermissionForCodeBuild",

@@ -36,10 +36,13 @@ class ClusterAddonsArgs:
     k8s_provider: pulumi.ProviderResource
     node_groups: list[aws.eks.NodeGroup]
     permissions_boundary_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
 
 
-def autoscaler_policy(cluster: str) -> str:
-    """Read anything needed to plan; change only Auto Scaling groups tagged for ``cluster``."""
+def autoscaler_policy(cluster: str, account: str, region: str) -> str:
+    """Read what is needed to plan (the Describe calls AWS does not scope to a resource); read only
+    ``cluster``'s node groups and change only its Auto Scaling groups: EKS-named groups of this
+    account and region that carry the cluster's autoscaler tag."""
     return policy_json(
         [
             {
@@ -55,9 +58,14 @@ def autoscaler_policy(cluster: str) -> str:
                     "ec2:DescribeInstanceTypes",
                     "ec2:DescribeLaunchTemplateVersions",
                     "ec2:GetInstanceTypesFromInstanceRequirements",
-                    "eks:DescribeNodegroup",
                 ],
                 "Resource": "*",
+            },
+            {
+                "Sid": "DescribeThisClustersNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}/*/*",
             },
             {
                 "Sid": "ScaleOnlyThisClustersGroups",
@@ -66,7 +74,9 @@ def autoscaler_policy(cluster: str) -> str:
                     "autoscaling:SetDesiredCapacity",
                     "autoscaling:TerminateInstanceInAutoScalingGroup",
                 ],
-                "Resource": "*",
+                "Resource": (
+                    f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/eks-*"
+                ),
                 "Condition": {
                     "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}
                 },
@@ -156,7 +166,9 @@ class ClusterAddons(WalletComponent):
         aws.iam.RolePolicy(
             self.name(NAME, "permissions"),
             role=role.id,
-            policy=pulumi.Output.from_input(self.args.cluster_name).apply(autoscaler_policy),
+            policy=pulumi.Output.all(self.args.cluster_name, self.args.account_id).apply(
+                lambda values: autoscaler_policy(values[0], values[1], self.env.region)
+            ),
             opts=self.child_opts(),
         )
         return role

@@ -4,7 +4,7 @@ The ledger database is encrypted with the database key, reachable only from the 
 security group in the isolated data subnets, forces TLS, uses IAM database authentication for
 services and a Secrets Manager-managed master password (rotated by RDS, never in config or state).
 Redis encrypts at rest (cache key) and in transit, and authenticates each service as its own RBAC
-user limited to its key prefix; each user's connection URL is kept in Secrets Manager.
+user limited to its key prefix, with IAM (no password exists to keep in Secrets Manager or rotate).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent
+from infra.iam import service_trust
 
 LEDGER_DB = "ledger"
 REDIS_PORT = 6379
@@ -33,6 +33,7 @@ class DataArgs:
     cache_key_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+    permissions_boundary_arn: pulumi.Input[str]
     cache_users: list[str]
     """Services that use the cache: each gets its own Redis user and secret."""
 
@@ -92,6 +93,20 @@ class Data(WalletComponent):
             tags={**restricted, "log-class": "audit"},
             opts=self.child_opts(stateful=True),
         )
+        # Enhanced Monitoring: RDS publishes the instance's OS metrics with this role.
+        monitoring_role = aws.iam.Role(
+            self.name("db-monitoring"),
+            assume_role_policy=service_trust("monitoring.rds.amazonaws.com"),
+            permissions_boundary=args.permissions_boundary_arn,
+            tags=restricted,
+            opts=self.child_opts(),
+        )
+        monitoring_policy = aws.iam.RolePolicyAttachment(
+            self.name("db-monitoring-policy"),
+            role=monitoring_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=self.child_opts(),
+        )
         self.db = aws.rds.Instance(
             self.name("ledger"),
             identifier=self.name("ledger"),
@@ -125,16 +140,18 @@ class Data(WalletComponent):
             performance_insights_kms_key_id=args.database_key_arn if db_cfg.performance_insights else None,
             performance_insights_retention_period=7 if db_cfg.performance_insights else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            monitoring_interval=db_cfg.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role.arn,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=restricted,
-            opts=self.child_opts(stateful=True),
+            opts=self.child_opts(stateful=True, depends_on=[monitoring_policy]),
         )
 
     def _cache(self, args: DataArgs) -> None:
         """Redis with RBAC: one user per service (its own key prefix), the built-in default user off.
 
-        Rotating a service's password replaces it in the user's password list, so the old one stops
-        working at once (an AUTH token rotated with ROTATE would stay valid until a later SET).
+        Users authenticate with IAM: a service's role may ``elasticache:Connect`` as its own user only,
+        and signs a short-lived token per connection; there is no password to store, leak or rotate.
         """
         env = self.env
         cache_cfg = env.cache
@@ -150,26 +167,22 @@ class Data(WalletComponent):
             opts=self.child_opts(),
         )
         users: list[aws.elasticache.User] = [default_user]
-        passwords: dict[str, pulumi.Output[str]] = {}
+        self.cache_user_ids: dict[str, str] = {}
         for service in args.cache_users:
-            password = random.RandomPassword(
-                self.name("cache-password", service), length=48, special=False, opts=self.child_opts()
+            # IAM authentication needs the user id and name to be the same.
+            user_id = self.name("cache", service)[:40]
+            user = aws.elasticache.User(
+                self.name("cache-user", service),
+                user_id=user_id,
+                user_name=user_id,
+                engine="redis",
+                access_string=f"on ~{service}:* +@all -@dangerous",
+                authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="iam"),
+                tags=self.tags(service=service, data_classification="confidential"),
+                opts=self.child_opts(),
             )
-            passwords[service] = password.result
-            users.append(
-                aws.elasticache.User(
-                    self.name("cache-user", service),
-                    user_id=self.name("cache", service)[:40],
-                    user_name=service,
-                    engine="redis",
-                    access_string=f"on ~{service}:* +@all -@dangerous",
-                    authentication_mode=aws.elasticache.UserAuthenticationModeArgs(
-                        type="password", passwords=[password.result]
-                    ),
-                    tags=self.tags(service=service, data_classification="confidential"),
-                    opts=self.child_opts(),
-                )
-            )
+            users.append(user)
+            self.cache_user_ids[service] = user_id
         group = aws.elasticache.UserGroup(
             self.name("cache-users"),
             user_group_id=self.name("cache-users"),
@@ -186,9 +199,10 @@ class Data(WalletComponent):
             opts=self.child_opts(),
         )
         replicated = cache_cfg.num_nodes > 1
+        self.cache_name = self.name("cache")
         self.cache = aws.elasticache.ReplicationGroup(
             self.name("cache"),
-            replication_group_id=self.name("cache"),
+            replication_group_id=self.cache_name,
             description="API cache (balances, quotes)",
             engine="redis",
             engine_version=cache_cfg.engine_version,
@@ -210,34 +224,10 @@ class Data(WalletComponent):
             tags=tags,
             opts=self.child_opts(stateful=True),
         )
-        self.cache_urls: dict[str, pulumi.Output[str]] = {}
-        self.cache_secrets: dict[str, aws.secretsmanager.Secret] = {}
-        for service, secret_value in passwords.items():
-            url: pulumi.Output[str] = pulumi.Output.secret(
-                pulumi.Output.concat(
-                    "rediss://",
-                    service,
-                    ":",
-                    secret_value,
-                    "@",
-                    self.cache.primary_endpoint_address,
-                    f":{REDIS_PORT}/0",
-                )
+        # No password anywhere: each service signs its own 15-minute IAM token (WALLETSTUB_CACHE_IAM_AUTH).
+        self.cache_urls: dict[str, pulumi.Output[str]] = {
+            service: pulumi.Output.concat(
+                "rediss://", user_id, "@", self.cache.primary_endpoint_address, f":{REDIS_PORT}/0"
             )
-            secret = aws.secretsmanager.Secret(
-                self.name(service, "cache"),
-                name=f"walletops/{env.name}/{service}/cache",
-                description=f"{service}: its Redis user and connection URL (rediss://user:password@host)",
-                kms_key_id=args.secrets_key_arn,
-                recovery_window_in_days=30 if env.is_production else 0,
-                tags=self.tags(service=service, data_classification="restricted"),
-                opts=self.child_opts(),
-            )
-            aws.secretsmanager.SecretVersion(
-                self.name(service, "cache-value"),
-                secret_id=secret.id,
-                secret_string=pulumi.Output.json_dumps({"username": service, "url": url}),
-                opts=self.child_opts(),
-            )
-            self.cache_urls[service] = url
-            self.cache_secrets[service] = secret
+            for service, user_id in self.cache_user_ids.items()
+        }

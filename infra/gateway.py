@@ -32,6 +32,7 @@ from contracts.gateway_rules import API_KEY_HEADER, CONSUMER_HEADER, NO_USER, NO
 from contracts.gateway_spec import GatewaySpec, Route
 from infra.common import WalletComponent
 from infra.iam import service_trust
+from infra.logging import LOAD_BALANCER_LOG_PREFIX
 from infra.services import CONTAINER_PORT, Workload
 from infra.transit import SSL_POLICY
 
@@ -89,6 +90,7 @@ MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesSQLiRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
 )
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -119,6 +121,10 @@ class GatewayArgs:
     nlb_host: str
     """The name integrations call the NLB by (``nlb.<transit.internal_domain>``), its certificate's name."""
     nlb_certificate_arn: pulumi.Input[str]
+    access_logs_bucket: pulumi.Input[str]
+    """The access-log bucket (``infra.logging``): the load balancer writes its access logs there."""
+    access_logs_policy: pulumi.Resource
+    """That bucket's policy, which lets the log delivery write: the load balancer waits for it."""
 
 
 class Gateway(WalletComponent):
@@ -151,8 +157,11 @@ class Gateway(WalletComponent):
             security_groups=[args.lb_security_group_id],
             enable_cross_zone_load_balancing=True,
             enable_deletion_protection=self.env.is_production,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                bucket=args.access_logs_bucket, prefix=LOAD_BALANCER_LOG_PREFIX, enabled=True
+            ),
             tags=self.tags(),
-            opts=self.child_opts(),
+            opts=self.child_opts(depends_on=[args.access_logs_policy]),
         )
         self.target_groups: dict[str, aws.lb.TargetGroup] = {}
         # TLS again from the NLB to the pods (cert-manager certificates); ECS tasks have no issuer yet,
@@ -227,7 +236,17 @@ class Gateway(WalletComponent):
             opts=self.child_opts(),
         )
         resources: dict[str, aws.apigateway.Resource] = {}
-        methods: list[pulumi.Resource] = []
+        # Every method names it: API Gateway refuses a request missing a required parameter
+        # (the proxied path) before it reaches a service.
+        self.validator = aws.apigateway.RequestValidator(
+            self.name("validator"),
+            rest_api=self.api.id,
+            name=self.name("validator"),
+            validate_request_parameters=True,
+            validate_request_body=False,
+            opts=self.child_opts(),
+        )
+        methods: list[pulumi.Resource] = [self.validator]
         authorizer = self._end_users()
         for route in self.routes:
             prefix_resource = self._resource_path(route.path_prefix, resources)
@@ -498,6 +517,7 @@ class Gateway(WalletComponent):
             else None,
             api_key_required=True,
             request_parameters={"method.request.path.proxy": True} if proxied else None,
+            request_validator_id=self.validator.id,
             opts=self.child_opts(),
         )
         # The service learns who calls from the gateway only: whatever a client sent in these headers is
@@ -542,6 +562,7 @@ class Gateway(WalletComponent):
             http_method="ANY",
             authorization="NONE",
             api_key_required=api_key_required,
+            request_validator_id=self.validator.id,
             opts=self.child_opts(),
         )
         integration = aws.apigateway.Integration(
@@ -684,6 +705,11 @@ class Gateway(WalletComponent):
                 # Its 8 KB body rule would refuse bodies the spec allows; the spec's own rule sets the limit.
                 statement["rule_action_overrides"] = [
                     {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}
+                ]
+            elif group == "AWSManagedRulesAnonymousIpList":
+                # Partners and operators call from cloud hosts; VPNs, proxies and Tor stay blocked.
+                statement["rule_action_overrides"] = [
+                    {"name": "HostingProviderIPList", "action_to_use": {"count": {}}}
                 ]
             rules.append(
                 {

@@ -371,6 +371,7 @@ BUCKET_ACTIONS: tuple[str, ...] = (
     "s3:PutLifecycleConfiguration",
     "s3:GetAccelerateConfiguration",
     "s3:GetReplicationConfiguration",
+    "s3:PutReplicationConfiguration",
     "s3:GetAnalyticsConfiguration",
     "s3:GetInventoryConfiguration",
     "s3:GetMetricsConfiguration",
@@ -382,9 +383,10 @@ ROLE_WRITE_ACTIONS: tuple[str, ...] = (
     "iam:AttachRolePolicy",
     "iam:DetachRolePolicy",
     "iam:DeleteRolePolicy",
-    "iam:UpdateAssumeRolePolicy",
 )
-"""Role writes the deploy role may only make on roles that carry the deploy boundary."""
+"""Role writes the deploy role may only make on roles that carry the deploy boundary (the actions
+for which IAM evaluates ``iam:PermissionsBoundary``; ``iam:UpdateAssumeRolePolicy`` is not one:
+conditioned on that key it would never be allowed, so it is scoped by the role name instead)."""
 BOUNDARY_SERVICES: tuple[str, ...] = (
     *VERBS,
     "kms",
@@ -565,6 +567,11 @@ class Iam(WalletComponent):
         the region condition; IAM role writes require the deploy boundary on the role written.
         """
         region, env = self.env.region, self.env.name
+        # Keys are created in the stack's region and, for the audit replicas, in logging.replica_region.
+        key_regions = [
+            region,
+            *([self.env.logging.replica_region] if self.env.logging.replica_region else []),
+        ]
         statements: list[dict[str, Any]] = [
             {
                 "Sid": "ManagePlatformServicesInRegion",
@@ -578,15 +585,19 @@ class Iam(WalletComponent):
                 "Effect": "Allow",
                 "Action": ["kms:CreateKey", "kms:ListAliases", "kms:ListKeys"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+                "Condition": {"StringEquals": {"aws:RequestedRegion": key_regions}},
             },
             {
                 "Sid": "ManageKeysOfThisAccountAndRegion",
                 "Effect": "Allow",
                 "Action": list(KMS_KEY_ACTIONS),
                 "Resource": [
-                    f"arn:aws:kms:{region}:{account}:key/*",
-                    f"arn:aws:kms:{region}:{account}:alias/{self.prefix}-*",
+                    arn
+                    for key_region in key_regions
+                    for arn in (
+                        f"arn:aws:kms:{key_region}:{account}:key/*",
+                        f"arn:aws:kms:{key_region}:{account}:alias/{self.prefix}-*",
+                    )
                 ],
             },
             {
@@ -661,7 +672,7 @@ class Iam(WalletComponent):
                 "Effect": "Allow",
                 "Action": list(ROLE_WRITE_ACTIONS),
                 "Resource": f"arn:aws:iam::{account}:role/{self.prefix}-*",
-                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}},
+                "Condition": {"ArnEquals": {"iam:PermissionsBoundary": boundary_arn}},
             },
             {
                 "Sid": "ManageRolesOfThisEnvironment",
@@ -672,6 +683,7 @@ class Iam(WalletComponent):
                     "iam:UntagRole",
                     "iam:UpdateRole",
                     "iam:UpdateRoleDescription",
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:PassRole",
                 ],
                 "Resource": f"arn:aws:iam::{account}:role/{self.prefix}-*",
@@ -721,6 +733,7 @@ class Iam(WalletComponent):
                     "iam:UpdateRoleDescription",
                     "iam:PassRole",
                     *ROLE_WRITE_ACTIONS,
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:CreateOpenIDConnectProvider",
                     "iam:UpdateOpenIDConnectProviderThumbprint",
                     "iam:TagOpenIDConnectProvider",
@@ -748,6 +761,7 @@ class Iam(WalletComponent):
                 "Effect": "Deny",
                 "Action": [
                     *ROLE_WRITE_ACTIONS,
+                    "iam:UpdateAssumeRolePolicy",
                     "iam:DeleteRole",
                     "iam:UpdateRole",
                     "iam:TagRole",
@@ -764,7 +778,7 @@ class Iam(WalletComponent):
                 "Effect": "Deny",
                 "Action": list(ROLE_WRITE_ACTIONS),
                 "Resource": "*",
-                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
+                "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
             },
             {
                 "Sid": "NoLongLivedCredentials",

@@ -175,7 +175,7 @@ class Kms(WalletComponent):
                     "Sid": "CloudTrailEncryptsThisTrailsLogs",
                     "Effect": "Allow",
                     "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Action": "kms:GenerateDataKey*",
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {"aws:SourceArn": trail_arn},
@@ -185,6 +185,17 @@ class Kms(WalletComponent):
                             )
                         },
                     },
+                }
+            )
+            # DescribeKey carries no encryption context: AWS's CloudTrail key policy grants it apart.
+            statements.append(
+                {
+                    "Sid": "CloudTrailDescribesTheKey",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "kms:DescribeKey",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
                 }
             )
             statements.append(
@@ -203,6 +214,16 @@ class Kms(WalletComponent):
                     "Sid": "ServerAccessLogsOfThisAccount",
                     "Effect": "Allow",
                     "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }
+            )
+            statements.append(
+                {
+                    "Sid": "LoadBalancerLogDeliveryOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "delivery.logs.amazonaws.com"},
                     "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},

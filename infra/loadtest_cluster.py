@@ -26,6 +26,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 MASTER_PORT = 5557
 WEB_PORT = 8089
 CONFIG_MOUNT = "/etc/walletops"
+KEYS_MOUNT = "/run/walletops-loadtest"
+KEY_FILES = (("WALLETOPS_LT_API_KEY", "api-key"), ("WALLETOPS_LT_OPERATOR_KEY", "operator-api-key"))
+"""The API keys Secret, mounted as files (``WALLETOPS_LT_*_FILE``), never environment variables."""
 PRIVATE_RANGES: list[str] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 
 
@@ -184,22 +187,9 @@ class LoadtestCluster(WalletComponent):
             "LOCUST_HOST": self.args.gateway_url,
             "HOME": "/tmp",  # noqa: S108 (an emptyDir in the pod)
         }
-        variables = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
-        for name, key in (
-            ("WALLETOPS_LT_API_KEY", "api-key"),
-            ("WALLETOPS_LT_OPERATOR_KEY", "operator-api-key"),
-        ):
-            variables.append(
-                k8s.core.v1.EnvVarArgs(
-                    name=name,
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                            name=self.args.api_keys_secret, key=key
-                        )
-                    ),
-                )
-            )
-        return variables
+        for name, key in KEY_FILES:
+            values[f"{name}_FILE"] = f"{KEYS_MOUNT}/{key}"
+        return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
 
     def _deployment(self, role: str, replicas: int, checksum: str, args: list[str]) -> k8s.apps.v1.Deployment:
         labels = {"app.kubernetes.io/name": "locust", "app.kubernetes.io/component": role}
@@ -241,6 +231,7 @@ class LoadtestCluster(WalletComponent):
                 k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_MOUNT, read_only=True),
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # noqa: S108 (an emptyDir in the pod)
                 k8s.core.v1.VolumeMountArgs(name="reports", mount_path="/reports"),
+                k8s.core.v1.VolumeMountArgs(name="api-keys", mount_path=KEYS_MOUNT, read_only=True),
             ],
         )
         return k8s.apps.v1.Deployment(
@@ -269,6 +260,16 @@ class LoadtestCluster(WalletComponent):
                             k8s.core.v1.VolumeArgs(
                                 name="reports",
                                 empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="api-keys",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                    secret_name=self.args.api_keys_secret,
+                                    items=[
+                                        k8s.core.v1.KeyToPathArgs(key=key, path=key) for _, key in KEY_FILES
+                                    ],
+                                    default_mode=0o440,
+                                ),
                             ),
                         ],
                     ),

@@ -1,11 +1,12 @@
 """The walletops Pulumi program: one environment, composed from its components.
 
 Order follows the dependencies: KMS keys first (everything encrypts with them), then IAM and the
-network, compute and its add-ons, data, the gateway (its load balancer fronts the workloads),
-observability (where logs and traces go), the workloads, audit logging, the account baseline (where
-this environment owns the account), the budget (from the recorded cost estimate), the CloudWatch
-alarms to its topic and, where enabled, the in-cluster load test. The same function runs under
-``pulumi up`` (``__main__.py``) and under the offline planner; nothing here knows which.
+network, compute and its add-ons, data, audit logging (its access-log bucket receives the load
+balancer's logs), transit TLS, the gateway (its load balancer fronts the workloads), observability
+(where logs and traces go), the workloads, the account baseline (where this environment owns the
+account), the budget (from the recorded cost estimate), the CloudWatch alarms to its topic and, where
+enabled, the in-cluster load test. The same function runs under ``pulumi up`` (``__main__.py``) and
+under the offline planner; nothing here knows which.
 """
 
 from __future__ import annotations
@@ -96,7 +97,19 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             cache_key_arn=kms.arn("cache"),
             secrets_key_arn=kms.arn("secrets"),
             logs_key_arn=kms.arn("logs"),
+            permissions_boundary_arn=iam.boundary_arn,
             cache_users=[workload.name for workload in workloads if workload.uses_cache],
+        ),
+        env,
+        opts,
+    )
+    audit_logging = AuditLogging(
+        "logging",
+        AuditLoggingArgs(
+            logs_key_arn=kms.arn("logs"),
+            s3_key_arn=kms.arn("s3"),
+            account_id=account_id,
+            permissions_boundary_arn=iam.boundary_arn,
         ),
         env,
         opts,
@@ -115,6 +128,8 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             permissions_boundary_arn=iam.boundary_arn,
             nlb_host=tls.nlb_host,
             nlb_certificate_arn=tls.nlb_certificate_arn,
+            access_logs_bucket=audit_logging.access_logs.id,
+            access_logs_policy=audit_logging.access_logs_policy,
         ),
         env,
         opts,
@@ -133,6 +148,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
                 k8s_provider=compute.k8s_provider,
                 node_groups=compute.node_groups,
                 permissions_boundary_arn=iam.boundary_arn,
+                account_id=account_id,
             ),
             env,
             opts,
@@ -171,7 +187,8 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             db_address=data.db.address,
             master_secret_arn=data.db.master_user_secrets[0].secret_arn,
             cache_urls=data.cache_urls,
-            cache_secret_arns={name: secret.arn for name, secret in data.cache_secrets.items()},
+            cache_user_ids=data.cache_user_ids,
+            cache_name=data.cache_name,
             target_group_arns={name: group.arn for name, group in gateway.target_groups.items()},
             tls=tls,
             permissions_boundary_arn=iam.boundary_arn,
@@ -183,12 +200,6 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             apm_token_secret=APM_TOKEN_SECRET,
             apm_token_key=APM_TOKEN_KEY,
         ),
-        env,
-        opts,
-    )
-    AuditLogging(
-        "logging",
-        AuditLoggingArgs(logs_key_arn=kms.arn("logs"), s3_key_arn=kms.arn("s3"), account_id=account_id),
         env,
         opts,
     )
@@ -218,6 +229,13 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
                 trail_key_arn=kms.arn("trail"),
                 logs_key_arn=kms.arn("logs"),
                 permissions_boundary_arn=iam.boundary_arn,
+                access_logs_bucket=audit_logging.access_logs.id,
+                replicate=audit_logging.replicated(
+                    "trail-bucket",
+                    "cloudtrail",
+                    kms.arn("trail"),
+                    expire_noncurrent_days=env.logging.audit_retention_days,
+                ),
             ),
             env,
             opts,

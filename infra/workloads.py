@@ -82,7 +82,11 @@ class WorkloadsArgs:
     db_address: pulumi.Input[str]
     master_secret_arn: pulumi.Input[str]
     cache_urls: dict[str, pulumi.Output[str]]
-    cache_secret_arns: dict[str, pulumi.Output[str]]
+    """Each cache user's ``rediss://<user>@host`` (no password: IAM authentication)."""
+    cache_user_ids: dict[str, str]
+    """Each cache user's id (== its name): what the service may ``elasticache:Connect`` as."""
+    cache_name: str
+    """The replication group: what a service may connect to, and the name its IAM token is signed for."""
     target_group_arns: dict[str, pulumi.Output[str]]
     tls: TransitTls
     permissions_boundary_arn: pulumi.Input[str]
@@ -203,10 +207,11 @@ class Workloads(WalletComponent):
     def _role_policy(
         self, workload: Workload, role: aws.iam.Role, secret: aws.secretsmanager.Secret | None
     ) -> None:
-        """Least privilege: its own credentials secret (read by its init container) and IAM login as
-        its own database user. Its cache URL reaches it from a Kubernetes Secret / the ECS agent."""
+        """Least privilege: its own credentials secret (read by its init container), IAM login as its
+        own database user and as its own cache user."""
         args = self.args
         region = self.env.region
+        uses_cache = workload.uses_cache
         inputs: list[Any] = [
             args.account_id,
             args.db_resource_id,
@@ -248,9 +253,21 @@ class Workloads(WalletComponent):
                         f"{db_user(workload.name)}",
                     }
                 )
+            if uses_cache:
+                statements.append(
+                    {
+                        "Sid": "CacheIamLogin",
+                        "Effect": "Allow",
+                        "Action": "elasticache:Connect",
+                        "Resource": [
+                            f"arn:aws:elasticache:{region}:{account}:replicationgroup:{args.cache_name}",
+                            f"arn:aws:elasticache:{region}:{account}:user:{args.cache_user_ids[workload.name]}",
+                        ],
+                    }
+                )
             return policy_json(statements)
 
-        if not (secret or workload.uses_database):
+        if not (secret or workload.uses_database or uses_cache):
             return
         aws.iam.RolePolicy(
             self.name(workload.name, "permissions"),
@@ -610,23 +627,6 @@ class Workloads(WalletComponent):
                 )
             )
         pod_deps: list[pulumi.Resource] = [account, *([self.bootstrap] if self.bootstrap else [])]
-        if workload.uses_cache:
-            cache_secret = k8s.core.v1.Secret(
-                self.name(name, "cache-secret"),
-                metadata=self._meta(f"{name}-cache", name),
-                type="Opaque",
-                string_data={"url": self.args.cache_urls[name]},
-                opts=self._k8s_opts(deps),
-            )
-            pod_deps.append(cache_secret)
-            env_vars.append(
-                k8s.core.v1.EnvVarArgs(
-                    name=f"{ENV_PREFIX}CACHE_URL",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=f"{name}-cache", key="url")
-                    ),
-                )
-            )
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]  # noqa: S108 (an emptyDir in the pod)
         volumes = [
             k8s.core.v1.VolumeArgs(
@@ -880,7 +880,7 @@ class Workloads(WalletComponent):
         ]
 
     def _service_env(self, workload: Workload) -> dict[str, pulumi.Input[str]]:
-        """The plain ``WALLETSTUB_*`` variables of a service (the cache URL comes from its secret)."""
+        """The ``WALLETSTUB_*`` variables of a service: none is a secret (database and cache use IAM)."""
         env: dict[str, pulumi.Input[str]] = {
             f"{ENV_PREFIX}SERVICE": workload.name,
             f"{ENV_PREFIX}HOST": "0.0.0.0",  # noqa: S104 (the pod/task network; policies and SGs front it)
@@ -900,6 +900,10 @@ class Workloads(WalletComponent):
                     f"{ENV_PREFIX}TLS_CA_FILE": f"{TLS_MOUNT}/ca.crt",
                 }
             )
+        if workload.uses_cache:
+            env[f"{ENV_PREFIX}CACHE_URL"] = self.args.cache_urls[workload.name]
+            env[f"{ENV_PREFIX}CACHE_IAM_AUTH"] = "1"
+            env[f"{ENV_PREFIX}CACHE_NAME"] = self.args.cache_name
         if workload.uses_database:
             env[f"{ENV_PREFIX}DATABASE_URL"] = pulumi.Output.concat(
                 "postgresql+asyncpg://",
@@ -1041,40 +1045,9 @@ class Workloads(WalletComponent):
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
             opts=self.child_opts(),
         )
-        cache_secret = args.cache_secret_arns.get(name) if workload.uses_cache else None
-        if cache_secret is not None:
-            aws.iam.RolePolicy(
-                self.name(name, "execution-secrets"),
-                role=execution_role.id,
-                policy=pulumi.Output.all(cache_secret, args.secrets_key_arn).apply(
-                    lambda values: policy_json(
-                        [
-                            {
-                                "Sid": "InjectOwnCacheUrl",
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": values[0],
-                            },
-                            {
-                                "Sid": "DecryptViaSecretsManager",
-                                "Effect": "Allow",
-                                "Action": "kms:Decrypt",
-                                "Resource": values[1],
-                                "Condition": {
-                                    "StringEquals": {
-                                        "kms:ViaService": f"secretsmanager.{self.env.region}.amazonaws.com"
-                                    }
-                                },
-                            },
-                        ]
-                    )
-                ),
-                opts=self.child_opts(),
-            )
         definition = pulumi.Output.all(
             log_group.name,
             pulumi.Output.from_input(self._service_env(workload)),
-            cache_secret or "",
             secret.arn if secret else "",
         ).apply(lambda parts: json.dumps(self._container_definitions(workload, *parts), sort_keys=True))
         volumes = [aws.ecs.TaskDefinitionVolumeArgs(name="tmp")]
@@ -1156,7 +1129,7 @@ class Workloads(WalletComponent):
         )
 
     def _container_definitions(
-        self, workload: Workload, log_group: str, env: dict[str, str], cache_secret: str, credentials: str
+        self, workload: Workload, log_group: str, env: dict[str, str], credentials: str
     ) -> list[dict[str, Any]]:
         """The task's containers: the service, and (exchanges) the init container writing credentials."""
         name = workload.name
@@ -1225,8 +1198,6 @@ class Workloads(WalletComponent):
             "logConfiguration": logs,
             "mountPoints": mounts,
         }
-        if cache_secret:
-            service["secrets"] = [{"name": f"{ENV_PREFIX}CACHE_URL", "valueFrom": f"{cache_secret}:url::"}]
         if depends:
             service["dependsOn"] = depends
         return [*containers, service]

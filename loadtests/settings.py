@@ -132,6 +132,16 @@ class RunSettings:
         def get(key: str) -> str:
             return source.get(PREFIX + key, "").strip()
 
+        def secret(key: str) -> str:
+            """``<key>_FILE`` (a mounted Kubernetes Secret, off the environment) wins over ``<key>``."""
+            path = get(f"{key}_FILE")
+            if not path:
+                return get(key)
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise UsageProblem(f"{PREFIX}{key}_FILE={path!r}: cannot read it ({exc.strerror})") from exc
+
         scenario = check_scenario(get("SCENARIO") or "smoke")
         return cls(
             scenario=scenario,
@@ -142,8 +152,8 @@ class RunSettings:
             project_dir=Path(get("PROJECT_DIR")) if get("PROJECT_DIR") else None,
             slo_file=Path(get("SLO_FILE")) if get("SLO_FILE") else None,
             summary_file=Path(get("SUMMARY_FILE")) if get("SUMMARY_FILE") else None,
-            api_key=get("API_KEY"),
-            operator_key=get("OPERATOR_KEY"),
+            api_key=secret("API_KEY"),
+            operator_key=secret("OPERATOR_KEY"),
             token=get("TOKEN"),
             retry_fraction=float(get("RETRY_FRACTION") or 0.05),
             exchanges=tuple(name for name in get("EXCHANGES").split(",") if name),

@@ -2,11 +2,12 @@
 
 Linters and scanners run on the reviewed tree (:mod:`pipelines.scanners`): ruff, mypy, bandit,
 detect-secrets, yamllint, hadolint on every Dockerfile, actionlint + zizmor + the GitHub workflow
-schema on ``.github/workflows/``, checkov on the Dockerfiles and on the Kubernetes manifests the
-program renders, and pip-audit on the locks (reported *not run* when its service is unreachable).
-Checks that need other areas — the policy verdicts over the four plans, the cost diff against the
-base branch — are computed by the command line, which hands them in as ready results: this area
-never plans and never imports another area.
+schema on ``.github/workflows/``, checkov on the Dockerfiles (and on rendered manifests the command
+line hands in), and pip-audit on the locks (reported *not run* when its service is unreachable).
+Checks that need other areas — the policy verdicts over the four plans with the third-party scanners
+(checkov over the plans and manifests, parliament, the Kubernetes schemas; waivers applied), the
+cost diff against the base branch — are computed by the command line, which hands them in as ready
+results: this area never plans and never imports another area.
 
 All findings merge into one table, one SARIF file (:mod:`pipelines.sarif`) and one Markdown
 comment for the pull request.

@@ -165,7 +165,7 @@ def review(
     result = run_review(
         root,
         tools=wiring.tools_dir(),
-        manifests=wiring.manifests_of(graph),
+        manifests=wiring.manifests_of(graph, root),
         extra=extra,
         audit=audit,
         progress=_progress,
@@ -663,7 +663,7 @@ def run(
             run_review(
                 root,
                 tools=wiring.tools_dir(),
-                manifests=wiring.manifests_of(graph),
+                manifests=wiring.manifests_of(graph, root),
                 extra=lambda: wiring.review_extra(root, graph, sources, None, []),
                 audit=True,
                 progress=_progress,

@@ -53,8 +53,20 @@ def plan_for_review(root: Path, plan_file: Path | None) -> tuple[PlanGraph, Sour
     return PlanGraph({plan.name: plan}), sources
 
 
-def policy_check(graph: PlanGraph, root: Path, sources: Sources, today: date | None = None) -> CheckResult:
-    """The guardrails over every planned environment; mandatory failures fail the review."""
+def policy_check(
+    graph: PlanGraph,
+    root: Path,
+    sources: Sources,
+    today: date | None = None,
+    *,
+    checkov: Path | None = None,
+) -> CheckResult:
+    """The guardrails over every planned environment; mandatory failures fail the review.
+
+    For this project the third-party scanners run too (checkov once over every environment's
+    Terraform-plan export and manifests, parliament, the Kubernetes schemas), with the same waivers
+    as ``walletops policy --scanners``: an unwaived scanner finding fails the review like a rule.
+    """
     from infra.policy.engine import evaluate_plan
     from infra.policy.model import Severity, rules_by_id
     from infra.policy.sarif import module_of
@@ -66,6 +78,14 @@ def policy_check(graph: PlanGraph, root: Path, sources: Sources, today: date | N
     waivers = load_waivers(root / WAIVERS_FILE, set(rules_by_id()), day) if project else NO_WAIVERS
     configs = load_all(root, graph.names) if project else {}
     report = evaluate_plan(graph, waivers=waivers, today=day, configs=configs)
+    if project:
+        from infra.policy.engine import scanner_results
+        from infra.policy.scanners import SCANNERS, run_scanners
+
+        versions = {name: c.kubernetes.version for name, c in configs.items() if c.kubernetes is not None}
+        checks = run_scanners(graph, SCANNERS, kubernetes_versions=versions, checkov=checkov)
+        report.results.extend(scanner_results(checks, graph, waivers=waivers, today=day))
+        report.scanners = SCANNERS
     findings = []
     for result in report.results:
         for finding in result.findings:
@@ -88,10 +108,11 @@ def policy_check(graph: PlanGraph, root: Path, sources: Sources, today: date | N
     failed = [f for f in findings if f.severity == "error"]
     status = Status.failed if failed else Status.passed
     envs = ", ".join(graph.names)
+    scanned = f" and {', '.join(report.scanners)}" if report.scanners else ""
     summary = (
         f"{len(failed)} mandatory finding(s), {len(findings) - len(failed)} advisory in {envs}"
         if findings
-        else f"every rule passes in {envs}"
+        else f"every rule{scanned} passes in {envs}"
     )
     return CheckResult("policy", status, summary, findings, time.monotonic() - started)
 
@@ -176,7 +197,11 @@ def tools_dir() -> Path:
     return Path(__file__).resolve().parents[1] / ".tools"
 
 
-def manifests_of(graph: PlanGraph) -> dict[str, list[dict[str, Any]]]:
+def manifests_of(graph: PlanGraph, root: Path) -> dict[str, list[dict[str, Any]]]:
+    """The rendered manifests for the review's own checkov, or none for this project: its policy
+    check scans them already (checkov's Kubernetes checks with the project's waivers)."""
+    if is_walletops_project(root):
+        return {}
     return {env.name: env.kubernetes_manifests() for env in graph}
 
 

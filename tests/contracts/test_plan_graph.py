@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from contracts.errors import UsageProblem
-from contracts.plan_graph import PlanGraph, kubernetes_kind, read_plan, write_plan
+from contracts.plan_graph import (
+    ENVELOPE_KEY,
+    ENVELOPE_SIGNATURE,
+    PlanGraph,
+    kubernetes_kind,
+    kubernetes_manifest,
+    read_plan,
+    write_plan,
+)
 
 
 def _resource(urn: str, typ: str, parent: str | None = None, **inputs: Any) -> dict[str, Any]:
@@ -140,3 +148,21 @@ def test_kubernetes_manifests_are_objects_with_api_version_and_kind() -> None:
 )
 def test_kubernetes_kind_from_the_type_token(token: str, expected: tuple[str, str]) -> None:
     assert kubernetes_kind(token) == expected
+
+
+def test_manifests_carry_the_shape_of_a_secret_never_its_value() -> None:
+    envelope = {
+        ENVELOPE_KEY: ENVELOPE_SIGNATURE,
+        "value": {"url": "rediss://u:hunter2@cache:6379/0"},  # pragma: allowlist secret
+    }
+    secret = {
+        "urn": "urn:pulumi:dev::walletops::kubernetes:core/v1:Secret::cache",
+        "type": "kubernetes:core/v1:Secret",
+        "name": "cache",
+        "inputs": {"metadata": {"name": "cache", "namespace": "wallet"}, "stringData": envelope},
+    }
+    manifest = kubernetes_manifest(secret)
+    assert manifest["stringData"] == {"url": "(sensitive)"}
+    assert (manifest["apiVersion"], manifest["kind"]) == ("v1", "Secret")
+    assert "hunter2" not in json.dumps(manifest)
+    assert kubernetes_manifest({"urn": "u", "type": "aws:s3/bucket:Bucket", "name": "b"}) == {}

@@ -1,8 +1,10 @@
 """A small IAM evaluator for tests: identity policies within a permissions boundary, explicit deny wins.
 
 Supports what the program's documents use: Action/NotAction and Resource with ``*``/``?`` wildcards
-(actions case-insensitive), and the StringEquals, StringNotEquals, StringLike and ArnLike
-condition operators over a request context. Enough to prove who may do what, not a full engine.
+(actions case-insensitive), and the StringEquals, StringNotEquals, StringLike, ArnEquals/ArnLike and
+ArnNotEquals condition operators over a request context (a key absent from the context fails the
+positive operators and satisfies the negated ones, as in IAM). Enough to prove who may do what, not a
+full engine.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ def _matches(statement: Mapping[str, Any], action: str, resource: str, context: 
                 return False
             if operator == "StringNotEquals" and actual in values:
                 return False
-            if operator in ("StringLike", "ArnLike") and not (
-                actual is not None and any(fnmatchcase(actual, v) for v in values)
-            ):
+            like = actual is not None and any(fnmatchcase(actual, v) for v in values)
+            if operator in ("StringLike", "ArnLike", "ArnEquals") and not like:
+                return False
+            if operator in ("ArnNotEquals", "ArnNotLike") and like:
                 return False
     return True
 

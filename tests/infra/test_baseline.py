@@ -46,7 +46,22 @@ def test_only_cloudtrail_and_config_write_to_the_trail_bucket_over_tls(plans: di
     assert statements["ConfigWrite"]["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT_ID
     key = next(k for k in of_type(plan, "aws:kms/key:Key") if k["name"].endswith("-kms-trail"))
     sids = {s["Sid"] for s in json.loads(key["inputs"]["policy"])["Statement"]}
-    assert {"CloudTrailEncryptsThisTrailsLogs", "ConfigDeliversToTheTrailBucket"} <= sids
+    assert {
+        "CloudTrailEncryptsThisTrailsLogs",
+        "CloudTrailDescribesTheKey",
+        "ConfigDeliversToTheTrailBucket",
+    } <= sids
+
+
+def test_the_trail_bucket_logs_its_access_to_the_access_log_bucket(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    buckets = {b["inputs"]["bucket"].split("-")[2]: b for b in of_type(plan, "aws:s3/bucket:Bucket")}
+    trail, access_logs = buckets["cloudtrail"], buckets["s3"]
+    [logging] = [
+        r for r in of_type(plan, "aws:s3/bucketLogging:BucketLogging") if trail["urn"] in r["dependencies"]
+    ]
+    assert logging["inputs"]["targetBucket"] == access_logs["id"]
+    assert logging["inputs"]["targetPrefix"] == "cloudtrail/"
 
 
 def test_guardduty_protects_eks_and_rds(plans: dict[str, Any]) -> None:

@@ -76,4 +76,9 @@ def test_the_runners_own_role_can_only_log_attach_to_its_vpc_and_use_the_connect
     attach = next(
         s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "AttachToThisVpcOnly"
     )
-    assert "ec2:Vpc" in attach["Condition"]["StringEquals"]
+    assert attach["Condition"]["ArnEquals"]["ec2:Vpc"].startswith("arn:aws:ec2:eu-west-1:")
+    assert sorted(arn.split(":")[-1] for arn in attach["Resource"]) == [
+        "network-interface/*",
+        "security-group/*",
+        "subnet/*",
+    ]

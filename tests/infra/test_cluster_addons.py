@@ -42,14 +42,24 @@ def test_every_eks_environment_runs_the_autoscaler_for_its_own_cluster(plans: di
 
 
 def test_the_autoscaler_may_resize_only_this_clusters_groups() -> None:
-    policy = autoscaler_policy("wallet-prod-cluster")
+    policy = autoscaler_policy("wallet-prod-cluster", "123456789012", "eu-west-1")
     group = "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:1:autoScalingGroupName/eks-x"
+    not_eks = "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:1:autoScalingGroupName/ci"
     ours = {"aws:ResourceTag/k8s.io/cluster-autoscaler/wallet-prod-cluster": "owned"}
     assert is_allowed([policy], None, "autoscaling:SetDesiredCapacity", group, ours)
     assert not is_allowed([policy], None, "autoscaling:SetDesiredCapacity", group, {})
     other = {"aws:ResourceTag/k8s.io/cluster-autoscaler/wallet-stage-cluster": "owned"}
     assert not is_allowed([policy], None, "autoscaling:TerminateInstanceInAutoScalingGroup", group, other)
     assert not is_allowed([policy], None, "autoscaling:UpdateAutoScalingGroup", group, ours)
+    assert not is_allowed([policy], None, "autoscaling:SetDesiredCapacity", not_eks, ours)
+    nodegroup = "arn:aws:eks:eu-west-1:123456789012:nodegroup/wallet-prod-cluster/general/abc"
+    assert is_allowed([policy], None, "eks:DescribeNodegroup", nodegroup, {})
+    assert not is_allowed([policy], None, "eks:DescribeNodegroup", nodegroup.replace("prod", "stage"), {})
+    assert all(
+        s["Resource"] != "*"
+        for s in json.loads(policy)["Statement"]
+        if s["Sid"] != "DiscoverGroupsAndInstanceTypes"
+    )
 
 
 def test_the_autoscalers_role_trusts_only_its_service_account(plans: dict[str, Any]) -> None:

@@ -71,6 +71,12 @@ def test_config_show_json_is_the_resolved_model() -> None:
             "Input should be less than or equal to 35",
         ),
         (
+            "walletops:database",
+            lambda d: d.update(monitoring_interval_seconds=7),
+            "Pulumi.dev.yaml: walletops:database.monitoring_interval_seconds = 7: "
+            "Input should be 1, 5, 10, 15, 30 or 60",
+        ),
+        (
             "walletops:network",
             lambda d: d.update(nat="two"),
             "Pulumi.dev.yaml: walletops:network.nat = 'two': Input should be 'single' or 'per-az'",
@@ -162,6 +168,18 @@ def test_cross_field_rules(project_copy: Callable[[], Path]) -> None:
             "instance_types mix architectures (arm64, x86_64)",
         ),
         ("dev", "walletops:database", lambda d: d.update(engine_version="16.4"), "pins a minor"),
+        (
+            "prod",
+            "walletops:logging",
+            lambda d: d.pop("replica_region"),
+            "replica_region is required in prod",
+        ),
+        (
+            "dev",
+            "walletops:logging",
+            lambda d: d.update(replica_region="eu-west-1"),
+            "must be another region than the stack's (eu-west-1)",
+        ),
         ("dev", "walletops:network", lambda d: d.pop("availability_zones"), "required key is missing"),
         (
             "dev",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -68,15 +69,15 @@ def test_redis_authenticates_each_service_as_its_own_user_and_no_shared_token(pl
     assert sorted(group["userIds"]) == sorted(u["userId"] for u in users.values())
     assert users["default"]["accessString"].startswith("off")
     cache_users = {"wallet", "exchange-coinbase", "exchange-alpaca", "exchange-kraken"}
-    assert set(users) == {"default", *cache_users}
+    assert set(users) == {"default", *(f"wallet-prod-cache-{name}" for name in cache_users)}
     for name in cache_users:
-        assert users[name]["accessString"] == f"on ~{name}:* +@all -@dangerous"
-        mode = users[name]["authenticationMode"]
-        assert mode["type"] == "password" and len(mode["passwords"]) == 1
-    secrets = {s["inputs"]["name"]: s for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
-    for name in cache_users:
-        secret = secrets[f"walletops/prod/{name}/cache"]
-        assert secret["inputs"]["kmsKeyId"] == key_arn_of(plan, "secrets")
+        user = users[f"wallet-prod-cache-{name}"]
+        assert user["accessString"] == f"on ~{name}:* +@all -@dangerous"
+        assert user["userId"] == user["userName"], "IAM authentication needs id == name"
+        assert user["authenticationMode"] == {"type": "iam"}, "no password to store or rotate"
+    names = {s["inputs"]["name"] for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
+    assert not any(name.endswith("/cache") for name in names)
+    assert not of_type(plan, "random:index/randomPassword:RandomPassword")
 
 
 def test_database_minor_version_floats_with_auto_upgrade(plans: dict[str, Any]) -> None:
@@ -102,3 +103,21 @@ def test_cache_fails_over_where_it_has_replicas(plans: dict[str, Any]) -> None:
     )
     dev = one(plans["dev"], "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]
     assert dev["numCacheClusters"] == 1 and dev["automaticFailoverEnabled"] is False
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_database_has_enhanced_monitoring_with_its_own_bounded_role(plans: dict[str, Any], env: str) -> None:
+    plan = plans[env]
+    db = one(plan, "aws:rds/instance:Instance")
+    assert db["inputs"]["monitoringInterval"] == 60
+    [role] = [r for r in of_type(plan, "aws:iam/role:Role") if r["name"].endswith("-db-monitoring")]
+    assert db["inputs"]["monitoringRoleArn"] == role["outputs"]["arn"]
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": ["monitoring.rds.amazonaws.com"]}
+    assert role["inputs"]["permissionsBoundary"]
+    [attachment] = [
+        a
+        for a in of_type(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a["name"].endswith("-db-monitoring-policy")
+    ]
+    assert attachment["inputs"]["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")

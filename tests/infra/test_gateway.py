@@ -62,6 +62,19 @@ def test_waf_is_attached_with_rate_rule_managed_groups_and_spec_limits(plans: di
         rules["body-size-limit"]["sizeConstraintStatement"]["size"] == load_gateway_spec(ROOT).max_body_bytes
     )
     assert "AWSManagedRulesCommonRuleSet" in rules and "AWSManagedRulesKnownBadInputsRuleSet" in rules
+    anonymous = rules["AWSManagedRulesAnonymousIpList"]["managedRuleGroupStatement"]
+    assert anonymous["ruleActionOverrides"] == [
+        {"name": "HostingProviderIPList", "actionToUse": {"count": {}}}
+    ]
+
+
+def test_every_method_is_checked_by_the_request_validator(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    validator = one(plan, "aws:apigateway/requestValidator:RequestValidator")
+    assert validator["inputs"]["validateRequestParameters"] is True
+    methods = of_type(plan, "aws:apigateway/method:Method")
+    assert methods and {m["inputs"].get("requestValidatorId") for m in methods} == {validator["id"]}
+    assert all(validator["urn"] in m["dependencies"] for m in methods)
 
 
 def test_one_route_and_listener_per_service(plans: dict[str, Any]) -> None:

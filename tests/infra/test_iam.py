@@ -221,3 +221,26 @@ def test_deploy_role_cannot_escalate(
     resolve = {"SELF": role, "BOUNDARY": boundary_arn}
     ctx = {key: resolve.get(value, value) for key, value in context.items()}
     assert not is_allowed([policy], boundary, action, resolve.get(resource, resource), ctx)
+
+
+def test_deploy_role_may_update_the_trust_of_this_environments_roles_only(plans: dict[str, Any]) -> None:
+    """IAM gives no iam:PermissionsBoundary key to iam:UpdateAssumeRolePolicy: a boundary condition on
+    it would deny every trust update (e.g. a new cluster issuer for IRSA); the role name scopes it."""
+    role, policy, boundary = _deploy(plans["prod"])
+    ours = f"arn:aws:iam::{ACCOUNT_ID}:role/wallet-prod-wallet-irsa"
+    assert is_allowed([policy], boundary, "iam:UpdateAssumeRolePolicy", ours, {})
+    assert not is_allowed(
+        [policy], boundary, "iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT_ID}:role/wallet-stage-x", {}
+    )
+    assert not is_allowed([policy], boundary, "iam:UpdateAssumeRolePolicy", role, {})
+
+
+def test_deploy_role_manages_keys_in_the_replica_region_too(plans: dict[str, Any]) -> None:
+    _role, policy, boundary = _deploy(plans["prod"])
+    replica_key = f"arn:aws:kms:eu-central-1:{ACCOUNT_ID}:key/k1"
+    assert is_allowed([policy], boundary, "kms:CreateKey", "*", {"aws:RequestedRegion": "eu-central-1"})
+    assert is_allowed([policy], boundary, "kms:PutKeyPolicy", replica_key)
+    assert not is_allowed([policy], boundary, "kms:CreateKey", "*", {"aws:RequestedRegion": "us-east-2"})
+    assert is_allowed(
+        [policy], boundary, "s3:PutReplicationConfiguration", "arn:aws:s3:::wallet-prod-audit-archive-x"
+    )

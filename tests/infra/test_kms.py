@@ -79,3 +79,12 @@ def test_an_account_that_has_the_service_role_does_not_create_it(project_copy: C
     ]
     key = next(k for k in of_type(plan, "aws:kms/key:Key") if k["name"].endswith("-kms-ebs"))
     assert "AWSServiceRoleForAutoScaling" in key["inputs"]["policy"]
+
+
+def test_the_s3_key_lets_this_accounts_log_deliveries_encrypt(plans: dict[str, Any]) -> None:
+    key = next(k for k in of_type(plans["prod"], "aws:kms/key:Key") if k["name"].endswith("-kms-s3"))
+    statements = {s["Sid"]: s for s in json.loads(key["inputs"]["policy"])["Statement"]}
+    delivery = statements["LoadBalancerLogDeliveryOfThisAccount"]
+    assert delivery["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert delivery["Action"] == ["kms:GenerateDataKey*", "kms:Decrypt"]
+    assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}

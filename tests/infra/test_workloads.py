@@ -9,6 +9,7 @@ import pytest
 from plan_helpers import mock_arn, of_type, one, workload_objects
 
 from contracts.config import SPOT_TAINT_KEY
+from infra.planner import ACCOUNT_ID
 from infra.workloads import fargate_size
 
 K8S = "kubernetes:"
@@ -197,10 +198,11 @@ def test_cache_url_and_exchange_credentials_never_appear_in_plain_env(plans: dic
         pod = deployment["inputs"]["spec"]["template"]["spec"]
         env = {item["name"]: item for item in pod["containers"][0]["env"]}
         if name == "wallet" or name.startswith("exchange-"):
-            assert env["WALLETSTUB_CACHE_URL"]["valueFrom"]["secretKeyRef"] == {
-                "name": f"{name}-cache",
-                "key": "url",
-            }
+            url = env["WALLETSTUB_CACHE_URL"]["value"]
+            assert url.startswith(f"rediss://wallet-prod-cache-{name}@") and ":" not in url.split("@")[0][9:]
+            assert env["WALLETSTUB_CACHE_IAM_AUTH"]["value"] == "1"
+            assert env["WALLETSTUB_CACHE_NAME"]["value"] == "wallet-prod-cache"
+        assert not any("valueFrom" in item for item in pod["containers"][0]["env"]), name
         if name.startswith("exchange-"):
             [init] = pod["initContainers"]
             init_env = {item["name"]: item["value"] for item in init["env"]}
@@ -215,13 +217,36 @@ def test_cache_url_and_exchange_credentials_never_appear_in_plain_env(plans: dic
             assert volume["emptyDir"]["medium"] == "Memory"
 
 
-def test_ecs_tasks_get_the_cache_url_from_their_own_secret(ecs_plan: dict[str, Any]) -> None:
+def test_ecs_tasks_log_in_to_the_cache_with_iam(ecs_plan: dict[str, Any]) -> None:
     task = next(
         t
         for t in of_type(ecs_plan, "aws:ecs/taskDefinition:TaskDefinition")
         if t["name"] == "wallet-qa-wallet-task"
     )
     [container] = json.loads(task["inputs"]["containerDefinitions"])
-    assert container["secrets"][0]["name"] == "WALLETSTUB_CACHE_URL"
-    assert container["secrets"][0]["valueFrom"].endswith(":url::")
-    assert "WALLETSTUB_CACHE_URL" not in {item["name"] for item in container["environment"]}
+    assert "secrets" not in container
+    env = {item["name"]: item["value"] for item in container["environment"]}
+    assert env["WALLETSTUB_CACHE_URL"].startswith("rediss://wallet-qa-cache-wallet@")
+    assert env["WALLETSTUB_CACHE_IAM_AUTH"] == "1"
+
+
+def test_each_service_may_log_in_as_its_own_cache_user_only(plans: dict[str, Any]) -> None:
+    plan = plans["prod"]
+    group = one(plan, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]["replicationGroupId"]
+    users = {u["inputs"]["userName"] for u in of_type(plan, "aws:elasticache/user:User")}
+    arn = f"arn:aws:elasticache:eu-west-1:{ACCOUNT_ID}"
+    for name in ("wallet", "exchange-kraken"):
+        policy = next(
+            p
+            for p in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
+            if p["name"] == f"wallet-prod-{name}-permissions"
+        )
+        [login] = [
+            s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "CacheIamLogin"
+        ]
+        assert login["Action"] == "elasticache:Connect"
+        assert f"wallet-prod-cache-{name}" in users
+        assert login["Resource"] == [
+            f"{arn}:replicationgroup:{group}",
+            f"{arn}:user:wallet-prod-cache-{name}",
+        ]

@@ -83,9 +83,22 @@ def test_pods_target_the_gateway_with_keys_from_a_secret(plans: dict[str, list[d
     }
     assert env["LOCUST_HOST"]["value"].startswith("https://") and "execute-api" in env["LOCUST_HOST"]["value"]
     assert env["WALLETOPS_LT_EXCHANGES"]["value"] == "coinbase:crypto,alpaca:stock,kraken:crypto"
-    for key in ("WALLETOPS_LT_API_KEY", "WALLETOPS_LT_OPERATOR_KEY"):
-        assert "value" not in env[key]
-        assert env[key]["valueFrom"]["secretKeyRef"]["name"] == "loadtest-api-keys"
+    pod = _mine(plans["stage"])["Deployment/wallet-stage-loadtest-worker"]["inputs"]["spec"]["template"][
+        "spec"
+    ]
+    keys = next(v for v in pod["volumes"] if v["name"] == "api-keys")["secret"]
+    assert keys["defaultMode"] == 0o440
+    assert keys["secretName"] == "loadtest-api-keys"  # pragma: allowlist secret
+    mount = next(
+        m
+        for m in _container(_mine(plans["stage"])["Deployment/wallet-stage-loadtest-worker"])["volumeMounts"]
+        if m["name"] == "api-keys"
+    )
+    assert mount["readOnly"] is True
+    for name, key in (("WALLETOPS_LT_API_KEY", "api-key"), ("WALLETOPS_LT_OPERATOR_KEY", "operator-api-key")):
+        assert name not in env, "keys are files, not environment variables"
+        assert env[f"{name}_FILE"]["value"] == f"{mount['mountPath']}/{key}"
+        assert {"key": key, "path": key} in keys["items"]
 
 
 def test_configmap_carries_the_locustfile_and_the_environment_slo(

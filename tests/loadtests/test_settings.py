@@ -56,3 +56,11 @@ def test_unset_variables_take_the_scenario_defaults() -> None:
     assert settings.duration_s == DEFAULT_DURATION_S["soak"]
     assert settings.users == 30
     assert settings.exchanges == ()
+
+
+def test_api_keys_may_come_from_mounted_files(tmp_path: Path) -> None:
+    (tmp_path / "api-key").write_text("file-key\n", encoding="utf-8")  # pragma: allowlist secret
+    environ = {"WALLETOPS_LT_API_KEY": "env-key", "WALLETOPS_LT_API_KEY_FILE": str(tmp_path / "api-key")}
+    assert RunSettings.from_environ(environ).api_key == "file-key"  # pragma: allowlist secret
+    with pytest.raises(UsageProblem, match=r"WALLETOPS_LT_OPERATOR_KEY_FILE=.*cannot read it"):
+        RunSettings.from_environ({"WALLETOPS_LT_OPERATOR_KEY_FILE": str(tmp_path / "absent")})

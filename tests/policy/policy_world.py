@@ -162,7 +162,12 @@ def compliant_world() -> World:
         res(
             "aws:lb/loadBalancer:LoadBalancer",
             "wallet-prod-nlb",
-            {"loadBalancerType": "network", "internal": False, "tags": tags()},
+            {
+                "loadBalancerType": "network",
+                "internal": False,
+                "accessLogs": {"bucket": "wallet-prod-s3-access-logs", "enabled": True},
+                "tags": tags(),
+            },
             (f"{SG}|wallet-prod-sg-lb", f"{SUBNET}|wallet-prod-public-a"),
             net,
         ),
@@ -341,6 +346,8 @@ def compliant_world() -> World:
                 "parameterGroupName": "wallet-prod-pg16",
                 "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
                 "copyTagsToSnapshot": True,
+                "monitoringInterval": 60,
+                "monitoringRoleArn": "arn:aws:iam::123456789012:role/wallet-prod-db-monitoring",
                 "tags": tags(),
             },
             (f"{PG}|pg",),
@@ -477,6 +484,11 @@ def compliant_world() -> World:
                 "accessLogSettings": {"destinationArn": "arn:aws:logs:::log-group:api", "format": "{}"},
                 "tags": tags(),
             },
+        ),
+        res(
+            "aws:apigateway/method:Method",
+            "method",
+            {"httpMethod": "GET", "authorization": "AWS_IAM", "requestValidatorId": "v1"},
         ),
         res(
             "aws:apigateway/methodSettings:MethodSettings",
@@ -969,6 +981,7 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-ECC-003": lambda w: setp(w, "cache", "userGroupIds", None),
     "WO-ECC-005": lambda w: setp(w, "cache", "authToken", {"value": "one-token-shared-by-every-service"}),
     "WO-RDS-010": lambda w: setp(w, "ledger", "engineVersion", "16.4"),
+    "WO-RDS-011": lambda w: setp(w, "ledger", "monitoringInterval", 0),
     "WO-S3-006": lambda w: setp(w, "archive", "bucket", "wallet-prod-archive"),
     "WO-EKS-009": lambda w: find(w, "k8s").__setitem__("dependencies", []),
     "WO-EKS-010": lambda w: setp(w, "addon-vpc-cni", "configurationValues", None),
@@ -1034,6 +1047,8 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     "WO-API-004": lambda w: setp(w, "stage", "xrayTracingEnabled", False),
     "WO-API-005": lambda w: setp(w, "plan-partner", "quotaSettings", None),
     "WO-API-006": lambda w: drop(w, "waf-logging"),
+    "WO-API-007": lambda w: setp(w, "method", "requestValidatorId", None),
+    "WO-API-008": lambda w: setp(w, "wallet-prod-nlb", "accessLogs", None),
     "WO-K8S-001": lambda w: (
         _container(w)["securityContext"].pop("runAsNonRoot"),
         setp(w, "wallet", "spec.template.spec.securityContext", {}),

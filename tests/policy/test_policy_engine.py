@@ -110,6 +110,7 @@ def test_expired_waiver_fails_the_run(tmp_path: Path) -> None:
         (_waiver(reason="because"), "at least 15"),
         (_waiver(expires=date(2028, 1, 1)), "reviewed at least yearly"),
         ({k: v for k, v in _waiver().items() if k != "approved_by"}, "approved_by"),
+        (_waiver(approved_by="platform-team (issue 16 proposal)"), "is not a role name"),
         (_waiver(owner="me"), "Extra inputs"),
     ],
 )

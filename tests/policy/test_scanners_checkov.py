@@ -59,3 +59,14 @@ def test_a_missing_checkov_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageProblem, match="scripts/bootstrap"):
         scan(graph(database()), executable=tmp_path / "checkov")
     assert default_executable().name == "checkov"
+
+
+def test_a_checkov_config_in_the_working_folder_skips_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review's .checkov.yaml skips checks for its own scan; the policy scan must not inherit them."""
+    (tmp_path / ".checkov.yaml").write_text("skip-check:\n  - CKV_K8S_43\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    tagged = deployment(image="registry.example/app:1.0")
+    [pinned] = [c for c in scan(graph(tagged)) if c.check_id == "CKV_K8S_43"]
+    assert not pinned.passed and pinned.subject == "Deployment wallet/app"

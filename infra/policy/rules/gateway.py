@@ -1,4 +1,5 @@
-"""API gateway: access logs, a WAF in front of every stage, throttling on the stage and per consumer."""
+"""API gateway: access logs, a WAF in front of every stage, throttling on the stage and per consumer,
+request validation on every method, access logs of the load balancer behind it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
 WEB_ACL_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+METHOD = "aws:apigateway/method:Method"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 
 
 @resource_rule(
@@ -117,3 +120,30 @@ def waf_rules_and_logs(resource: Resource, ctx: Context) -> str | None:
     if not ctx.referencing(resource, WEB_ACL_LOGGING):
         problems.append("no logging configuration")
     return "; ".join(problems) or None
+
+
+@resource_rule(
+    "WO-API-007",
+    "Every API method is checked by a request validator",
+    severity=Severity.mandatory,
+    controls=("PCI 6.2.4",),
+    remediation="Create an aws.apigateway.RequestValidator (validate_request_parameters=True) and set "
+    "request_validator_id on every aws.apigateway.Method.",
+    types=(METHOD,),
+)
+def method_request_validator(resource: Resource, ctx: Context) -> str | None:
+    return None if prop(resource, "requestValidatorId") else "no requestValidatorId"
+
+
+@resource_rule(
+    "WO-API-008",
+    "Load balancers write access logs",
+    severity=Severity.mandatory,
+    controls=("FSBP ELB.5", "PCI 10.2.1"),
+    remediation="Set access_logs (bucket: the access-log bucket, enabled: True) on aws.lb.LoadBalancer.",
+    types=(LOAD_BALANCER,),
+)
+def load_balancer_access_logs(resource: Resource, ctx: Context) -> str | None:
+    if prop(resource, "accessLogs.enabled") is not True or not prop(resource, "accessLogs.bucket"):
+        return "no accessLogs (bucket, enabled: true)"
+    return None

@@ -52,8 +52,16 @@ def _run(executable: Path, files: list[Path], frameworks: list[str]) -> list[dic
         command += ["-f", str(path)]
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BC_", "PRISMA_"))}
     env["LOG_LEVEL"] = "WARNING"
+    # Run where no .checkov.yaml is found: a config file in the working folder (the review's own has
+    # skip-check entries) would silently drop checks; here every exception is a visible waiver.
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False, env=env
+        command,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+        env=env,
+        cwd=files[0].parent,
     )
     if result.returncode not in (0, 1) or not result.stdout.strip():
         detail = (result.stderr.strip().splitlines() or ["no output"])[-1]

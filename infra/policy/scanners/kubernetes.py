@@ -15,7 +15,7 @@ import kubernetes_validate
 from kubernetes_validate import utils as kv_utils
 
 from contracts.errors import UsageProblem
-from contracts.plan_graph import EnvironmentPlan, PlanGraph, kubernetes_kind
+from contracts.plan_graph import EnvironmentPlan, PlanGraph, kubernetes_manifest
 from infra.policy.scanners import Check
 
 CHECK_SCHEMA = "schema"
@@ -32,11 +32,11 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def manifests_with_urns(plan: EnvironmentPlan) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(URN, manifest) of every Kubernetes object of an environment, in graph order."""
+    """(URN, manifest) of every Kubernetes object of an environment, in graph order, secrets redacted."""
     for resource in plan.resources:
-        api_version, kind = kubernetes_kind(resource["type"])
-        if kind:
-            yield resource["urn"], {"apiVersion": api_version, "kind": kind, **resource.get("inputs", {})}
+        manifest = kubernetes_manifest(resource)
+        if manifest:
+            yield resource["urn"], manifest
 
 
 def subject_of(manifest: Mapping[str, Any]) -> str:

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.credentials import CredentialProvider
+
+from walletstubs.common.settings import PREFIX, SettingsError, env
 
 log = logging.getLogger("walletstubs.cache")
 SOCKET_TIMEOUT_SECONDS = 0.25
@@ -81,12 +86,13 @@ class RedisCache:
     Redis for :data:`BACKOFF_SECONDS` after a failure; versioned writes raise :class:`CacheUnavailable`
     so the :class:`Publisher` can retry them."""
 
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, credentials: CredentialProvider | None = None) -> None:
         self._redis = aioredis.from_url(
             url,
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
             decode_responses=True,
+            credential_provider=credentials,
         )
         self._prefix = f"{namespace}:"
         self._script = self._redis.register_script(_SET_IF_NEWER)
@@ -194,10 +200,69 @@ class Publisher:
                 await self.repair_once()
 
 
+class IamToken(CredentialProvider):
+    """ElastiCache IAM authentication: the user and a 15-minute SigV4-presigned ``connect`` request
+    for the cache (AWS's documented token), made locally from the pod's/task's role credentials for
+    every new connection, so no password exists to store or rotate."""
+
+    def __init__(self, user: str, cache_name: str, region: str) -> None:
+        import botocore.session  # only images that use IAM auth need botocore
+        from botocore.model import ServiceId
+        from botocore.signers import RequestSigner
+
+        session = botocore.session.get_session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise SettingsError(f"{PREFIX}CACHE_IAM_AUTH=1 but no AWS credentials are available")
+        self.user, self.cache_name, self.region = user, cache_name, region
+        self._signer = RequestSigner(
+            ServiceId("elasticache"),
+            region,
+            "elasticache",
+            "v4",
+            credentials,
+            session.get_component("event_emitter"),
+        )
+
+    def get_credentials(self) -> tuple[str, str]:
+        query = urlencode({"Action": "connect", "User": self.user})
+        request = {
+            "method": "GET",
+            "url": f"http://{self.cache_name}/?{query}",
+            "body": {},
+            "headers": {},
+            "context": {},
+        }
+        signed: str = self._signer.generate_presigned_url(
+            request, operation_name="connect", expires_in=900, region_name=self.region
+        )
+        return self.user, signed.removeprefix("http://")
+
+
+def iam_credentials(url: str) -> tuple[str, IamToken | None]:
+    """With ``WALLETSTUB_CACHE_IAM_AUTH=1``: the URL without its user (redis-py takes either a URL
+    user or a credential provider) and the :class:`IamToken` for that user of ``WALLETSTUB_CACHE_NAME``
+    (the replication group) in ``AWS_REGION``; otherwise the URL unchanged and no provider."""
+    if env("CACHE_IAM_AUTH", "0") != "1":
+        return url, None
+    parts = urlsplit(url)
+    if not parts.username or parts.password:
+        raise SettingsError(f"{PREFIX}CACHE_URL must name the user and no password for IAM authentication")
+    region = os.environ.get("AWS_REGION")
+    if not region:
+        raise SettingsError(f"{PREFIX}CACHE_IAM_AUTH=1 needs AWS_REGION (the region of the cache)")
+    host = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    # Required with IAM authentication only: "" as the default still fails when it is unset.
+    return bare, IamToken(parts.username, env("CACHE_NAME", ""), region)
+
+
 def make_cache(url: str, namespace: str) -> Cache:
-    """``memory://`` -> :class:`MemoryCache`; ``redis://…`` -> :class:`RedisCache`."""
+    """``memory://`` -> :class:`MemoryCache`; ``redis://…`` -> :class:`RedisCache` (with IAM
+    authentication when ``WALLETSTUB_CACHE_IAM_AUTH=1``)."""
     if url == "memory://":
         return MemoryCache()
     if url.startswith(("redis://", "rediss://")):
-        return RedisCache(url, namespace)
+        bare, credentials = iam_credentials(url)
+        return RedisCache(bare, namespace, credentials)
     raise ValueError(f"unsupported cache URL {url.split(':', 1)[0]!r}; use memory:// or redis://")
