@@ -18,6 +18,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from walletstubs.common import metrics
+
 log = logging.getLogger("walletstubs.cache")
 SOCKET_TIMEOUT_SECONDS = 0.25
 BACKOFF_SECONDS = 1.0
@@ -57,7 +59,9 @@ class MemoryCache:
     async def get(self, key: str) -> str | None:
         item = self._items.get(key)
         if item is None or item[0] < time.monotonic():
+            metrics.cache_lookup(hit=False)
             return None
+        metrics.cache_lookup(hit=True)
         return item[2]
 
     async def set(self, key: str, value: str, ttl: float) -> None:
@@ -107,12 +111,15 @@ class RedisCache:
 
     async def get(self, key: str) -> str | None:
         if not self._available():
+            metrics.cache_lookup(hit=False)
             return None
         try:
             value = await self._redis.get(self._prefix + key)
         except (aioredis.RedisError, OSError) as exc:
             self._failed("read", exc)
+            metrics.cache_lookup(hit=False)
             return None
+        metrics.cache_lookup(hit=value is not None)
         if value is None:
             return None
         _, _, payload = str(value).partition("|")

@@ -1,0 +1,93 @@
+"""APM with the Elastic APM Python agent: a transaction per request, spans for the database, Redis and
+outbound HTTP calls, W3C ``traceparent`` on every outbound call, and the service's metrics.
+
+``WALLETSTUB_APM_SERVER_URL`` turns it on (unset or empty: off, nothing is loaded or sent);
+``WALLETSTUB_APM_SECRET_TOKEN`` authenticates to APM Server. The agent's own ``ELASTIC_APM_*``
+variables still tune it (e.g. ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``). The agent instruments
+asyncpg, redis and httpx itself; SQLAlchemy statements (both backends; aiosqlite runs them in a
+thread the agent cannot follow) get their spans from :func:`instrument_engine`. Bodies and headers
+are never captured: they may hold card numbers and keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import elasticapm
+from elasticapm.contrib.starlette import make_apm_client
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from walletstubs.common.settings import env
+from walletstubs.common.telemetry import Identity
+
+_SPAN = "_walletstub_apm_span"
+
+
+def server_url() -> str:
+    """APM Server's URL, or "" when APM is off."""
+    return env("APM_SERVER_URL", "")
+
+
+def make_client(identity: Identity) -> elasticapm.Client | None:
+    """The agent's client for this process when APM is on (``WALLETSTUB_APM_SERVER_URL`` set), else None."""
+    url = server_url()
+    if not url:
+        return None
+    existing = elasticapm.get_client()
+    if existing is not None:
+        return existing
+    token = env("APM_SECRET_TOKEN", "")
+    return make_apm_client(
+        {
+            "SERVICE_NAME": identity.name,
+            "SERVICE_VERSION": identity.version,
+            "ENVIRONMENT": identity.environment,
+            "SERVER_URL": url,
+            **({"SECRET_TOKEN": token} if token else {}),
+            "CAPTURE_BODY": "off",
+            "CAPTURE_HEADERS": False,
+            "DISABLE_LOG_RECORD_FACTORY": True,
+            "CENTRAL_CONFIG": False,
+            "CLOUD_PROVIDER": "none",
+            "PROMETHEUS_METRICS": True,
+            "PROMETHEUS_METRICS_PREFIX": "walletstub.",
+        }
+    )
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """A ``db`` span per SQL statement of ``engine`` (none when no transaction is being traced)."""
+    sync_engine = engine.sync_engine
+    subtype = "postgresql" if engine.dialect.name == "postgresql" else engine.dialect.name
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _before(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        if elasticapm.get_transaction_id() is None:
+            return
+        span = elasticapm.capture_span(
+            statement.split(None, 1)[0].upper() if statement.strip() else "SQL",
+            span_type="db",
+            span_subtype=subtype,
+            span_action="query",
+            extra={"db": {"type": "sql", "statement": statement[:10000]}},
+            leaf=True,
+        )
+        span.__enter__()
+        setattr(context, _SPAN, span)
+
+    @event.listens_for(sync_engine, "after_cursor_execute")
+    def _after(_conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool) -> None:
+        span = getattr(context, _SPAN, None)
+        if span is not None:
+            delattr(context, _SPAN)
+            span.__exit__(None, None, None)
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _error(exception_context: Any) -> None:
+        context = exception_context.execution_context
+        span = getattr(context, _SPAN, None) if context is not None else None
+        if span is not None:
+            delattr(context, _SPAN)
+            error = exception_context.original_exception
+            span.__exit__(type(error), error, error.__traceback__)
