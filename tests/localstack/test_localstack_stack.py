@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -76,13 +77,55 @@ def _exercise(status: dict[str, Any]) -> None:
         assert verify.json()["balanced"] is True
 
 
-def _lifecycle(state_dir: Path, backend: str) -> None:
+def _ecs_problems() -> Any:
+    """The ECS check of the service tests (tests/services/ecs_fields.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "ecs_fields", PROJECT / "tests" / "services" / "ecs_fields.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.problems
+
+
+def _check_logs(status: dict[str, Any], state_dir: Path) -> None:
+    """Every process wrote ECS NDJSON under <state>/logs, the gateway its access log among them."""
+    problems = _ecs_problems()
+    logs = state_dir / "logs"
+    assert status["logs_dir"] == str(logs)
+    assert {Path(path).name for path in status["log_files"]} >= {
+        "wallet.ndjson",
+        "roundups.ndjson",
+        "gateway.ndjson",
+    }
+    for path in logs.glob("*.ndjson"):
+        lines = [json.loads(text) for text in path.read_text().splitlines()]
+        assert lines, f"{path} is empty"
+        for line in lines:
+            assert problems(line) == [], f"{path.name}: {line}"
+            assert line["service"]["environment"] == "dev"
+    gateway = [json.loads(text) for text in (logs / "gateway.ndjson").read_text().splitlines()]
+    access = [line for line in gateway if line["event"]["dataset"] == "walletops.access"]
+    assert {line["http"]["response"]["status_code"] for line in access} >= {201, 401, 403}
+
+
+def _lifecycle(state_dir: Path, backend: str, *extra: str) -> None:
     port = free_port()
     up = _walletops(
-        "stack", "up", "--backend", backend, "--port", str(port), "--detach", "--state-dir", str(state_dir)
+        "stack",
+        "up",
+        "--backend",
+        backend,
+        "--port",
+        str(port),
+        "--detach",
+        "--state-dir",
+        str(state_dir),
+        *extra,
     )
     assert up.returncode == 0, up.stderr
     assert f"http://127.0.0.1:{port}" in up.stdout
+    assert f"{state_dir / 'logs'}/<service>.ndjson" in up.stdout
 
     result = _walletops("stack", "status", "--format", "json", "--state-dir", str(state_dir))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -101,10 +144,15 @@ def _lifecycle(state_dir: Path, backend: str) -> None:
     assert _mode(state_dir) & 0o004 == 0
     assert all(_mode(child) & 0o077 == 0 for child in state_dir.iterdir() if child.is_dir())
     _exercise(status)
+    _check_logs(status, state_dir)
 
     pids = [service["pid"] for service in status["services"]]
     down = _walletops("stack", "down", "--state-dir", str(state_dir))
     assert down.returncode == 0, down.stderr
+    if "--observability" in extra:
+        said = " ".join(down.stderr.split())  # rich wraps long lines
+        assert "shipping the logs to" in said and "walletops observability ship --from" in said
+    assert (state_dir / "logs" / "wallet.ndjson").exists(), "unshipped logs stay for a later ship"
     assert not any(alive(pid) for pid in pids)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # the gateway port is free again
@@ -117,7 +165,8 @@ def _lifecycle(state_dir: Path, backend: str) -> None:
 
 @pytest.mark.slow
 def test_embedded_stack_lifecycle(state_dir: Path) -> None:
-    _lifecycle(state_dir, "embedded")
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    _lifecycle(state_dir, "embedded", "--observability", unreachable)
     assert list((state_dir / "services").glob("*.db")), (
         "embedded backend keeps SQLite files in the state folder"
     )
