@@ -19,7 +19,7 @@ _BEARER = re.compile(r"\bbearer\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _API_KEY = re.compile(
     r"\b(x-api-key|api_key|apikey)(\s*[:=]\s*)(?!\[masked-key\])[^\s&\"',;]+", re.IGNORECASE
 )
-_QUICK = re.compile(r"\d{4}|[\d][ -]\d|@|bearer|api_?key|x-api-key", re.IGNORECASE)
+_QUICK = re.compile(r"\d(?:[ -]?\d){12}|@|bearer|api_?key|x-api-key", re.IGNORECASE)
 
 
 def luhn_valid(digits: str) -> bool:

@@ -55,6 +55,8 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 audit_log = logging.getLogger("walletops.audit")
+_GENERATED = frozenset({"@timestamp", "ecs.version", "log", "service", "trace", "span", "transaction", "data_stream"})
+"""Top-level fields whose every value this code makes (times, ids, logger, identity): nothing to mask."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,7 @@ class EcsFormatter(ecs_logging.StdlibFormatter):
             document["span"] = {"id": ids[2]}
         if REQUEST_ID.get():
             document.setdefault("http", {}).setdefault("request", {}).setdefault("id", REQUEST_ID.get())
-        masked: dict[str, Any] = mask_document(document)
-        return masked
+        return {key: value if key in _GENERATED else mask_document(value) for key, value in document.items()}
 
 
 def configure_logging(identity: Identity, level: str) -> None:
