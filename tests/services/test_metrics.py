@@ -72,6 +72,6 @@ def test_pools_outbox_and_circuit_are_sampled(scraped: dict[str, str]) -> None:
 def test_circuit_states_map_to_numbers() -> None:
     metrics.set_service("unit")
     metrics.circuit("unit-circuit", "open")
-    assert metrics.CIRCUIT_STATE.labels("unit", "unit-circuit")._value.get() == 2  # type: ignore[attr-defined]
+    assert metrics.CIRCUIT_STATE.labels("unit", "unit-circuit")._value.get() == 2
     metrics.circuit("unit-circuit", "closed")
-    assert metrics.CIRCUIT_STATE.labels("unit", "unit-circuit")._value.get() == 0  # type: ignore[attr-defined]
+    assert metrics.CIRCUIT_STATE.labels("unit", "unit-circuit")._value.get() == 0

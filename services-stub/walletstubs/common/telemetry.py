@@ -55,7 +55,9 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 audit_log = logging.getLogger("walletops.audit")
-_GENERATED = frozenset({"@timestamp", "ecs.version", "log", "service", "trace", "span", "transaction", "data_stream"})
+_GENERATED = frozenset(
+    {"@timestamp", "ecs.version", "log", "service", "trace", "span", "transaction", "data_stream"}
+)
 """Top-level fields whose every value this code makes (times, ids, logger, identity): nothing to mask."""
 
 
