@@ -107,6 +107,10 @@ def _check_logs(status: dict[str, Any], state_dir: Path) -> None:
     gateway = [json.loads(text) for text in (logs / "gateway.ndjson").read_text().splitlines()]
     access = [line for line in gateway if line["event"]["dataset"] == "walletops.access"]
     assert {line["http"]["response"]["status_code"] for line in access} >= {201, 401, 403}
+    if status["backend"] == "embedded":  # the in-process gateway starts the trace the services continue
+        started = {line["trace"]["id"] for line in access if line["http"]["response"]["status_code"] == 201}
+        wallet = [json.loads(text) for text in (logs / "wallet.ndjson").read_text().splitlines()]
+        assert started and started <= {line.get("trace", {}).get("id") for line in wallet}
 
 
 def _lifecycle(state_dir: Path, backend: str, *extra: str) -> None:

@@ -5,6 +5,7 @@ masked in every field; the caller's ``traceparent`` carried across real service-
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import json
 import logging
@@ -27,6 +28,7 @@ from walletstubs.common.telemetry import (
     audit,
     background_trace,
     configure_logging,
+    continue_trace,
     traced_client,
 )
 
@@ -226,3 +228,17 @@ def test_the_callers_trace_crosses_exchange_to_wallet_and_simexchange(traffic: d
         ]
         assert traced, f"{name} never logged the caller's trace id"
         assert any(line["event"]["dataset"] == "walletops.access" for line in traced), name
+
+
+def test_a_proxy_continues_the_callers_trace_or_starts_one() -> None:
+    contextvars.copy_context().run(_proxy_continues_the_trace)
+
+
+def _proxy_continues_the_trace() -> None:
+    caller = secrets.token_hex(16)
+    sent = continue_trace([(b"traceparent", f"00-{caller}-{'a' * 16}-01".encode()), (b"tracestate", b"v=1")])
+    assert dict(sent)[b"tracestate"] == b"v=1"
+    assert dict(sent)[b"traceparent"].decode() == f"00-{caller}-{TRANSACTION_ID.get()}-01"
+    assert TRACE_ID.get() == caller
+    fresh = dict(continue_trace([(b"host", b"x")]))[b"traceparent"].decode()
+    assert fresh == f"00-{TRACE_ID.get()}-{TRANSACTION_ID.get()}-01" and TRACE_ID.get() != caller

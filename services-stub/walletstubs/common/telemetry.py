@@ -190,6 +190,17 @@ def traced_client(**kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(event_hooks={"request": [_propagate]}, **kwargs)
 
 
+def continue_trace(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """For a proxy (the in-process gateway): make the current context a span of the caller's trace
+    (or of a new one) and return ``headers`` with a ``traceparent`` naming that span, to pass on."""
+    sent = next((value.decode("latin-1") for key, value in headers if key.lower() == b"traceparent"), "")
+    trace = _TRACEPARENT.match(sent)
+    TRACE_ID.set(trace.group(1) if trace else secrets.token_hex(16))
+    TRANSACTION_ID.set(secrets.token_hex(8))
+    kept = [(key, value) for key, value in headers if key.lower() != b"traceparent"]
+    return [*kept, (b"traceparent", f"00-{TRACE_ID.get()}-{TRANSACTION_ID.get()}-01".encode())]
+
+
 class TelemetryMiddleware:
     """Request and trace ids, the access log (``walletops.access``) and request metrics."""
 

@@ -49,7 +49,7 @@ from contracts.gateway_rules import (
     EffectiveRules,
     RouteRule,
 )
-from walletstubs.common.telemetry import ACCESS_DATASET
+from walletstubs.common.telemetry import ACCESS_DATASET, continue_trace
 from walletstubs.gateway import problems
 from walletstubs.gateway.jwt import TokenVerifier
 from walletstubs.gateway.problems import PROBLEM_CONTENT_TYPE, Refusal
@@ -186,6 +186,7 @@ class Gateway:
             return
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
+        scope["headers"] = continue_trace(scope["headers"])
         status, consumer, route = await self._handle(scope, receive, send, request_id)
         access_log.info(
             "%s %s %s",
