@@ -4,11 +4,13 @@
 
 (run as a module: it reuses the load generator of ``benchmarks.stack``.)
 
-The wallet (embedded backend) is started twice from the stack's topology, on loopback: once with
-logging at WARNING and no APM ("off"), once with INFO logs (access log, audit events, every line ECS
-JSON and masked, written to a file) and the Elastic APM agent sending to a dummy intake that accepts
-and drops everything ("on"). Each run measures cached balance reads (``GET /v1/accounts/{id}``) and
-transfers (``POST /v1/transfers``) for ``--seconds`` with ``--concurrency`` keep-alive connections.
+The wallet (embedded backend) is started three times from the stack's topology, side by side on
+loopback: with logging at WARNING and no APM ("off"), and with INFO logs (access log, audit events,
+every line ECS JSON and masked, written to a file) and the Elastic APM agent sending to a dummy
+intake that accepts and drops everything, at the services' default sample rate ("on") and tracing
+every transaction ("on, all traced"). Cached balance reads (``GET /v1/accounts/{id}``) and transfers (``POST
+/v1/transfers``) are measured for ``--seconds`` each with ``--concurrency`` keep-alive connections,
+in ``--rounds`` slices alternating between them, so that other load on the machine hits both.
 Target: "on" costs <= 5 % of "off" throughput. Then it times ``walletops observability render --env
 all`` as a subprocess (if that command is not there, it says so). Prints figures; asserts nothing.
 The load generator shares the cores with the service: run it on a quiet machine.
@@ -34,7 +36,7 @@ import httpx
 from walletstubs.localstack.servers import free_port
 from walletstubs.localstack.topology import service_processes
 
-from benchmarks.stack import Cell, _measure
+from benchmarks.stack import Cell, Request, _measure
 
 PROJECT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 40
@@ -93,33 +95,61 @@ def _seed(port: int) -> list[str]:
     return accounts
 
 
-def _run(mode: str, extra: dict[str, str], seconds: float, concurrency: int) -> list[Cell]:
-    with tempfile.TemporaryDirectory(prefix=f"obs-bench-{mode}-") as tmp:
-        process, port = _start_wallet(Path(tmp), extra)
+def _requests(accounts: list[str]) -> dict[str, Request]:
+    def read() -> tuple[str, str, dict[str, str], bytes]:
+        return "GET", f"/v1/accounts/{random.choice(accounts)}", {}, b""
+
+    def transfer() -> tuple[str, str, dict[str, str], bytes]:
+        source, target = random.sample(accounts, 2)
+        body = json.dumps({"from_account": source, "to_account": target, "amount": "0.01", "currency": "EUR"})
+        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        return "POST", "/v1/transfers", headers, body.encode()
+
+    return {"GET /v1/accounts/{id}": read, "POST /v1/transfers": transfer}
+
+
+def _run(
+    modes: dict[str, dict[str, str]], seconds: float, rounds: int, concurrency: int
+) -> dict[str, list[Cell]]:
+    """Both wallets run side by side and are measured in alternating slices (``rounds`` per operation),
+    so that a busy machine slows both alike; the cells add the slices up."""
+    with tempfile.TemporaryDirectory(prefix="obs-bench-") as tmp:
+        started: dict[str, tuple[subprocess.Popen[bytes], int, list[str]]] = {}
         try:
-            accounts = _seed(port)
-
-            def read() -> tuple[str, str, dict[str, str], bytes]:
-                return "GET", f"/v1/accounts/{random.choice(accounts)}", {}, b""
-
-            def transfer() -> tuple[str, str, dict[str, str], bytes]:
-                source, target = random.sample(accounts, 2)
-                body = json.dumps(
-                    {"from_account": source, "to_account": target, "amount": "0.01", "currency": "EUR"}
-                )
-                headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
-                return "POST", "/v1/transfers", headers, body.encode()
-
-            cells = []
-            for operation, make in (("GET /v1/accounts/{id}", read), ("POST /v1/transfers", transfer)):
-                cell = Cell(mode, operation, "direct", 0, 0.0, [], 0)
-                cells.append(asyncio.run(_measure(port, make, seconds, concurrency, cell)))
-            lines = sum(1 for _ in (Path(tmp) / "wallet.ndjson").open())
-            print(f"  {mode}: {lines} log lines written", flush=True)
+            for mode, extra in modes.items():
+                folder = Path(tmp) / mode
+                folder.mkdir()
+                process, port = _start_wallet(folder, extra)
+                started[mode] = (process, port, _seed(port))
+            cells: dict[str, list[Cell]] = {mode: [] for mode in modes}
+            for operation in _requests([]):
+                for mode in modes:
+                    cells[mode].append(Cell(mode, operation, "direct", 0, 0.0, [], 0))
+                for _ in range(rounds):
+                    for mode, (_process, port, accounts) in started.items():
+                        make = _requests(accounts)[operation]
+                        part = asyncio.run(
+                            _measure(
+                                port,
+                                make,
+                                seconds / rounds,
+                                concurrency,
+                                Cell(mode, operation, "", 0, 0.0, [], 0),
+                            )
+                        )
+                        total = cells[mode][-1]
+                        total.requests += part.requests
+                        total.seconds += part.seconds
+                        total.latencies += part.latencies
+                        total.errors += part.errors
+            for mode in modes:
+                lines = sum(1 for _ in (Path(tmp) / mode / "wallet.ndjson").open())
+                print(f"  {mode}: {lines} log lines written", flush=True)
             return cells
         finally:
-            process.terminate()
-            process.wait(timeout=15)
+            for process, _port, _accounts in started.values():
+                process.terminate()
+                process.wait(timeout=15)
 
 
 def _render_time() -> None:
@@ -153,6 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     intake = ThreadingHTTPServer(("127.0.0.1", 0), _Intake)
     threading.Thread(target=intake.serve_forever, daemon=True).start()
@@ -162,20 +193,31 @@ def main() -> None:
             "WALLETSTUB_LOG_LEVEL": "INFO",
             "WALLETSTUB_APM_SERVER_URL": f"http://127.0.0.1:{intake.server_port}",
         },
+        "on, all traced": {
+            "WALLETSTUB_LOG_LEVEL": "INFO",
+            "WALLETSTUB_APM_SERVER_URL": f"http://127.0.0.1:{intake.server_port}",
+            "ELASTIC_APM_TRANSACTION_SAMPLE_RATE": "1.0",
+        },
     }
-    print(f"wallet (embedded), {args.concurrency} connections, {args.seconds:.0f} s per cell", flush=True)
-    results = {mode: _run(mode, extra, args.seconds, args.concurrency) for mode, extra in modes.items()}
-    intake.shutdown()
     print(
-        f"{'operation':24s} {'off req/s':>10s} {'on req/s':>10s} {'cost':>7s} {'p99 off':>8s} {'p99 on':>8s}"
+        f"wallet (embedded), {args.concurrency} connections, {args.seconds:.0f} s per cell "
+        f"in {args.rounds} alternating slices",
+        flush=True,
     )
-    for off, on in zip(results["off"], results["on"], strict=True):
-        cost = (1 - on.rps / off.rps) * 100 if off.rps else float("nan")
-        verdict = "ok" if cost <= 5 else "over target"
-        print(
-            f"{off.operation:24s} {off.rps:10.0f} {on.rps:10.0f} {cost:6.1f}% {off.percentile(0.99):7.1f}ms "
-            f"{on.percentile(0.99):7.1f}ms  target <= 5 %: {verdict}  (errors {off.errors}/{on.errors})"
-        )
+    results = _run(modes, args.seconds, args.rounds, args.concurrency)
+    intake.shutdown()
+    print(f"{'operation':24s} {'mode':16s} {'req/s':>7s} {'cost':>7s} {'p99':>8s}  errors")
+    for index, base in enumerate(results["off"]):
+        for mode, cells in results.items():
+            cell = cells[index]
+            cost = (1 - cell.rps / base.rps) * 100 if base.rps else float("nan")
+            verdict = (
+                "" if mode == "off" else ("  target <= 5 %: ok" if cost <= 5 else "  target <= 5 %: over")
+            )
+            print(
+                f"{cell.operation:24s} {mode:16s} {cell.rps:7.0f} {cost:6.1f}% {cell.percentile(0.99):6.1f}ms"
+                f"  {cell.errors}{verdict}"
+            )
     _render_time()
 
 

@@ -27,7 +27,11 @@ from walletstubs.common.telemetry import Identity
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
 TOKEN = "apm-test-token"  # pragma: allowlist secret
-FAST = {"ELASTIC_APM_API_REQUEST_TIME": "500ms", "ELASTIC_APM_METRICS_INTERVAL": "1s"}
+FAST = {
+    "ELASTIC_APM_API_REQUEST_TIME": "500ms",
+    "ELASTIC_APM_METRICS_INTERVAL": "1s",
+    "ELASTIC_APM_TRANSACTION_SAMPLE_RATE": "1.0",
+}
 
 
 @dataclass

@@ -3,7 +3,8 @@ outbound HTTP calls, W3C ``traceparent`` on every outbound call, and the service
 
 ``WALLETSTUB_APM_SERVER_URL`` turns it on (unset or empty: off, nothing is loaded or sent);
 ``WALLETSTUB_APM_SECRET_TOKEN`` authenticates to APM Server. The agent's own ``ELASTIC_APM_*``
-variables still tune it (e.g. ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``). The agent instruments
+variables still tune it (e.g. ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``, default
+:data:`DEFAULT_SAMPLE_RATE`). The agent instruments
 asyncpg, redis and httpx itself; SQLAlchemy statements (both backends; aiosqlite runs them in a
 thread the agent cannot follow) get their spans from :func:`instrument_engine`. Bodies and headers
 are never captured: they may hold card numbers and keys.
@@ -22,6 +23,10 @@ from walletstubs.common.settings import env
 from walletstubs.common.telemetry import Identity
 
 _SPAN = "_walletstub_apm_span"
+DEFAULT_SAMPLE_RATE = 0.1
+"""Share of transactions recorded with their spans (every one is still counted, its errors captured and
+its trace id passed on). Tracing every request costs a sub-millisecond read a third of its throughput
+(``benchmarks/observability.py``); ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE`` overrides it."""
 
 
 def server_url() -> str:
@@ -45,6 +50,7 @@ def make_client(identity: Identity) -> elasticapm.Client | None:
             "ENVIRONMENT": identity.environment,
             "SERVER_URL": url,
             **({"SECRET_TOKEN": token} if token else {}),
+            "TRANSACTION_SAMPLE_RATE": DEFAULT_SAMPLE_RATE,
             "CAPTURE_BODY": "off",
             "CAPTURE_HEADERS": False,
             "COLLECT_LOCAL_VARIABLES": "off",

@@ -13,15 +13,18 @@ Outbound calls carry ``traceparent`` (:func:`traced_client`). Bodies and headers
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import secrets
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import ecs_logging
@@ -55,6 +58,13 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 audit_log = logging.getLogger("walletops.audit")
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+"""A log record's own attributes (and uvicorn's coloured copy of the message): not extra fields."""
 _GENERATED = frozenset(
     {"@timestamp", "ecs.version", "log", "service", "trace", "span", "transaction", "data_stream"}
 )
@@ -92,20 +102,51 @@ def traceparent() -> str | None:
     return f"00-{trace}-{span}-01"
 
 
-class EcsFormatter(ecs_logging.StdlibFormatter):
-    """ecs-logging's document plus the service identity, dataset, data stream and trace ids; masked."""
+class EcsFormatter(logging.Formatter):
+    """One ECS document per record, in ecs-logging's shape (``@timestamp``, ``log.level``, ``message``,
+    ``ecs.version`` first; ``log.logger``, ``log.origin``, ``error.*``; extras by their dotted names),
+    plus the service identity, dataset, data stream and trace ids; masked.
+
+    Built directly rather than through ``ecs_logging.StdlibFormatter``'s generic merging, which
+    costs about eight times as much per line: every request writes one."""
 
     def __init__(self, identity: Identity) -> None:
-        super().__init__(exclude_fields=["process", "log.original"])
+        super().__init__()
         self.identity = identity
 
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.format_to_ecs(record), separators=(",", ":"), default=str)
+
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
-        record.__dict__.pop("color_message", None)
-        document = super().format_to_ecs(record)
-        service = document.setdefault("service", {})
-        service.update(
-            name=self.identity.name, version=self.identity.version, environment=self.identity.environment
-        )
+        created = datetime.fromtimestamp(record.created, UTC)
+        document: dict[str, Any] = {
+            "@timestamp": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "log.level": record.levelname.lower(),
+            "message": record.getMessage(),
+            "ecs.version": ecs_logging.ECS_VERSION,
+            "log": {
+                "logger": record.name,
+                "origin": {
+                    "file": {"name": record.filename, "line": record.lineno},
+                    "function": record.funcName,
+                },
+            },
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            error_type, error, trace = record.exc_info
+            document["error"] = {
+                "type": error_type.__name__,
+                "message": str(error),
+                "stack_trace": "".join(traceback.format_tb(trace)),
+            }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS:
+                _put(document, key, value)
+        document["service"] = {
+            "name": self.identity.name,
+            "version": self.identity.version,
+            "environment": self.identity.environment,
+        }
         event = document.setdefault("event", {})
         dataset = event.setdefault("dataset", SERVICE_DATASET)
         document["data_stream"] = {"type": "logs", "dataset": dataset, "namespace": self.identity.environment}
@@ -117,6 +158,23 @@ class EcsFormatter(ecs_logging.StdlibFormatter):
         if REQUEST_ID.get():
             document.setdefault("http", {}).setdefault("request", {}).setdefault("id", REQUEST_ID.get())
         return {key: value if key in _GENERATED else mask_document(value) for key, value in document.items()}
+
+
+def _put(document: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``document[a][b]…`` for ``a.b…``; a dict value is merged into what is there."""
+    *parents, leaf = dotted.split(".")
+    node = document
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    current = node.get(leaf)
+    if isinstance(value, dict) and isinstance(current, dict):
+        for key, item in value.items():
+            _put(current, key, item)
+    else:
+        node[leaf] = value
 
 
 def configure_logging(identity: Identity, level: str) -> None:
