@@ -19,7 +19,6 @@ from typing import Any
 
 import elasticapm
 import uvicorn
-from elasticapm.contrib.starlette import ElasticAPM
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
@@ -128,7 +127,7 @@ def create_app(
     app.add_middleware(TelemetryMiddleware, service=service)
     client = elasticapm.get_client()
     if client is not None:
-        app.add_middleware(ElasticAPM, client=client)  # type: ignore[arg-type]
+        app.add_middleware(apm.ApmMiddleware, client=client)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
