@@ -196,9 +196,10 @@ class LocalStack:
         self.state_dir.parent.mkdir(parents=True, exist_ok=True)
         self.state_dir.mkdir(exist_ok=True)
         self.state_dir.chmod(0o711 if account.user is not None else 0o700)
-        for folder in (self.logs_dir, self.state_dir / "pids"):
-            folder.mkdir(exist_ok=True)
-            folder.chmod(0o700)
+        (self.state_dir / "pids").mkdir(exist_ok=True)
+        (self.state_dir / "pids").chmod(0o700)
+        self.logs_dir.mkdir(exist_ok=True)
+        account.own(self.logs_dir, 0o700)  # nginx, running as the account, opens its access log there
         for folder in (self.state_dir / "services", self.state_dir / "gateway"):
             folder.mkdir(exist_ok=True)
             account.own(folder, 0o700)
