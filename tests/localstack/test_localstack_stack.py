@@ -24,6 +24,7 @@ from walletstubs.localstack.stack import LocalStack, StackError
 
 PROJECT = Path(__file__).resolve().parents[2]
 WALLETOPS = [sys.executable, "-m", "walletops.cli"]
+CARD = "4111111111111111"
 
 
 def _walletops(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -75,6 +76,7 @@ def _exercise(status: dict[str, Any]) -> None:
         assert client.get("/v1/ledger/verify", headers=key).status_code == 403
         verify = client.get("/v1/ledger/verify", headers={"X-Api-Key": status["operator_api_key"]})
         assert verify.json()["balanced"] is True
+        client.get(f"/v1/accounts/{CARD}", params={"api_key": "0123456789abcdef"}, headers=key)
 
 
 def _ecs_problems() -> Any:
@@ -104,7 +106,10 @@ def _check_logs(status: dict[str, Any], state_dir: Path) -> None:
         for line in lines:
             assert problems(line) == [], f"{path.name}: {line}"
             assert line["service"]["environment"] == "dev"
+    for path in logs.glob("*.ndjson"):
+        assert CARD not in path.read_text() and "0123456789abcdef" not in path.read_text(), path.name
     gateway = [json.loads(text) for text in (logs / "gateway.ndjson").read_text().splitlines()]
+    assert any(line.get("url", {}).get("path") == "/v1/accounts/[masked-pan]" for line in gateway)
     access = [line for line in gateway if line["event"]["dataset"] == "walletops.access"]
     assert {line["http"]["response"]["status_code"] for line in access} >= {201, 401, 403}
     if status["backend"] == "embedded":  # the in-process gateway starts the trace the services continue
