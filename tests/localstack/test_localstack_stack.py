@@ -232,3 +232,53 @@ def test_a_failed_start_stops_what_it_started(state_dir: Path, monkeypatch: pyte
         stack.up("embedded", free_port())
     assert started and not any(alive(pid) for pid in started)
     assert stack.record() is None
+
+
+def test_a_stopped_stack_ships_its_logs_once(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an Elasticsearch URL recorded, stopping runs `walletops observability ship` on the logs
+    folder and moves the shipped files aside; when shipping fails they stay for a later ship."""
+    import walletops.cli_stack as cli
+
+    stack = LocalStack(PROJECT, state_dir)
+    stack.logs_dir.mkdir(parents=True)
+    commands: list[list[str]] = []
+    said: list[str] = []
+
+    def record(url: str) -> None:
+        (stack.logs_dir / "wallet.ndjson").write_text('{"message": "x"}\n')
+        stack.record_file.write_text(
+            json.dumps(
+                {
+                    "backend": "embedded",
+                    "environment": "qa",
+                    "gateway_port": 1,
+                    "services": [],
+                    "gateway": None,
+                    "elasticsearch_url": url,
+                }
+            )
+        )
+
+    def ship(exit_code: int) -> Any:
+        def run(command: list[str], **_kwargs: Any) -> subprocess.CompletedProcess[str]:
+            commands.append(command)
+            return subprocess.CompletedProcess(command, exit_code, "", "cluster unreachable")
+
+        return run
+
+    record("http://127.0.0.1:9200")
+    monkeypatch.setattr(cli.subprocess, "run", ship(1))
+    cli._stop_and_ship(stack, said.append)
+    assert commands[-1][1:] == [
+        "-m", "walletops", "observability", "ship", "--from", str(stack.logs_dir),
+        "--url", "http://127.0.0.1:9200", "--env", "qa",
+    ]  # fmt: skip
+    assert stack.log_files() == [stack.logs_dir / "wallet.ndjson"], "a failed ship leaves the files"
+
+    record("http://127.0.0.1:9200")
+    monkeypatch.setattr(cli.subprocess, "run", ship(0))
+    cli._stop_and_ship(stack, said.append)
+    assert stack.log_files() == []
+    [shipped] = list(stack.shipped_dir.iterdir())
+    assert (shipped / "wallet.ndjson").read_text() == '{"message": "x"}\n'
+    assert said == ["nothing was running", "nothing was running"]
