@@ -10,7 +10,8 @@ every line ECS JSON and masked, written to a file) and the Elastic APM agent sen
 intake that accepts and drops everything, at the services' default sample rate ("on") and tracing
 every transaction ("on, all traced"). Cached balance reads (``GET /v1/accounts/{id}``) and transfers (``POST
 /v1/transfers``) are measured for ``--seconds`` each with ``--concurrency`` keep-alive connections,
-in ``--rounds`` slices alternating between them, so that other load on the machine hits both.
+in ``--rounds`` slices alternating between them (each first in turn), so that other load on the
+machine hits all alike.
 Target: "on" costs <= 5 % of "off" throughput. Then it times ``walletops observability render --env
 all`` as a subprocess (if that command is not there, it says so). Prints figures; asserts nothing.
 The load generator shares the cores with the service: run it on a quiet machine.
@@ -125,8 +126,10 @@ def _run(
             for operation in _requests([]):
                 for mode in modes:
                     cells[mode].append(Cell(mode, operation, "direct", 0, 0.0, [], 0))
-                for _ in range(rounds):
-                    for mode, (_process, port, accounts) in started.items():
+                for round_number in range(rounds):
+                    order = list(started.items())
+                    shift = round_number % len(order)  # each mode goes first in turn: no order bias
+                    for mode, (_process, port, accounts) in order[shift:] + order[:shift]:
                         make = _requests(accounts)[operation]
                         part = asyncio.run(
                             _measure(
