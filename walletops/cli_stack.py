@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Literal, cast
@@ -35,6 +39,24 @@ BackendOpt = Annotated[
     str, typer.Option("--backend", help="embedded (SQLite, in-process) or real (PostgreSQL/Redis/nginx).")
 ]
 PortOpt = Annotated[int, typer.Option("--port", help="Gateway port on 127.0.0.1 (1024-65535).")]
+ObservabilityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--observability",
+        help="Elasticsearch URL: ship the stack's ECS logs there when it stops (default: $ELASTICSEARCH_URL; "
+        "credentials as for `walletops observability ship`). Without it the logs stay under <state>/logs.",
+        show_default=False,
+    ),
+]
+ApmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--apm-url",
+        help="APM Server URL for every service (default: $ELASTIC_APM_SERVER_URL; token: "
+        "$ELASTIC_APM_SECRET_TOKEN). Without it APM is off.",
+        show_default=False,
+    ),
+]
 
 
 def _stack(project_dir: Path | None, state_dir: Path | None, env: str = "dev") -> LocalStack:
@@ -76,18 +98,32 @@ def up(
         bool, typer.Option("--detach", help="Return once healthy; stop with `stack down`.")
     ] = False,
     env: StackEnv = "dev",
+    observability: ObservabilityOpt = None,
+    apm_url: ApmOpt = None,
     state_dir: StateDir = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Start every service and the gateway on loopback; prints the gateway URL and a development API key."""
+    """Start every service and the gateway on loopback; prints the gateway URL and a development API key.
+
+    Every process writes ECS NDJSON logs under <state>/logs; with --observability (or
+    $ELASTICSEARCH_URL) they are shipped to Elasticsearch when the stack stops (`stack down` too)."""
     from walletstubs.localstack.stack import StackError
 
     stack = _stack(project_dir, state_dir, env)
     chosen = _check_backend(backend)
     _check_port(port)
+    elasticsearch = _http_url("--observability", observability or os.environ.get("ELASTICSEARCH_URL"))
+    apm = _http_url("--apm-url", apm_url or os.environ.get("ELASTIC_APM_SERVER_URL"))
     err_console.print(f"stack up ({chosen}) in {stack.state_dir}", markup=False, highlight=False)
     try:
-        record = stack.up(chosen, port, progress=_progress)
+        record = stack.up(
+            chosen,
+            port,
+            progress=_progress,
+            apm_url=apm,
+            apm_token=os.environ.get("ELASTIC_APM_SECRET_TOKEN") or None,
+            elasticsearch_url=elasticsearch,
+        )
     except StackError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
@@ -97,6 +133,13 @@ def up(
         f"api key:  {keys['mobile-app']}  (header X-Api-Key; more: walletops stack status)\n"
         "end users: Authorization: Bearer <token>  (tokens: walletops stack status --format json)",
         markup=False,
+    )
+    console.print(
+        f"logs:     {stack.logs_dir}/<service>.ndjson (ECS JSON)"
+        + (f"; shipped to {elasticsearch} when the stack stops" if elasticsearch else "")
+        + (f"; APM to {apm}" if apm else ""),
+        markup=False,
+        highlight=False,
     )
     if detach:
         return
@@ -123,10 +166,42 @@ def _wait_then_stop(stack: LocalStack) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        stopped = stack.down()
-        err_console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}", markup=False)
+        _stop_and_ship(stack, lambda line: err_console.print(line, markup=False))
     if failed:
         raise typer.Exit(1)
+
+
+def _http_url(option: str, url: str | None) -> str | None:
+    if url and not url.startswith(("http://", "https://")):
+        raise UsageProblem(f"{option} {url!r}: allowed: an http:// or https:// URL")
+    return url or None
+
+
+def _stop_and_ship(stack: LocalStack, announce: Callable[[str], None]) -> None:
+    """Stop the stack; when it was started with an Elasticsearch URL, ship its log files there with
+    `walletops observability ship` and move them to <state>/shipped/ (left in place if that fails)."""
+    record = stack.record()
+    stopped = stack.down()
+    announce(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if record is None or not record.elasticsearch_url or not stack.log_files():
+        return
+    command = [
+        sys.executable, "-m", "walletops", "observability", "ship",
+        "--from", str(stack.logs_dir), "--url", record.elasticsearch_url, "--env", record.environment,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        err_console.print(
+            f"logs shipped to {record.elasticsearch_url}; moved to {stack.archive_logs()}", markup=False
+        )
+        return
+    err_console.print(
+        f"error: shipping the logs to {record.elasticsearch_url} failed (exit {result.returncode}); "
+        f"they stay in {stack.logs_dir} for `walletops observability ship --from {stack.logs_dir}`:\n"
+        + (result.stderr or result.stdout)[-2000:],
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command("status")
@@ -156,6 +231,12 @@ def status(
             console.print(table)
             if report["api_key"]:
                 console.print(f"api key (mobile-app): {report['api_key']}", markup=False, highlight=False)
+            console.print(
+                f"logs (ECS NDJSON): {report['logs_dir']} "
+                f"({len(report['log_files'])} file(s) not shipped yet)",
+                markup=False,
+                highlight=False,
+            )
         else:
             with output.open("w", encoding="utf-8") as handle:
                 from rich.console import Console
@@ -167,9 +248,9 @@ def status(
 
 @app.command("down")
 def down(state_dir: StateDir = None, project_dir: ProjectDir = None) -> None:
-    """Stop every process of the stack (gateway, services, Redis, PostgreSQL); safe to repeat."""
-    stopped = _stack(project_dir, state_dir).down()
-    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running", markup=False)
+    """Stop every process of the stack (gateway, services, Redis, PostgreSQL); safe to repeat. A stack
+    started with --observability ships its logs now."""
+    _stop_and_ship(_stack(project_dir, state_dir), lambda line: console.print(line, markup=False))
 
 
 @app.command("demo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from walletstubs.localstack.stack import LocalStack, StackError
 
 PROJECT = Path(__file__).resolve().parents[2]
 WALLETOPS = [sys.executable, "-m", "walletops.cli"]
+CARD = "4111111111111111"
 
 
 def _walletops(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -74,15 +76,65 @@ def _exercise(status: dict[str, Any]) -> None:
         assert client.get("/v1/ledger/verify", headers=key).status_code == 403
         verify = client.get("/v1/ledger/verify", headers={"X-Api-Key": status["operator_api_key"]})
         assert verify.json()["balanced"] is True
+        client.get(f"/v1/accounts/{CARD}", params={"api_key": "0123456789abcdef"}, headers=key)
 
 
-def _lifecycle(state_dir: Path, backend: str) -> None:
+def _ecs_problems() -> Any:
+    """The ECS check of the service tests (tests/services/ecs_fields.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "ecs_fields", PROJECT / "tests" / "services" / "ecs_fields.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.problems
+
+
+def _check_logs(status: dict[str, Any], state_dir: Path) -> None:
+    """Every process wrote ECS NDJSON under <state>/logs, the gateway its access log among them."""
+    problems = _ecs_problems()
+    logs = state_dir / "logs"
+    assert status["logs_dir"] == str(logs)
+    assert {Path(path).name for path in status["log_files"]} >= {
+        "wallet.ndjson",
+        "roundups.ndjson",
+        "gateway.ndjson",
+    }
+    for path in logs.glob("*.ndjson"):
+        lines = [json.loads(text) for text in path.read_text().splitlines()]
+        assert lines, f"{path} is empty"
+        for line in lines:
+            assert problems(line) == [], f"{path.name}: {line}"
+            assert line["service"]["environment"] == "dev"
+    for path in logs.glob("*.ndjson"):
+        assert CARD not in path.read_text() and "0123456789abcdef" not in path.read_text(), path.name
+    gateway = [json.loads(text) for text in (logs / "gateway.ndjson").read_text().splitlines()]
+    assert any(line.get("url", {}).get("path") == "/v1/accounts/[masked-pan]" for line in gateway)
+    access = [line for line in gateway if line["event"]["dataset"] == "walletops.access"]
+    assert {line["http"]["response"]["status_code"] for line in access} >= {201, 401, 403}
+    if status["backend"] == "embedded":  # the in-process gateway starts the trace the services continue
+        started = {line["trace"]["id"] for line in access if line["http"]["response"]["status_code"] == 201}
+        wallet = [json.loads(text) for text in (logs / "wallet.ndjson").read_text().splitlines()]
+        assert started and started <= {line.get("trace", {}).get("id") for line in wallet}
+
+
+def _lifecycle(state_dir: Path, backend: str, *extra: str) -> None:
     port = free_port()
     up = _walletops(
-        "stack", "up", "--backend", backend, "--port", str(port), "--detach", "--state-dir", str(state_dir)
+        "stack",
+        "up",
+        "--backend",
+        backend,
+        "--port",
+        str(port),
+        "--detach",
+        "--state-dir",
+        str(state_dir),
+        *extra,
     )
     assert up.returncode == 0, up.stderr
     assert f"http://127.0.0.1:{port}" in up.stdout
+    assert f"{state_dir / 'logs'}/<service>.ndjson" in up.stdout
 
     result = _walletops("stack", "status", "--format", "json", "--state-dir", str(state_dir))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -101,10 +153,15 @@ def _lifecycle(state_dir: Path, backend: str) -> None:
     assert _mode(state_dir) & 0o004 == 0
     assert all(_mode(child) & 0o077 == 0 for child in state_dir.iterdir() if child.is_dir())
     _exercise(status)
+    _check_logs(status, state_dir)
 
     pids = [service["pid"] for service in status["services"]]
     down = _walletops("stack", "down", "--state-dir", str(state_dir))
     assert down.returncode == 0, down.stderr
+    if "--observability" in extra:
+        said = " ".join(down.stderr.split())  # rich wraps long lines
+        assert "shipping the logs to" in said and "walletops observability ship --from" in said
+    assert (state_dir / "logs" / "wallet.ndjson").exists(), "unshipped logs stay for a later ship"
     assert not any(alive(pid) for pid in pids)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # the gateway port is free again
@@ -117,7 +174,8 @@ def _lifecycle(state_dir: Path, backend: str) -> None:
 
 @pytest.mark.slow
 def test_embedded_stack_lifecycle(state_dir: Path) -> None:
-    _lifecycle(state_dir, "embedded")
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    _lifecycle(state_dir, "embedded", "--observability", unreachable)
     assert list((state_dir / "services").glob("*.db")), (
         "embedded backend keeps SQLite files in the state folder"
     )
@@ -174,3 +232,53 @@ def test_a_failed_start_stops_what_it_started(state_dir: Path, monkeypatch: pyte
         stack.up("embedded", free_port())
     assert started and not any(alive(pid) for pid in started)
     assert stack.record() is None
+
+
+def test_a_stopped_stack_ships_its_logs_once(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an Elasticsearch URL recorded, stopping runs `walletops observability ship` on the logs
+    folder and moves the shipped files aside; when shipping fails they stay for a later ship."""
+    import walletops.cli_stack as cli
+
+    stack = LocalStack(PROJECT, state_dir)
+    stack.logs_dir.mkdir(parents=True)
+    commands: list[list[str]] = []
+    said: list[str] = []
+
+    def record(url: str) -> None:
+        (stack.logs_dir / "wallet.ndjson").write_text('{"message": "x"}\n')
+        stack.record_file.write_text(
+            json.dumps(
+                {
+                    "backend": "embedded",
+                    "environment": "qa",
+                    "gateway_port": 1,
+                    "services": [],
+                    "gateway": None,
+                    "elasticsearch_url": url,
+                }
+            )
+        )
+
+    def ship(exit_code: int) -> Any:
+        def run(command: list[str], **_kwargs: Any) -> subprocess.CompletedProcess[str]:
+            commands.append(command)
+            return subprocess.CompletedProcess(command, exit_code, "", "cluster unreachable")
+
+        return run
+
+    record("http://127.0.0.1:9200")
+    monkeypatch.setattr(cli.subprocess, "run", ship(1))
+    cli._stop_and_ship(stack, said.append)
+    assert commands[-1][1:] == [
+        "-m", "walletops", "observability", "ship", "--from", str(stack.logs_dir),
+        "--url", "http://127.0.0.1:9200", "--env", "qa",
+    ]  # fmt: skip
+    assert stack.log_files() == [stack.logs_dir / "wallet.ndjson"], "a failed ship leaves the files"
+
+    record("http://127.0.0.1:9200")
+    monkeypatch.setattr(cli.subprocess, "run", ship(0))
+    cli._stop_and_ship(stack, said.append)
+    assert stack.log_files() == []
+    [shipped] = list(stack.shipped_dir.iterdir())
+    assert (shipped / "wallet.ndjson").read_text() == '{"message": "x"}\n'
+    assert said == ["nothing was running", "nothing was running"]

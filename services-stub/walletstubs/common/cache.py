@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.credentials import CredentialProvider
 
+from walletstubs.common import metrics
 from walletstubs.common.settings import PREFIX, SettingsError, env
 
 log = logging.getLogger("walletstubs.cache")
@@ -62,7 +63,9 @@ class MemoryCache:
     async def get(self, key: str) -> str | None:
         item = self._items.get(key)
         if item is None or item[0] < time.monotonic():
+            metrics.cache_lookup(hit=False)
             return None
+        metrics.cache_lookup(hit=True)
         return item[2]
 
     async def set(self, key: str, value: str, ttl: float) -> None:
@@ -113,12 +116,15 @@ class RedisCache:
 
     async def get(self, key: str) -> str | None:
         if not self._available():
+            metrics.cache_lookup(hit=False)
             return None
         try:
             value = await self._redis.get(self._prefix + key)
         except (aioredis.RedisError, OSError) as exc:
             self._failed("read", exc)
+            metrics.cache_lookup(hit=False)
             return None
+        metrics.cache_lookup(hit=value is not None)
         if value is None:
             return None
         _, _, payload = str(value).partition("|")

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import elasticapm
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from walletstubs.common.apm import instrument_engine
 from walletstubs.common.settings import PREFIX, SettingsError, env
 
 MIGRATION_LOCK = 7_140_014
@@ -56,7 +58,7 @@ def make_engine(url: str, *, reads_only: bool = False, pool_size: int = 10) -> A
         def _begin(connection: Connection) -> None:
             connection.exec_driver_sql(begin)
 
-        return engine
+        return _traced(engine)
     if parsed.get_backend_name() == "postgresql":
         engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
@@ -68,10 +70,17 @@ def make_engine(url: str, *, reads_only: bool = False, pool_size: int = 10) -> A
             def _sign_in(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
                 cparams["password"] = token()
 
-        return engine
+        return _traced(engine)
     raise ValueError(
         f"unsupported database URL scheme {parsed.drivername!r}; use sqlite+aiosqlite or postgresql+asyncpg"
     )
+
+
+def _traced(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` with an APM span per statement when this process runs the APM agent."""
+    if elasticapm.get_client() is not None:
+        instrument_engine(engine)
+    return engine
 
 
 async def make_pg_pool(url: str, size: int, *, name: str) -> asyncpg.Pool:

@@ -45,8 +45,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from walletstubs.common import metrics
 from walletstubs.common.db import is_sqlite
 from walletstubs.common.problems import Problem
+from walletstubs.common.telemetry import audit
 
 log = logging.getLogger("walletstubs.idempotency")
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -113,6 +115,12 @@ def derived_id(prefix: str, consumer: str, value: str) -> str:
     return prefix + base64.b32encode(digest).decode().rstrip("=").lower()[:32]
 
 
+def replayed(key: str) -> None:
+    """Count and audit one answer given again for ``key`` instead of doing the work twice."""
+    metrics.replayed()
+    audit("idempotency.replayed", "replayed the stored answer for key %s", key, idempotency_key=key)
+
+
 def replay(stored_hash: str, new_hash: str, status: int, body: str, key: str) -> JSONResponse:
     """The stored answer for ``key``, or a 422 when the key was used with a different body."""
     if stored_hash != new_hash:
@@ -122,6 +130,7 @@ def replay(stored_hash: str, new_hash: str, status: int, body: str, key: str) ->
             "Idempotency-Key reused with a different request",
             f"Idempotency-Key {key!r} was already used with a different request body; use a new key",
         )
+    replayed(key)
     media_type = "application/problem+json" if status >= 400 else "application/json"
     return JSONResponse(
         json.loads(body), status_code=status, headers={REPLAYED_HEADER: "true"}, media_type=media_type

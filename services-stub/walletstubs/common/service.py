@@ -9,22 +9,25 @@ declared and chunked bodies alike. With several workers, metrics are aggregated 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import elasticapm
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from walletstubs.common import problems
+from walletstubs.common import apm, problems
+from walletstubs.common.metrics import sample_forever, set_service
 from walletstubs.common.settings import PREFIX, ServiceSettings
-from walletstubs.common.telemetry import TelemetryMiddleware, configure_logging
+from walletstubs.common.telemetry import Identity, TelemetryMiddleware, configure_logging
 from walletstubs.common.tls import ServerTls, server_context
 
 MAX_BODY_BYTES = 16384
@@ -95,16 +98,37 @@ def create_app(
     ready: Callable[[FastAPI], Awaitable[None]],
 ) -> FastAPI:
     """An app with ``/healthz``, ``/readyz`` (runs ``ready``: the database, never the cache, which is
-    optional), ``/metrics``, problem+json errors, the framework's body limit and the telemetry middleware."""
+    optional), ``/metrics``, problem+json errors, the framework's body limit, the telemetry middleware
+    and, when this process runs the APM agent, its middleware outside everything else.
+
+    The metric samplers a service's ``lifespan`` puts in ``app.state.samplers`` run while it serves."""
+
+    @asynccontextmanager
+    async def lifespan_with_samplers(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            samplers = getattr(app.state, "samplers", [])
+            task = asyncio.create_task(sample_forever(samplers)) if samplers else None
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
+
+    set_service(service)
     app = _ServiceApp(
         title=title,
         description=description,
         version="1.0.0",
-        lifespan=lifespan,
+        lifespan=lifespan_with_samplers,
         max_body_size=MAX_BODY_BYTES,
     )
     problems.install(app)
     app.add_middleware(TelemetryMiddleware, service=service)
+    client = elasticapm.get_client()
+    if client is not None:
+        app.add_middleware(apm.ApmMiddleware, client=client)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
@@ -162,7 +186,9 @@ def app_from_env() -> FastAPI:
     names to its workers itself; they are not part of the service's configuration."""
     module, _, function = os.environ[PREFIX + "APP"].partition(":")
     settings = ServiceSettings.from_env(os.environ[PREFIX + "APP_SERVICE"])
-    configure_logging(settings.service, settings.log_level)
+    identity = Identity(settings.service, settings.version, settings.environment)
+    configure_logging(identity, settings.log_level)
+    apm.make_client(identity)
     build: Callable[[ServiceSettings], FastAPI] = getattr(importlib.import_module(module), function)
     return build(settings)
 
@@ -172,7 +198,7 @@ def serve(build: str, service: str) -> None:
     address, in ``WALLETSTUB_WORKERS`` processes (uvloop, httptools), logging ECS JSON; over TLS when
     ``WALLETSTUB_TLS_CERT_FILE``/``_KEY_FILE`` are set (:mod:`walletstubs.common.tls`)."""
     settings = ServiceSettings.from_env(service)
-    configure_logging(settings.service, settings.log_level)
+    configure_logging(Identity(settings.service, settings.version, settings.environment), settings.log_level)
     os.environ[PREFIX + "APP"] = build
     os.environ[PREFIX + "APP_SERVICE"] = service
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

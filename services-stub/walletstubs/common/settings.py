@@ -10,6 +10,7 @@ so they can listen on the pod network (where network policies and the gateway fr
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 PREFIX = "WALLETSTUB_"
@@ -20,10 +21,13 @@ class SettingsError(RuntimeError):
 
 
 def env(name: str, default: str | None = None) -> str:
-    """The value of ``WALLETSTUB_<name>``; raises :class:`SettingsError` when unset and no default."""
-    value = os.environ.get(PREFIX + name, default)
+    """The value of ``WALLETSTUB_<name>``, else ``default`` (``""`` for an optional setting); raises
+    :class:`SettingsError` when unset or empty and there is no default."""
+    value = os.environ.get(PREFIX + name)
     if value is None or value == "":
-        raise SettingsError(f"environment variable {PREFIX}{name} is required")
+        if default is None:
+            raise SettingsError(f"environment variable {PREFIX}{name} is required")
+        return default
     return value
 
 
@@ -56,10 +60,21 @@ def env_bounded(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _environment(value: str) -> str:
+    """The environment's name, which is also the namespace of the log data streams."""
+    if not re.fullmatch(r"[a-z0-9_]{1,32}", value):
+        raise SettingsError(
+            f"{PREFIX}ENVIRONMENT={value!r}: use lower-case letters, digits and _ "
+            "(dev, qa, stage, prod, local)"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     """What every service needs: its name, where it listens, its database and cache, how many worker
-    processes serve it (each with its own database pool), and how long idempotency keys live."""
+    processes serve it (each with its own database pool), how long idempotency keys live, and what its
+    logs and traces call it (``version``: the image's; ``environment``: dev, qa, stage, prod or local)."""
 
     service: str
     host: str
@@ -70,6 +85,8 @@ class ServiceSettings:
     workers: int = 1
     db_pool_size: int = 8
     idempotency_ttl_hours: int = 24
+    version: str = "1.0.0"
+    environment: str = "local"
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -89,4 +106,6 @@ class ServiceSettings:
             workers=env_bounded("WORKERS", 1, 1, 16),
             db_pool_size=env_bounded("DB_POOL_SIZE", 8, 1, 64),
             idempotency_ttl_hours=env_bounded("IDEMPOTENCY_TTL_HOURS", 24, 1, 720),
+            version=env("SERVICE_VERSION", "1.0.0"),
+            environment=_environment(env("ENVIRONMENT", "local")),
         )

@@ -42,14 +42,17 @@ from walletstubs.common.idempotency import (
     derived_id,
     in_progress,
     is_lock_timeout,
+    replayed,
     request_hash,
 )
+from walletstubs.common.metrics import engine_pool, outbox
 from walletstubs.common.money import Amount, Currency, precise_for_currency, to_decimal_string, to_minor, utc
 from walletstubs.common.problems import PROBLEM_JSON, Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, env, env_int
+from walletstubs.common.telemetry import audit
 from walletstubs.exchange.saga import ExchangeClient, Saga, Transient, WalletClient
-from walletstubs.exchange.schema import MIGRATIONS, idempotency_keys, metadata, orders
+from walletstubs.exchange.schema import ACTIVE_STATES, MIGRATIONS, idempotency_keys, metadata, orders
 
 log = logging.getLogger("walletstubs.exchange")
 QUOTE_TTL_SECONDS = 2.0
@@ -312,7 +315,9 @@ class Adapter:
                 raise in_progress(key) from exc
             raise
         if existing is not None or stored is not None:
+            replayed(key)
             return await self.load(consumer, client_order_id), True
+        audit("order.debiting", "order %s recorded", order_id, order=order_id, exchange=self.name)
         await self.saga.drive(lease)
         return await self.load(consumer, client_order_id), False
 
@@ -452,6 +457,10 @@ def build_app(settings: ServiceSettings) -> FastAPI:
             max_order=Decimal(env("EXCHANGE_MAX_ORDER", "10000")),
         )
         app.state.adapter = adapter
+        app.state.samplers = [
+            engine_pool("orders", engine),
+            outbox("orders", engine, orders, "state", ACTIVE_STATES),
+        ]
         tasks = [
             asyncio.create_task(saga.relay(env_int("RELAY_INTERVAL_MS", 500) / 1000)),
             asyncio.create_task(adapter.keys.purge_forever(PURGE_INTERVAL_SECONDS)),

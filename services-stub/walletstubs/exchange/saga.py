@@ -44,10 +44,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from walletstubs.common import metrics
 from walletstubs.common.db import is_sqlite
 from walletstubs.common.faults import crash_point
 from walletstubs.common.leases import claim_due
 from walletstubs.common.money import to_decimal_string
+from walletstubs.common.telemetry import audit, background_trace, traced_client
 from walletstubs.common.tls import client_verify
 from walletstubs.exchange.schema import ACTIVE_STATES, orders, settlement_accounts
 
@@ -87,6 +89,8 @@ class _OpenedAt(pybreaker.CircuitBreakerListener):
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
         if new_state is not None and new_state.name == pybreaker.STATE_OPEN:
             self.at = time.monotonic()
+        if new_state is not None:
+            metrics.circuit(cb.name or "exchange", new_state.name)
 
 
 class ExchangeClient:
@@ -95,11 +99,12 @@ class ExchangeClient:
 
     def __init__(self, base_url: str, api_key: str, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers={"X-Api-Key": api_key})
+        self.http = traced_client(base_url=base_url, timeout=timeout_s, headers={"X-Api-Key": api_key})
         self._opened = _OpenedAt()
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=5, reset_timeout=5, name="exchange", listeners=[self._opened]
         )
+        metrics.circuit("exchange", str(self.breaker.current_state))
 
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         """The exchange's answer (2xx/4xx); raises :class:`Transient` when it cannot be had now, or
@@ -147,7 +152,7 @@ class WalletClient:
 
     def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, verify=client_verify())
+        self.http = traced_client(base_url=base_url, timeout=timeout_s, verify=client_verify())
 
     async def post(self, path: str, body: dict[str, Any], key: str) -> httpx.Response:
         try:
@@ -296,6 +301,16 @@ class Saga:
             values |= {"lease_token": None, "lease_until": None}
         await self._update(lease, from_state, state=to_state, **values)
         TRANSITIONS.labels(self.name, from_state, to_state).inc()
+        audit(
+            f"order.{to_state}",
+            "order %s: %s -> %s",
+            lease.order_id,
+            from_state,
+            to_state,
+            order=lease.order_id,
+            exchange=self.name,
+            from_state=from_state,
+        )
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -491,6 +506,14 @@ class Saga:
         )
         DEAD_LETTERS.labels(self.name, row.state).inc()
         log.error("order %s dead-lettered in state %s: %s", row.id, row.state, error)
+        audit(
+            "order.dead",
+            "order %s dead-lettered",
+            row.id,
+            outcome="failure",
+            order=row.id,
+            exchange=self.name,
+        )
 
     async def relay(self, interval: float) -> None:
         """Forever: claim due orders and drive them, a few at a time; one order's failure never stops
@@ -502,7 +525,9 @@ class Saga:
             except Exception:
                 log.exception("claiming due orders failed; retrying next pass")
                 continue
-            await asyncio.gather(*(self.drive(lease) for lease in claimed))
+            if claimed:
+                with background_trace("saga relay"):
+                    await asyncio.gather(*(self.drive(lease) for lease in claimed))
 
     async def in_flight(self) -> dict[str, int]:
         """Orders per state that are not final (and dead letters)."""

@@ -49,6 +49,7 @@ from contracts.gateway_rules import (
     EffectiveRules,
     RouteRule,
 )
+from walletstubs.common.telemetry import ACCESS_DATASET, continue_trace
 from walletstubs.gateway import problems
 from walletstubs.gateway.jwt import TokenVerifier
 from walletstubs.gateway.problems import PROBLEM_CONTENT_TYPE, Refusal
@@ -185,6 +186,7 @@ class Gateway:
             return
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
+        scope["headers"] = continue_trace(scope["headers"])
         status, consumer, route = await self._handle(scope, receive, send, request_id)
         access_log.info(
             "%s %s %s",
@@ -197,11 +199,13 @@ class Gateway:
                 "http.response.status_code": status,
                 "url.path": scope["path"],
                 "client.ip": (scope.get("client") or ("", 0))[0],
-                "event.dataset": "gateway.access",
+                "event.dataset": ACCESS_DATASET,
+                "event.kind": "event",
+                "event.category": ["web"],
+                "event.duration": int((time.perf_counter() - started) * 1e9),
                 "labels": {
                     "consumer": consumer.name if consumer else "",
                     "route": route.name if route else "",
-                    "request_time_s": round(time.perf_counter() - started, 6),
                 },
             },
         )

@@ -44,6 +44,7 @@ class NginxPaths:
     """Where an nginx instance keeps its pid, logs and temporary files (all under the state folder)."""
 
     root: Path
+    access_log_file: Path | None = None
 
     @property
     def conf(self) -> Path:
@@ -63,7 +64,8 @@ class NginxPaths:
 
     @property
     def access_log(self) -> Path:
-        return self.root / "logs" / "access.log"
+        """ECS NDJSON access log: ``access_log_file`` when given (the stack's logs folder)."""
+        return self.access_log_file or self.root / "logs" / "access.log"
 
     @property
     def jwt_script(self) -> Path:
@@ -111,9 +113,11 @@ def render_nginx(
     upstreams: Mapping[str, int],
     listen_port: int,
     paths: NginxPaths,
+    environment: str = "local",
 ) -> str:
     """The nginx.conf for ``rules``: ``keys`` maps consumer → API key, ``upstreams`` service → port;
-    it loads the token verifier from ``paths.jwt_script`` (:func:`render_jwt_script`).
+    it loads the token verifier from ``paths.jwt_script`` (:func:`render_jwt_script`). The access log
+    is ECS JSON in the ``walletops.access`` data stream of ``environment``.
 
     Raises ``ValueError`` when a consumer has no key, a key is not a plain token, or a routed service
     has no upstream port.
@@ -129,6 +133,8 @@ def render_nginx(
         for service in rules.routed_services()
         if service not in upstreams
     ]
+    if not re.fullmatch(r"[a-z0-9_]{1,32}", environment):
+        problems_found.append(f"environment {environment!r} must be 1-32 characters of [a-z0-9_]")
     if problems_found:
         raise ValueError("; ".join(problems_found))
     routes = sorted(rules.routes, key=lambda route: len(route.path_prefix), reverse=True)
@@ -141,6 +147,7 @@ def render_nginx(
         upstreams=sorted((s, upstreams[s]) for s in rules.routed_services()),
         listen_port=listen_port,
         paths=paths,
+        environment=environment,
         problems=problems,
         retry_after=RATE_LIMIT_RETRY_AFTER_SECONDS,
         js_module=JS_MODULE,

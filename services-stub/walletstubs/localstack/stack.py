@@ -12,7 +12,8 @@ Everything lives under one state folder (default ``<project>/.state/stack``)::
     stack.json          what runs: backend, ports, pids (0600)
     keys.json           one generated API key per gateway consumer (0600, reused across runs)
     secrets.json        PostgreSQL/Redis passwords (0600; the cluster keeps its password)
-    logs/<name>.log     ECS JSON logs per service and the gateway
+    logs/<name>.ndjson  ECS JSON logs per service and the gateway (what `walletops observability ship`
+                        sends; shipped files move to shipped/<time>/)
     jwt/                the end-user token issuer's RS256 keys (private key 0600; JWKS and SPKI public)
     services/           SQLite files and exchange credentials of the services
     gateway/ nginx/ postgres/ redis/
@@ -92,6 +93,8 @@ class StackRecord:
     postgres_port: int | None = None
     redis_port: int | None = None
     started_at: float = field(default_factory=time.time)
+    apm_url: str | None = None
+    elasticsearch_url: str | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -140,6 +143,7 @@ class LocalStack:
         self.keys_file = self.state_dir / "keys.json"
         self.secrets_file = self.state_dir / "secrets.json"
         self.logs_dir = self.state_dir / "logs"
+        self.shipped_dir = self.state_dir / "shipped"
         self.jwt_dir = self.state_dir / "jwt"
 
     @property
@@ -192,9 +196,10 @@ class LocalStack:
         self.state_dir.parent.mkdir(parents=True, exist_ok=True)
         self.state_dir.mkdir(exist_ok=True)
         self.state_dir.chmod(0o711 if account.user is not None else 0o700)
-        for folder in (self.logs_dir, self.state_dir / "pids"):
-            folder.mkdir(exist_ok=True)
-            folder.chmod(0o700)
+        (self.state_dir / "pids").mkdir(exist_ok=True)
+        (self.state_dir / "pids").chmod(0o700)
+        self.logs_dir.mkdir(exist_ok=True)
+        account.own(self.logs_dir, 0o700)  # nginx, running as the account, opens its access log there
         for folder in (self.state_dir / "services", self.state_dir / "gateway"):
             folder.mkdir(exist_ok=True)
             account.own(folder, 0o700)
@@ -224,11 +229,21 @@ class LocalStack:
         backend: Backend = "embedded",
         gateway_port: int = 8080,
         progress: Callable[[str], None] = lambda _message: None,
+        *,
+        apm_url: str | None = None,
+        apm_token: str | None = None,
+        elasticsearch_url: str | None = None,
     ) -> StackRecord:
         """Start the stack and return once every service and the gateway pass their health checks.
 
+        Every process writes ECS NDJSON to ``logs/<name>.ndjson``. ``apm_url`` (APM Server, with its
+        ``apm_token``) turns APM on in every service; ``elasticsearch_url`` is only recorded, for
+        whoever ships the log files (``walletops stack`` does when the stack stops).
         On any failure everything already started is stopped again and :class:`StackError` raised.
         """
+        for name, url in (("APM", apm_url), ("Elasticsearch", elasticsearch_url)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ValueError(f"{name} URL {url!r}: must start with http:// or https://")
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: allowed: {', '.join(BACKENDS)}")
         if self.running():
@@ -240,11 +255,23 @@ class LocalStack:
         keys = self._ensure_keys(rules)
         write_keys(self.jwt_dir)
         self.jwt_dir.chmod(0o700)
-        record = StackRecord(backend=backend, environment=self.environment, gateway_port=gateway_port)
+        record = StackRecord(
+            backend=backend,
+            environment=self.environment,
+            gateway_port=gateway_port,
+            apm_url=apm_url,
+            elasticsearch_url=elasticsearch_url,
+        )
         self._save(record)
+        telemetry = {"WALLETSTUB_ENVIRONMENT": self.environment}
+        if apm_url:
+            telemetry["WALLETSTUB_APM_SERVER_URL"] = apm_url
+            if apm_token:
+                telemetry["WALLETSTUB_APM_SECRET_TOKEN"] = apm_token
         try:
             self._start_all(
                 record,
+                telemetry=telemetry,
                 exchanges=env.exchanges,
                 rules=rules,
                 keys=keys,
@@ -267,6 +294,7 @@ class LocalStack:
         account: RunAs,
         progress: Callable[[str], None],
         wallet_workers: int,
+        telemetry: dict[str, str],
     ) -> None:
         database_urls: dict[str, str] | None = None
         cache_url: str | None = None
@@ -293,6 +321,7 @@ class LocalStack:
             database_urls=database_urls,
             cache_url=cache_url,
             workers={"wallet": wallet_workers} if cache_url else None,
+            telemetry=telemetry,
         )
         self._prepare_folders(account)  # credentials written by service_processes go to the service user
         for process in processes:
@@ -355,7 +384,7 @@ class LocalStack:
         if account.user is not None:
             home = str(self.state_dir / "services")
             environ = environ | {"HOME": home, "USER": account.user, "LOGNAME": account.user}
-        log = self.logs_dir / f"{name}.log"
+        log = self.logs_dir / f"{name}.ndjson"
         with log.open("ab") as out:
             log.chmod(0o600)
             proc = subprocess.Popen(
@@ -418,7 +447,12 @@ class LocalStack:
         if record.backend == "real":
             root = self.state_dir / "nginx"
             conf = render_nginx(
-                rules, keys=keys, upstreams=upstreams, listen_port=record.gateway_port, paths=NginxPaths(root)
+                rules,
+                keys=keys,
+                upstreams=upstreams,
+                listen_port=record.gateway_port,
+                paths=NginxPaths(root, self.logs_dir / "gateway.ndjson"),
+                environment=self.environment,
             )
             script = render_jwt_script(rules, NginxJwt(issuer=self.issuer, keys=read_spki(self.jwt_dir)))
             server = NginxServer(root, conf, record.gateway_port, run_as=account, script_text=script)
@@ -441,7 +475,14 @@ class LocalStack:
         )
         _write_secret(settings_file, settings.to_json(), owner=account)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WALLETSTUB_")}
-        argv = [sys.executable, "-m", "walletstubs.gateway", str(settings_file)]
+        argv = [
+            sys.executable,
+            "-m",
+            "walletstubs.gateway",
+            str(settings_file),
+            "--environment",
+            self.environment,
+        ]
         return self._spawn("gateway", record.gateway_port, argv, env, account, routed=False)
 
     def _wait_healthy(self, process: ProcessRecord, timeout: float | None = None) -> None:
@@ -506,6 +547,8 @@ class LocalStack:
             "token": self.token(DEV_CONSUMER),
             "loadtest_token": self.token(LOADTEST_CONSUMER, "loadtest-user"),
             "token_header": "Authorization: Bearer",
+            "logs_dir": str(self.logs_dir),
+            "log_files": [str(path) for path in self.log_files()],
         }
         if record is None:
             return base | {
@@ -541,7 +584,25 @@ class LocalStack:
             "gateway_url": record.gateway_url,
             "services": services,
             "servers": servers,
+            "apm_url": record.apm_url,
+            "elasticsearch_url": record.elasticsearch_url,
         }
+
+    def log_files(self) -> list[Path]:
+        """The ECS NDJSON log files not shipped yet (one per service and the gateway)."""
+        return sorted(self.logs_dir.glob("*.ndjson")) if self.logs_dir.is_dir() else []
+
+    def archive_logs(self) -> Path | None:
+        """Move the log files (once shipped, with the stack stopped) to ``shipped/<UTC time>/``, so a
+        later ship never sends a line twice; the folder, or None when there was nothing to move."""
+        files = self.log_files()
+        if not files:
+            return None
+        folder = self.shipped_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            path.rename(folder / path.name)
+        return folder
 
 
 def _reachable(binary: Path) -> bool:

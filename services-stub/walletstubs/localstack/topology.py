@@ -22,6 +22,11 @@ from contracts.config import ExchangeConfig
 HOST = "127.0.0.1"
 ENV_PREFIX = "WALLETSTUB_"
 DEFAULT_ROUNDUP_THRESHOLD = "5.00"
+TELEMETRY_VARIABLES = (
+    f"{ENV_PREFIX}ENVIRONMENT",
+    f"{ENV_PREFIX}APM_SERVER_URL",
+    f"{ENV_PREFIX}APM_SECRET_TOKEN",
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ def service_processes(
     database_urls: Mapping[str, str] | None = None,
     cache_url: str | None = None,
     workers: Mapping[str, int] | None = None,
+    telemetry: Mapping[str, str] | None = None,
 ) -> list[ServiceProcess]:
     """Every process of the local stack, in start order.
 
@@ -97,9 +103,16 @@ def service_processes(
     it is None each service gets an SQLite file under ``state_dir``. ``cache_url`` is a Redis URL,
     or None for an in-process cache in each service. ``workers`` gives a service several server
     processes (only with a shared cache: an in-process cache per worker would serve stale
-    balances), their metrics aggregated in ``state_dir/metrics/<name>``. Simulated exchanges always
-    keep their own SQLite file: they stand in for a third party, not for our infrastructure.
+    balances), their metrics aggregated in ``state_dir/metrics/<name>``. ``telemetry`` adds the
+    ``WALLETSTUB_*`` variables of logs and APM (``ENVIRONMENT``, ``APM_SERVER_URL``,
+    ``APM_SECRET_TOKEN``) to every service. Simulated exchanges always keep their own SQLite file:
+    they stand in for a third party, not for our infrastructure.
     """
+    unknown = sorted(set(telemetry or {}) - set(TELEMETRY_VARIABLES))
+    if unknown:
+        raise ValueError(
+            f"telemetry: unknown variables {', '.join(unknown)}; allowed: {', '.join(TELEMETRY_VARIABLES)}"
+        )
     names = service_names(exchanges)
     missing = [name for name in names if name not in ports]
     if missing:
@@ -128,14 +141,18 @@ def service_processes(
             if count > 1
             else {}
         )
-        return several | {
-            f"{ENV_PREFIX}SERVICE": name,
-            f"{ENV_PREFIX}HOST": HOST,
-            f"{ENV_PREFIX}PORT": str(ports[name]),
-            f"{ENV_PREFIX}CACHE_URL": cache_url or "memory://",
-            f"{ENV_PREFIX}LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+        return (
+            several
+            | dict(telemetry or {})
+            | {
+                f"{ENV_PREFIX}SERVICE": name,
+                f"{ENV_PREFIX}HOST": HOST,
+                f"{ENV_PREFIX}PORT": str(ports[name]),
+                f"{ENV_PREFIX}CACHE_URL": cache_url or "memory://",
+                f"{ENV_PREFIX}LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
 
     def url(name: str) -> str:
         return f"http://{HOST}:{ports[name]}"

@@ -44,6 +44,7 @@ from walletstubs.common.idempotency import (
     request_hash,
 )
 from walletstubs.common.leases import claim_due
+from walletstubs.common.metrics import engine_pool, outbox
 from walletstubs.common.money import (
     CURRENCY_EXPONENTS,
     Amount,
@@ -56,6 +57,7 @@ from walletstubs.common.money import (
 from walletstubs.common.problems import Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings, SettingsError, env, env_int
+from walletstubs.common.telemetry import audit, background_trace, traced_client
 from walletstubs.common.tls import client_verify
 from walletstubs.roundups.schema import MIGRATIONS, idempotency_keys, metadata, purchases, settings, sweeps
 
@@ -248,9 +250,9 @@ class Roundups:
         self.keys = IdempotencyStore(engine, idempotency_keys, ttl)
         self.wake = asyncio.Event()
         verify = client_verify()
-        self.wallet = httpx.AsyncClient(base_url=wallet_url, timeout=10, verify=verify)
+        self.wallet = traced_client(base_url=wallet_url, timeout=10, verify=verify)
         self.exchanges = {
-            name: httpx.AsyncClient(base_url=url, timeout=15, verify=verify)
+            name: traced_client(base_url=url, timeout=15, verify=verify)
             for name, url in exchange_urls.items()
         }
 
@@ -378,6 +380,7 @@ class Roundups:
             if isinstance(answer, Stored):
                 return replay(answer.request_hash, fingerprint, answer.status_code, answer.response_body, key)
             if sweep_id is not None:
+                audit("sweep.pending", "sweep %s opened", sweep_id, sweep=sweep_id, account=body.account)
                 self.wake.set()
             return JSONResponse(answer, status_code=201)
         raise in_progress(key)
@@ -532,6 +535,17 @@ class Roundups:
                 await conn.execute(
                     update(purchases).where(purchases.c.sweep_id == sweep_id).values(sweep_id=None)
                 )
+        if moved.rowcount and values["status"] != sweep.status:
+            audit(
+                f"sweep.{values['status']}",
+                "sweep %s: %s -> %s",
+                sweep_id,
+                sweep.status,
+                values["status"],
+                outcome="failure" if values["status"] == "rejected" else "success",
+                sweep=sweep_id,
+                exchange=sweep.exchange,
+            )
 
     async def _retry_later(self, sweep_id: str, token: str, error: str) -> None:
         log.warning("sweep %s waits: %s", sweep_id, error)
@@ -562,7 +576,9 @@ class Roundups:
                 token, due = await claim_due(
                     self.engine, sweeps, state_column="status", states=FOLLOWED, lease=SWEEP_LEASE, limit=20
                 )
-                await asyncio.gather(*(self.drive(sweep_id, token) for sweep_id in due))
+                if due:
+                    with background_trace("sweep relay"):
+                        await asyncio.gather(*(self.drive(sweep_id, token) for sweep_id in due))
             except Exception:
                 log.exception("sweep relay pass failed; retrying next pass")
 
@@ -638,6 +654,10 @@ def build_app(config: ServiceSettings) -> FastAPI:
         await prepare_schema(engine, metadata, MIGRATIONS)
         service = Roundups(engine, wallet_url, exchange_urls, timedelta(hours=config.idempotency_ttl_hours))
         app.state.roundups = service
+        app.state.samplers = [
+            engine_pool("roundups", engine),
+            outbox("sweeps", engine, sweeps, "status", FOLLOWED),
+        ]
         tasks = [
             asyncio.create_task(service.relay(env_int("RELAY_INTERVAL_MS", 1000) / 1000)),
             asyncio.create_task(service.keys.purge_forever(PURGE_INTERVAL_SECONDS)),

@@ -54,6 +54,7 @@ from walletstubs.common.idempotency import (
     replay,
     request_hash,
 )
+from walletstubs.common.metrics import asyncpg_pool, engine_pool
 from walletstubs.common.money import (
     CURRENCY_EXPONENTS,
     Amount,
@@ -66,6 +67,7 @@ from walletstubs.common.money import (
 from walletstubs.common.problems import Problem
 from walletstubs.common.service import PROBLEM_RESPONSES, create_app
 from walletstubs.common.settings import ServiceSettings
+from walletstubs.common.telemetry import audit
 from walletstubs.wallet.schema import MIGRATIONS, accounts, entries, idempotency_keys, metadata, transfers
 
 BALANCE_TTL_SECONDS = 30
@@ -294,6 +296,19 @@ class Ledger:
         if isinstance(posted, Stored):
             return replay(posted.request_hash, fingerprint, posted.status_code, posted.response_body, key)
         crash_point("after-commit")
+        audit(
+            "ledger.posted",
+            "transfer %s posted: %s %s minor units",
+            transfer["id"],
+            movement.currency,
+            movement.amount_minor,
+            transfer=transfer["id"],
+            kind=movement.kind,
+            debit=movement.debit,
+            credit=movement.credit,
+            amount_minor=movement.amount_minor,
+            currency=movement.currency,
+        )
         for state in posted:
             await self.cache_account(state)
         return JSONResponse(answer, status_code=201)
@@ -691,6 +706,9 @@ def build_app(settings: ServiceSettings) -> FastAPI:
         ledger = Ledger(engine, reader, cache, ttl=timedelta(hours=settings.idempotency_ttl_hours), pool=pool)
         await ledger.ensure_external_accounts()
         app.state.ledger = ledger
+        app.state.samplers = [engine_pool("ledger", engine)]
+        if pool is not None:
+            app.state.samplers.append(asyncpg_pool("posting", pool))
         tasks = [
             asyncio.create_task(ledger.publisher.repair_forever()),
             asyncio.create_task(ledger.keys.purge_forever(PURGE_INTERVAL_SECONDS)),
