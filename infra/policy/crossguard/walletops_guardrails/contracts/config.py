@@ -61,10 +61,11 @@ class DataClassification(StrEnum):
 
 
 class ElasticMode(StrEnum):
-    """Where logs go: ECK on the cluster, or an external Elastic endpoint."""
+    """Where logs go: ECK on the cluster, an external Elastic endpoint, or Amazon OpenSearch Service."""
 
     eck = "eck"
     external = "external"
+    opensearch = "opensearch"
 
 
 class TagsConfig(Strict):
@@ -318,6 +319,8 @@ class DatabaseConfig(Strict):
     backup_retention_days: Annotated[int, Field(ge=1, le=35)]
     deletion_protection: bool
     performance_insights: bool = True
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+    """Enhanced Monitoring (OS metrics of the instance): one of the intervals RDS accepts."""
 
     @model_validator(mode="after")
     def _storage(self) -> DatabaseConfig:
@@ -394,6 +397,64 @@ class ExchangeConfig(ServiceConfig):
     timeout_ms: Annotated[int, Field(ge=100, le=30000)] = 2000
 
 
+SEMVER = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+
+
+class EckConfig(Strict):
+    """Elastic Cloud on Kubernetes: the operator chart, the stack version and the cluster's size.
+
+    ``elasticsearch_nodes``: 1 (dev/qa) or 3 and more (a master quorum that survives one node); with
+    more than one node the nodes are spread over the AZs with shard allocation awareness. The data
+    volumes are gp3 EBS volumes (encrypted with the EBS key) of ``elasticsearch_storage_gb`` each.
+    ``kibana_access``: ``internal-lb`` (an internal NLB, reachable only inside the VPC) or
+    ``port-forward`` (a ClusterIP service). ``ebs_csi_driver``: the version of the EKS add-on that
+    provisions the volumes.
+    """
+
+    operator_chart_version: Annotated[str, Field(pattern=SEMVER)]
+    stack_version: Annotated[str, Field(pattern=r"^(8\.1[5-9]|9\.[0-9]+)\.[0-9]+$")]
+    ebs_csi_driver: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
+    elasticsearch_nodes: Annotated[int, Field(ge=1, le=15)]
+    elasticsearch_cpu_millicores: Annotated[int, Field(ge=500, le=16000)]
+    elasticsearch_memory_mib: Annotated[int, Field(ge=2048, le=65536)]
+    elasticsearch_storage_gb: Annotated[int, Field(ge=10, le=16384)]
+    kibana_replicas: Annotated[int, Field(ge=1, le=3)] = 1
+    apm_replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    kibana_access: Literal["internal-lb", "port-forward"] = "port-forward"
+    snapshot_noncurrent_days: Annotated[int, Field(ge=7, le=3653)] = 30
+    """Days S3 keeps a snapshot object after Elasticsearch replaced or deleted it (versioning safety net)."""
+
+    @model_validator(mode="after")
+    def _quorum(self) -> EckConfig:
+        if self.elasticsearch_nodes == 2:
+            raise ValueError(
+                "elasticsearch_nodes 2 cannot keep a master quorum when one node is lost; "
+                "allowed: 1 (dev/qa) or 3 and more"
+            )
+        return self
+
+
+class OpenSearchConfig(Strict):
+    """An Amazon OpenSearch Service domain in the private subnets (``logging.elastic: opensearch``)."""
+
+    engine_version: Annotated[str, Field(pattern=r"^OpenSearch_[0-9]+\.[0-9]+$")]
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*\.[0-9]*[a-z]+\.search$")]
+    instance_count: Annotated[int, Field(ge=1, le=20)]
+    volume_gb: Annotated[int, Field(ge=10, le=16384)]
+
+
+class ShipperConfig(Strict):
+    """Fluent Bit, the DaemonSet that ships every container's log lines to Elastic.
+
+    ``buffer_max_mb``: the filesystem buffer on each node (chunks wait there while Elastic is away).
+    """
+
+    image: Annotated[str, Field(pattern=IMAGE)] = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+    buffer_max_mb: Annotated[int, Field(ge=64, le=20480)] = 1024
+    cpu_millicores: Annotated[int, Field(ge=50, le=2000)] = 100
+    memory_mib: Annotated[int, Field(ge=64, le=4096)] = 128
+
+
 class LoggingConfig(Strict):
     """Retention of application logs, of financial/audit logs and of access logs (WAF, API Gateway).
 
@@ -406,12 +467,49 @@ class LoggingConfig(Strict):
     access_retention_days: Annotated[int, Field(ge=365, le=3653)] = 400
     elastic: ElasticMode = ElasticMode.eck
     elastic_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+    apm_endpoint: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+    """APM Server of an external Elastic deployment (``external`` only; without it, no APM)."""
+    eck: EckConfig | None = None
+    opensearch: OpenSearchConfig | None = None
+    shipper: ShipperConfig = ShipperConfig()
+    replica_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
+    """Where the audit archive, the CloudTrail bucket and the access logs are copied (S3 Cross-Region
+    Replication), a region other than the stack's; none keeps them in one region (dev and qa only)."""
 
     @model_validator(mode="after")
     def _endpoint(self) -> LoggingConfig:
         if (self.elastic is ElasticMode.external) != (self.elastic_endpoint is not None):
             raise ValueError("elastic_endpoint is required when elastic is 'external' and allowed only then")
+        if self.apm_endpoint is not None and self.elastic is not ElasticMode.external:
+            raise ValueError("apm_endpoint is allowed only when elastic is 'external' (ECK runs its own)")
+        for mode, section in ((ElasticMode.eck, self.eck), (ElasticMode.opensearch, self.opensearch)):
+            if (self.elastic is mode) != (section is not None):
+                raise ValueError(
+                    f"the '{mode.value}' section is required when elastic is '{mode.value}' and allowed "
+                    f"only then (elastic is '{self.elastic.value}')"
+                )
         return self
+
+
+class AlarmsConfig(Strict):
+    """Thresholds of the CloudWatch alarms on what ECK cannot see (managed AWS services).
+
+    Every alarm notifies the environment's budget/alert SNS topic.
+    """
+
+    rds_cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
+    rds_free_storage_gb: Annotated[float, Field(gt=0, le=65536)] = 10.0
+    rds_replica_lag_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    cache_cpu_percent: Annotated[float, Field(gt=0, le=100)] = 80.0
+    cache_evictions: Annotated[int, Field(ge=1, le=10_000_000)] = 100
+    """Evictions per 5 minutes."""
+    nlb_unhealthy_hosts: Annotated[int, Field(ge=1, le=1000)] = 1
+    api_5xx_errors: Annotated[int, Field(ge=1, le=10_000_000)] = 10
+    """5XX responses per 5 minutes."""
+    api_latency_p99_ms: Annotated[float, Field(gt=0, le=29_000)] = 1000.0
+    waf_blocked_requests: Annotated[int, Field(ge=1, le=100_000_000)] = 500
+    """Blocked requests per 5 minutes that count as a spike."""
+    evaluation_periods: Annotated[int, Field(ge=1, le=24)] = 3
 
 
 class CiConfig(Strict):
@@ -447,7 +545,16 @@ class GatewayConfig(Strict):
 
 
 class UsageConfig(Strict):
-    """Monthly usage assumptions for usage-priced items (requests, logs, traffic)."""
+    """Monthly usage assumptions for usage-priced items (requests, logs, traffic).
+
+    Each is a month's total for the environment; the cost model splits it evenly over the
+    resources that carry it. ``lb_*``: what crosses the load balancers (capacity units are the
+    largest of the dimensions); ``cross_az_gb``: traffic between availability zones inside the
+    VPC (billed on both sides); ``vpce_processed_gb``: through interface endpoints;
+    ``db_backup_daily_change_gb``: what a day adds to the automated backups of each database
+    (backups beyond one copy of the allocated storage are charged); ``config_items_thousands``:
+    AWS Config configuration items recorded (one per resource change).
+    """
 
     api_requests_millions: Annotated[float, Field(ge=0)] = 1.0
     log_ingest_gb: Annotated[float, Field(ge=0)] = 10.0
@@ -455,6 +562,15 @@ class UsageConfig(Strict):
     data_transfer_out_gb: Annotated[float, Field(ge=0)] = 50.0
     kms_requests_thousands: Annotated[float, Field(ge=0)] = 100.0
     s3_storage_gb: Annotated[float, Field(ge=0)] = 20.0
+    s3_put_requests_thousands: Annotated[float, Field(ge=0)] = 100.0
+    s3_get_requests_thousands: Annotated[float, Field(ge=0)] = 1000.0
+    lb_processed_gb: Annotated[float, Field(ge=0)] = 50.0
+    lb_new_connections_per_second: Annotated[float, Field(ge=0)] = 5.0
+    lb_active_connections: Annotated[float, Field(ge=0)] = 1000.0
+    cross_az_gb: Annotated[float, Field(ge=0)] = 50.0
+    vpce_processed_gb: Annotated[float, Field(ge=0)] = 20.0
+    db_backup_daily_change_gb: Annotated[float, Field(ge=0)] = 1.0
+    config_items_thousands: Annotated[float, Field(ge=0)] = 5.0
 
 
 class LoadtestConfig(Strict):
@@ -470,6 +586,66 @@ class LoadtestConfig(Strict):
         if self.min_workers > self.max_workers:
             raise ValueError(f"min_workers ({self.min_workers}) must be <= max_workers ({self.max_workers})")
         return self
+
+
+CHART_VERSION = r"^v?[0-9]+\.[0-9]+\.[0-9]+$"
+DOMAIN_ENTRY = r"^\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class TransitConfig(Strict):
+    """Encryption in transit inside AWS and the exchanges' egress allowlist.
+
+    ``internal_domain``: a private hosted zone in the VPC; the internal NLB is ``nlb.<internal_domain>``
+    and its TLS listeners present a certificate for that name, which API Gateway verifies (it trusts
+    public CAs only): an ACM certificate validated in the public zone ``public_zone_id`` (the same
+    name, split-horizon), or an existing ACM certificate ``certificate_arn`` (exactly one of the two).
+    The pods serve TLS with certificates cert-manager (``cert_manager_chart``) obtains from AWS
+    Private CA through the aws-privateca-issuer (``privateca_issuer_chart``): the CA
+    ``private_ca_arn``, or one the program creates when it is unset.
+
+    ``egress_firewall``: AWS Network Firewall between the NAT gateways and the internet, allowing
+    only the exchanges' ``egress_hosts`` and ``platform_egress_hosts`` (image registries the nodes
+    pull from; ``.example.com`` also allows its subdomains). Turning it off (dev) leaves egress
+    limited by security groups and network policies to port 443 only.
+    """
+
+    internal_domain: Annotated[str, Field(pattern=HOSTNAME)]
+    public_zone_id: Annotated[str, Field(pattern=r"^Z[A-Z0-9]{1,32}$")] | None = None
+    certificate_arn: (
+        Annotated[str, Field(pattern=r"^arn:aws:acm:[a-z0-9-]+:[0-9]{12}:certificate/[a-f0-9-]{36}$")] | None
+    ) = None
+    private_ca_arn: (
+        Annotated[
+            str,
+            Field(pattern=r"^arn:aws:acm-pca:[a-z0-9-]+:[0-9]{12}:certificate-authority/[a-f0-9-]{36}$"),
+        ]
+        | None
+    ) = None
+    cert_manager_chart: Annotated[str, Field(pattern=CHART_VERSION)]
+    privateca_issuer_chart: Annotated[str, Field(pattern=CHART_VERSION)]
+    pod_certificate_hours: Annotated[int, Field(ge=24, le=2160)] = 720
+    egress_firewall: bool
+    firewall_log_retention_days: Annotated[int, Field(ge=90, le=3653)] = 365
+    platform_egress_hosts: list[Annotated[str, Field(pattern=DOMAIN_ENTRY)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _certificate(self) -> TransitConfig:
+        if (self.public_zone_id is None) == (self.certificate_arn is None):
+            raise ValueError(
+                "set exactly one of public_zone_id (ACM validates a public certificate for "
+                f"nlb.{self.internal_domain} there) or certificate_arn (an existing ACM certificate for it)"
+            )
+        if self.egress_firewall and not self.platform_egress_hosts:
+            raise ValueError(
+                "egress_firewall needs platform_egress_hosts (the image registries the nodes pull from), "
+                "or every image pull through NAT is dropped"
+            )
+        return self
+
+    @property
+    def nlb_host(self) -> str:
+        """The name API Gateway calls the internal NLB by, and its certificate's name."""
+        return f"nlb.{self.internal_domain}"
 
 
 SECURITY_HUB_STANDARDS: dict[str, str] = {
@@ -522,6 +698,8 @@ class EnvironmentConfig(Strict):
     usage: UsageConfig = UsageConfig()
     loadtest: LoadtestConfig = LoadtestConfig()
     account: AccountConfig
+    alarms: AlarmsConfig = AlarmsConfig()
+    transit: TransitConfig
 
     @model_validator(mode="after")
     def _cross(self) -> EnvironmentConfig:
@@ -537,6 +715,22 @@ class EnvironmentConfig(Strict):
             raise ValueError(
                 "services.wallet.tolerate_spot must be false: the ledger never runs on SPOT nodes"
             )
+        if self.logging.elastic is ElasticMode.eck and self.compute_engine is not ComputeEngine.eks:
+            raise ValueError(
+                "logging.elastic 'eck' runs Elastic on the EKS cluster and needs compute_engine 'eks'; "
+                "with 'ecs' use elastic 'external' or 'opensearch'"
+            )
+        eck = self.logging.eck
+        if eck is not None and self.is_production and eck.elasticsearch_nodes < 3:
+            raise ValueError(
+                f"logging.eck.elasticsearch_nodes is {eck.elasticsearch_nodes} in prod; allowed: 3 or more "
+                "(one per AZ, so the cluster survives the loss of a zone)"
+            )
+        if eck is not None and 1 < eck.elasticsearch_nodes < self.network.az_count:
+            raise ValueError(
+                f"logging.eck.elasticsearch_nodes ({eck.elasticsearch_nodes}) must be at least "
+                f"network.az_count ({self.network.az_count}) so that every AZ holds a copy"
+            )
         if self.loadtest.in_cluster and self.compute_engine is not ComputeEngine.eks:
             raise ValueError("loadtest.in_cluster needs compute_engine 'eks'")
         names = [exchange.name for exchange in self.exchanges]
@@ -550,6 +744,15 @@ class EnvironmentConfig(Strict):
             raise ValueError("cache.num_nodes > 1 needs network.az_count >= 2")
         if any(not zone.startswith(self.region) for zone in self.network.availability_zones):
             raise ValueError(f"network.availability_zones must all be in region {self.region}")
+        if self.logging.replica_region == self.region:
+            raise ValueError(
+                f"logging.replica_region must be another region than the stack's ({self.region})"
+            )
+        if self.name in ("stage", "prod") and self.logging.replica_region is None:
+            raise ValueError(
+                f"logging.replica_region is required in {self.name}: its audit data must survive a region "
+                "(allowed: an AWS region other than the stack's, e.g. eu-central-1)"
+            )
         return self
 
     @property

@@ -10,6 +10,7 @@ acceptance cannot silently outlive its review date.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
@@ -40,6 +41,17 @@ class Waiver(BaseModel):
     reason: Annotated[str, Field(min_length=15)]
     expires: date
     approved_by: Annotated[str, Field(min_length=2)]
+    """The role that accepted the risk (``platform-security-lead``): roles outlive people and notes."""
+
+    @field_validator("approved_by")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)+", value):
+            raise ValueError(
+                f"{value!r} is not a role name; allowed: lowercase words joined by '-', "
+                "e.g. platform-security-lead (a role, not a person or a note)"
+            )
+        return value
 
     @field_validator("env")
     @classmethod

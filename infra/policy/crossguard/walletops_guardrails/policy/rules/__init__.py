@@ -12,7 +12,9 @@ from walletops_guardrails.policy.rules import (
     kubernetes,
     logs,
     network,
+    observability,
     tags,
+    transit,
 )
 
 __all__ = [
@@ -26,5 +28,7 @@ __all__ = [
     "kubernetes",
     "logs",
     "network",
+    "observability",
     "tags",
+    "transit",
 ]

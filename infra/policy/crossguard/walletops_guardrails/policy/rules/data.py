@@ -186,6 +186,21 @@ def rds_logs_and_snapshot_tags(resource: Resource, ctx: Context) -> str | None:
 
 
 @resource_rule(
+    "WO-RDS-011",
+    "RDS instances report OS metrics through Enhanced Monitoring",
+    severity=Severity.mandatory,
+    controls=("FSBP RDS.6", "PCI 10.2.1"),
+    remediation="Set monitoring_interval (database.monitoring_interval_seconds) and monitoring_role_arn to a "
+    "role trusted by monitoring.rds.amazonaws.com.",
+    types=(RDS_INSTANCE,),
+)
+def rds_enhanced_monitoring(resource: Resource, ctx: Context) -> str | None:
+    if int(prop(resource, "monitoringInterval", 0) or 0) <= 0:
+        return "monitoringInterval is 0 (Enhanced Monitoring off)"
+    return None if prop(resource, "monitoringRoleArn") else "no monitoringRoleArn for Enhanced Monitoring"
+
+
+@resource_rule(
     "WO-ECC-001",
     "ElastiCache encrypts data at rest with a customer-managed key",
     severity=Severity.mandatory,
