@@ -531,6 +531,17 @@ def _config_recorder(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, "config.items", share, f"1/{count} of usage.config_items_thousands")
 
 
+def _config_rule(resource: dict[str, Any], ctx: _Context) -> None:
+    evaluations = ctx.usage.config_items_thousands * 1000
+    ctx.charge(
+        resource,
+        "config.rule_evaluations",
+        evaluations,
+        "one evaluation per configuration item recorded (usage.config_items_thousands): an upper bound "
+        "for a change-triggered rule; the volume tiers apply to the account's evaluations in the region",
+    )
+
+
 def _access_analyzer(resource: dict[str, Any], ctx: _Context) -> None:
     kind = str(_inputs(resource).get("type", "ACCOUNT"))
     if kind in ("ACCOUNT", "ORGANIZATION"):
@@ -662,6 +673,7 @@ PRICERS: dict[str, Pricer] = {
     "aws:ec2/vpc:Vpc": _vpc,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:cfg/recorder:Recorder": _config_recorder,
+    "aws:cfg/rule:Rule": _config_rule,
     "aws:accessanalyzer/analyzer:Analyzer": _access_analyzer,
     "kubernetes:core/v1:PersistentVolumeClaim": _persistent_volume_claim,
     "kubernetes:apps/v1:StatefulSet": _stateful_set,
@@ -775,7 +787,6 @@ UNPRICED: dict[str, str] = {
         "RDS login vCPU, malware GB scanned): {guardduty}"
     ),
     "aws:securityhub/account:Account": "billed per security check and finding ingested: {securityhub.checks}",
-    "aws:cfg/rule:Rule": "billed per rule evaluation: {config.rule_evaluations}",
     "aws:codebuild/project:Project": "billed per build minute of CI jobs: {codebuild.minutes}",
 }
 """Types that do cost money but that the model cannot price yet. ``{key}`` in a reason is replaced

@@ -68,15 +68,17 @@ class GateRun:
 
 def gate_run_length(spec: SloSpec, exchanges: list[str], rate_rps: float) -> GateRun:
     """The shortest ``arrival`` run at ``rate_rps`` in which every endpoint with a percentile gate
-    is expected to see ``SAMPLE_MARGIN`` × its minimum sample (``spec.min_requests``)."""
+    is expected to see ``SAMPLE_MARGIN`` times its minimum sample (``spec.min_requests``)."""
     if rate_rps <= 0:
         raise ValueError(f"rate {rate_rps:g}: must be more than 0 requests per second")
     shares = endpoint_shares(exchanges)
     worst: tuple[float, str, int] = (0.0, "", 0)
     for pattern, objective in spec.endpoints.items():
-        keys: list[PercentileKey] = [
-            key for key, limit in (("p95_ms", objective.p95_ms), ("p99_ms", objective.p99_ms)) if limit
-        ]
+        limits: tuple[tuple[PercentileKey, float | None], ...] = (
+            ("p95_ms", objective.p95_ms),
+            ("p99_ms", objective.p99_ms),
+        )
+        keys = [key for key, limit in limits if limit]
         needed = max(spec.min_requests.get(key, MIN_REQUESTS[key]) for key in keys)
         for endpoint, share in shares.items():
             if fnmatch.fnmatchcase(endpoint, pattern):

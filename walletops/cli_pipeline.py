@@ -485,7 +485,7 @@ def gate(
         str | None,
         typer.Option(
             "--duration",
-            help="Load-test length, e.g. 10m (default: the shortest in which every p95/p99 gate has its sample).",
+            help="Load-test length, e.g. 10m (default: the shortest giving every p95/p99 gate its sample).",
         ),
     ] = None,
     rate: Annotated[
@@ -506,7 +506,7 @@ def gate(
     workspace = _workspace(project_dir, state_dir)
     result = StepResult("gate")
     check = gate_run(
-        workspace.project_dir, env, url, workspace.state / "gate" / f"{env}.json", duration, rate
+        workspace.project_dir, env, url, workspace.state / "gate" / f"{env}.json", duration, rate_rps=rate
     )
     result.checks.append(check)
     result.seconds = check.seconds

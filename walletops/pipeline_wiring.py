@@ -351,6 +351,7 @@ def gate_run(
     url: str | None,
     out: Path,
     duration: str | None = None,
+    *,
     rate_rps: float = GATE_RATE_RPS,
 ) -> CheckResult:
     """The environment's SLO gate: an open-model load test (``walletops loadtest --scenario arrival``)

@@ -47,7 +47,9 @@ def test_the_scarcest_endpoint_sets_the_length() -> None:
     # sign-ups are 5 of 100 picks: 1,000 x 1.5 / (50 rps x 0.05) = 600 s.
     assert run.scarcest == "POST /v1/accounts"
     assert run.duration_s == 600
-    only_p95 = SloSpec.model_validate({"error_rate_max": 0.01, "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 1}}})
+    only_p95 = SloSpec.model_validate(
+        {"error_rate_max": 0.01, "endpoints": {"GET /v1/accounts/{id}": {"p95_ms": 1}}}
+    )
     # balance checks are 40 of 100 picks and p95 needs 200: 200 x 1.5 / (50 x 0.4) = 15 s.
     assert gate_run_length(only_p95, ["coinbase"], 50.0).duration_s == 15
 
@@ -58,9 +60,7 @@ def test_a_duration_too_short_for_the_p99_sample_is_refused() -> None:
     assert gate_length(ROOT, "dev", GATE_RATE_RPS, "15m").duration_s == 900
 
 
-def _fake_loadtest(
-    monkeypatch: pytest.MonkeyPatch, summary: dict[str, Any], code: int
-) -> list[list[str]]:
+def _fake_loadtest(monkeypatch: pytest.MonkeyPatch, summary: dict[str, Any], code: int) -> list[list[str]]:
     calls: list[list[str]] = []
 
     def run(argv: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
