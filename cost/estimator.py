@@ -254,15 +254,14 @@ def _inputs(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _eks_cluster(resource: dict[str, Any], ctx: _Context) -> None:
     support = str((_inputs(resource).get("upgradePolicy") or {}).get("supportType", "EXTENDED")).upper()
-    if support == "STANDARD":
-        ctx.charge(resource, "eks.cluster.standard", HOURS_PER_MONTH, "upgrade policy STANDARD")
-    else:
+    ctx.charge(resource, "eks.cluster.standard", HOURS_PER_MONTH, f"upgrade policy {support}")
+    if support != "STANDARD":
         ctx.charge(
             resource,
             "eks.cluster.extended",
             HOURS_PER_MONTH,
-            "upgrade policy EXTENDED: priced at the extended-support rate, what the cluster costs "
-            "once its version leaves standard support",
+            "upgrade policy EXTENDED: the extended-support surcharge AWS bills beside the cluster hour "
+            "once the version leaves standard support",
         )
 
 

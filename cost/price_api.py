@@ -38,7 +38,9 @@ from contracts.errors import UsageProblem
 PRICING_ENDPOINT_REGION = "us-east-1"
 SOURCE = "aws-price-list-api"
 USAGE_PREFIX = {"eu-west-1": "EU", "eu-central-1": "EUC1", "eu-west-2": "EUW2", "us-east-1": ""}
-"""The region code AWS puts before a usage type (``EU-BoxUsage:m6i.large``); us-east-1 has none."""
+"""The region code AWS puts before a usage type (``EU-BoxUsage:m6i.large``); us-east-1 has none ..."""
+US_EAST_1_PREFIXED = {"AmazonEKS": "USE1", "AmazonECS": "USE1"}
+"""... except for these services (``USE1-AmazonEKS-Hours:perCluster``, ``USE1-Fargate-GB-Hours``)."""
 LOCATION = {
     "eu-west-1": "EU (Ireland)",
     "eu-central-1": "EU (Frankfurt)",
@@ -67,8 +69,9 @@ def wanted(
     """Every price the estimator may ask for in ``region``, given the sizes the configs use."""
     p = USAGE_PREFIX[region]
 
-    def ut(rest: str) -> str:
-        return f"{p}-{rest}" if p else rest
+    def ut(rest: str, service: str = "") -> str:
+        prefix = p or (US_EAST_1_PREFIXED.get(service, "") if region == "us-east-1" else "")
+        return f"{prefix}-{rest}" if prefix else rest
 
     linux = {
         "operatingSystem": "Linux",
@@ -113,10 +116,10 @@ def wanted(
         Wanted("vpc.public_ipv4", "AmazonVPC", ut("PublicIPv4:InUseAddress")),
         Wanted("vpce.interface.hours", "AmazonVPC", ut("VpcEndpoint-Hours")),
         Wanted("vpce.interface.bytes", "AmazonVPC", ut("VpcEndpoint-Bytes")),
-        Wanted("eks.cluster.standard", "AmazonEKS", ut("AmazonEKS-Hours:perCluster")),
-        Wanted("eks.cluster.extended", "AmazonEKS", ut("AmazonEKS-Hours:extendedSupport")),
-        Wanted("fargate.vcpu", "AmazonECS", ut("Fargate-vCPU-Hours:perCPU")),
-        Wanted("fargate.memory", "AmazonECS", ut("Fargate-GB-Hours")),
+        Wanted("eks.cluster.standard", "AmazonEKS", ut("AmazonEKS-Hours:perCluster", "AmazonEKS")),
+        Wanted("eks.cluster.extended", "AmazonEKS", ut("AmazonEKS-Hours:extendedSupport", "AmazonEKS")),
+        Wanted("fargate.vcpu", "AmazonECS", ut("Fargate-vCPU-Hours:perCPU", "AmazonECS")),
+        Wanted("fargate.memory", "AmazonECS", ut("Fargate-GB-Hours", "AmazonECS")),
         Wanted("rds.gp3.single-az", "AmazonRDS", ut("RDS:GP3-Storage")),
         Wanted("rds.gp3.multi-az", "AmazonRDS", ut("RDS:Multi-AZ-GP3-Storage")),
         Wanted("rds.backup", "AmazonRDS", ut("RDS:ChargedBackupUsage")),

@@ -168,7 +168,21 @@ def test_cache_nodes_use_read_prices_without_a_derived_note():
         {f"rds.postgres.{c}.multi-az" for c in read_sizes}
         | {f"rds.postgres.db.r6g.{s}.{d}" for s in larger for d in ("single-az", "multi-az")}
         | {f"elasticache.redis.cache.r6g.{s}" for s in ("2xlarge", "4xlarge", "8xlarge")}
+        | {"eks.cluster.extended"}
     )
+
+
+def test_an_extended_support_cluster_pays_the_cluster_hour_and_the_surcharge() -> None:
+    plan = _single(
+        "prod", "aws:eks/cluster:Cluster", "cluster", {"upgradePolicy": {"supportType": "EXTENDED"}}
+    )
+    lines = _lines(price(plan), "cluster", "prod")
+    assert [(line.usage_type, line.monthly_usd) for line in lines] == [
+        ("EU-AmazonEKS-Hours:perCluster", 73.0),
+        ("EU-AmazonEKS-Hours:extendedSupport", 365.0),
+    ]
+    # AWS's total for a cluster in extended support: 0.60 USD an hour.
+    assert round(sum(line.monthly_usd for line in lines) / 730, 2) == 0.6
 
 
 def test_every_size_the_capacity_model_can_choose_has_a_price():
