@@ -196,10 +196,13 @@ class _Context:
         quantity: float,
         note: str = "",
         first_year_quantity: float | None = None,
+        *,
+        tier_start: float = 0.0,
     ) -> None:
         """Price ``quantity`` units of catalog price ``key`` (one line per tier), or record it unpriced.
 
         ``first_year_quantity``: the first year's average monthly quantity, when it differs.
+        ``tier_start``: units other resources already put into the same account-wide volume tiers.
         """
         price = self.catalog.get(key)
         if price is None:
@@ -213,8 +216,8 @@ class _Context:
             note = "; ".join(filter(None, (note, unverified)))
         first_year = None
         if first_year_quantity is not None:
-            first_year = round(sum(u * r for u, r in price.split(first_year_quantity)), 2)
-        for index, (units, rate) in enumerate(price.split(quantity)):
+            first_year = round(sum(u * r for _, u, r in price.split(first_year_quantity, tier_start)), 2)
+        for index, units, rate in price.split(quantity, tier_start):
             usage_type = (
                 price.usage_type if len(price.tiers) == 1 else f"{price.usage_type} (tier {index + 1})"
             )
@@ -532,12 +535,19 @@ def _config_recorder(resource: dict[str, Any], ctx: _Context) -> None:
 
 def _config_rule(resource: dict[str, Any], ctx: _Context) -> None:
     evaluations = ctx.usage.config_items_thousands * 1000
+    rules = sorted(
+        urn
+        for urn, node in ctx.by_urn.items()
+        if node.get("type") == "aws:cfg/rule:Rule" and node.get("custom", True)
+    )
+    position = rules.index(resource["urn"]) if resource["urn"] in rules else 0
     ctx.charge(
         resource,
         "config.rule_evaluations",
         evaluations,
-        "one evaluation per configuration item recorded (usage.config_items_thousands): an upper bound "
-        "for a change-triggered rule; the volume tiers apply to the account's evaluations in the region",
+        "one evaluation per configuration item recorded (usage.config_items_thousands), an upper bound "
+        f"for a change-triggered rule; rule {position + 1} of {len(rules)} in the account's volume tiers",
+        tier_start=position * evaluations,
     )
 
 

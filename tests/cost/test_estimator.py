@@ -373,6 +373,18 @@ def test_config_rule_evaluations_are_priced_in_the_volume_tiers() -> None:
     assert round(sum(line.monthly_usd for line in big), 2) == 470.0
 
 
+def test_config_rules_share_the_accounts_volume_tiers() -> None:
+    env = "prod"
+    rules = [resource(env, "aws:cfg/rule:Rule", f"rule-{n}") for n in range(3)]
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": rules}}}
+    report = price(plan, {env: UsageConfig(config_items_thousands=60)})
+    per_rule = [sum(line.monthly_usd for line in _lines(report, f"rule-{n}", env)) for n in range(3)]
+    # 180,000 evaluations in all: the first 100,000 at 0.001, the next 80,000 at 0.0008,
+    # not 3 x 60,000 at the first tier's 0.001 (180 USD).
+    assert round(sum(per_rule), 2) == 164.0
+    assert per_rule == [60.0, 40.0 + 16.0, 48.0]
+
+
 def test_a_plan_in_eu_central_1_is_priced_from_its_own_catalog() -> None:
     env = "dev"
     resources = [
