@@ -49,15 +49,21 @@ class Price:
         """The flat rate (the first tier's rate for a tiered price)."""
         return self.tiers[0].usd
 
-    def split(self, quantity: float) -> list[tuple[float, float]]:
-        """``quantity`` split into (units, rate) per tier, lowest tier first."""
-        parts: list[tuple[float, float]] = []
+    def split(self, quantity: float, start: float = 0.0) -> list[tuple[int, float, float]]:
+        """``quantity`` split into (tier index, units, rate), lowest tier first.
+
+        ``start``: units the account already used this month (by other resources sharing the same
+        volume tiers), so this quantity is priced from there on.
+        """
+        parts: list[tuple[int, float, float]] = []
+        end = start + quantity
         floor = 0.0
-        for tier in self.tiers:
-            ceiling = quantity if tier.up_to is None else min(quantity, tier.up_to)
-            if ceiling > floor:
-                parts.append((ceiling - floor, tier.usd))
-            if tier.up_to is None or quantity <= tier.up_to:
+        for index, tier in enumerate(self.tiers):
+            ceiling = end if tier.up_to is None else min(end, tier.up_to)
+            units = ceiling - max(floor, start)
+            if units > 0:
+                parts.append((index, units, tier.usd))
+            if tier.up_to is None or end <= tier.up_to:
                 break
             floor = tier.up_to
         return parts

@@ -196,10 +196,13 @@ class _Context:
         quantity: float,
         note: str = "",
         first_year_quantity: float | None = None,
+        *,
+        tier_start: float = 0.0,
     ) -> None:
         """Price ``quantity`` units of catalog price ``key`` (one line per tier), or record it unpriced.
 
         ``first_year_quantity``: the first year's average monthly quantity, when it differs.
+        ``tier_start``: units other resources already put into the same account-wide volume tiers.
         """
         price = self.catalog.get(key)
         if price is None:
@@ -213,8 +216,8 @@ class _Context:
             note = "; ".join(filter(None, (note, unverified)))
         first_year = None
         if first_year_quantity is not None:
-            first_year = round(sum(u * r for u, r in price.split(first_year_quantity)), 2)
-        for index, (units, rate) in enumerate(price.split(quantity)):
+            first_year = round(sum(u * r for _, u, r in price.split(first_year_quantity, tier_start)), 2)
+        for index, units, rate in price.split(quantity, tier_start):
             usage_type = (
                 price.usage_type if len(price.tiers) == 1 else f"{price.usage_type} (tier {index + 1})"
             )
@@ -254,15 +257,14 @@ def _inputs(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _eks_cluster(resource: dict[str, Any], ctx: _Context) -> None:
     support = str((_inputs(resource).get("upgradePolicy") or {}).get("supportType", "EXTENDED")).upper()
-    if support == "STANDARD":
-        ctx.charge(resource, "eks.cluster.standard", HOURS_PER_MONTH, "upgrade policy STANDARD")
-    else:
+    ctx.charge(resource, "eks.cluster.standard", HOURS_PER_MONTH, f"upgrade policy {support}")
+    if support != "STANDARD":
         ctx.charge(
             resource,
             "eks.cluster.extended",
             HOURS_PER_MONTH,
-            "upgrade policy EXTENDED: priced at the extended-support rate, what the cluster costs "
-            "once its version leaves standard support",
+            "upgrade policy EXTENDED: the extended-support surcharge AWS bills beside the cluster hour "
+            "once the version leaves standard support",
         )
 
 
@@ -531,6 +533,24 @@ def _config_recorder(resource: dict[str, Any], ctx: _Context) -> None:
     ctx.charge(resource, "config.items", share, f"1/{count} of usage.config_items_thousands")
 
 
+def _config_rule(resource: dict[str, Any], ctx: _Context) -> None:
+    evaluations = ctx.usage.config_items_thousands * 1000
+    rules = sorted(
+        urn
+        for urn, node in ctx.by_urn.items()
+        if node.get("type") == "aws:cfg/rule:Rule" and node.get("custom", True)
+    )
+    position = rules.index(resource["urn"]) if resource["urn"] in rules else 0
+    ctx.charge(
+        resource,
+        "config.rule_evaluations",
+        evaluations,
+        "one evaluation per configuration item recorded (usage.config_items_thousands), an upper bound "
+        f"for a change-triggered rule; rule {position + 1} of {len(rules)} in the account's volume tiers",
+        tier_start=position * evaluations,
+    )
+
+
 def _access_analyzer(resource: dict[str, Any], ctx: _Context) -> None:
     kind = str(_inputs(resource).get("type", "ACCOUNT"))
     if kind in ("ACCOUNT", "ORGANIZATION"):
@@ -705,6 +725,7 @@ PRICERS: dict[str, Pricer] = {
     "aws:ec2/vpc:Vpc": _vpc,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:cfg/recorder:Recorder": _config_recorder,
+    "aws:cfg/rule:Rule": _config_rule,
     "aws:accessanalyzer/analyzer:Analyzer": _access_analyzer,
     "kubernetes:core/v1:PersistentVolumeClaim": _persistent_volume_claim,
     "kubernetes:apps/v1:StatefulSet": _stateful_set,
@@ -835,7 +856,6 @@ UNPRICED: dict[str, str] = {
         "RDS login vCPU, malware GB scanned): {guardduty}"
     ),
     "aws:securityhub/account:Account": "billed per security check and finding ingested: {securityhub.checks}",
-    "aws:cfg/rule:Rule": "billed per rule evaluation: {config.rule_evaluations}",
     "aws:codebuild/project:Project": "billed per build minute of CI jobs: {codebuild.minutes}",
 }
 """Types that do cost money but that the model cannot price yet. ``{key}`` in a reason is replaced

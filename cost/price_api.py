@@ -15,6 +15,13 @@ Where the API cannot be reached (this build machine), ``--answers FILE`` replays
 answers (``{"answers": [{"ServiceCode", "Filters", "pages": [{"PriceList": [...]}]}]}``) through
 botocore's Stubber, so the same code path runs; a price without a recorded answer is unavailable.
 This replaces the bulk offer-file download (hundreds of MB per service).
+
+A recorded file may also carry ``cited`` rates (``{"sources", "prices", "unavailable"}``, each
+price citing where it was read: a public copy of a price-list row, a pricing page): they fill the
+prices no API answer gives, are written with their citation (and ``verified: false`` where no copy
+of the price list confirms them), and an API answer for the same key always wins. The checked-in
+``cost/catalog/aws-prices-<region>.json`` files are exactly what ``walletops cost refresh --region R
+--answers tests/cost/data/price-list-<region>.json`` writes (a test regenerates and compares).
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ from contracts.errors import UsageProblem
 
 PRICING_ENDPOINT_REGION = "us-east-1"
 SOURCE = "aws-price-list-api"
-USAGE_PREFIX = {"eu-west-1": "EU", "eu-central-1": "EUC1", "eu-west-2": "EUW2", "us-east-1": "USE1"}
+USAGE_PREFIX = {"eu-west-1": "EU", "eu-central-1": "EUC1", "eu-west-2": "EUW2", "us-east-1": ""}
+"""The region code AWS puts before a usage type (``EU-BoxUsage:m6i.large``); us-east-1 has none ..."""
+US_EAST_1_PREFIXED = {"AmazonEKS": "USE1", "AmazonECS": "USE1"}
+"""... except for these services (``USE1-AmazonEKS-Hours:perCluster``, ``USE1-Fargate-GB-Hours``)."""
 LOCATION = {
     "eu-west-1": "EU (Ireland)",
     "eu-central-1": "EU (Frankfurt)",
@@ -58,6 +68,11 @@ def wanted(
 ) -> list[Wanted]:
     """Every price the estimator may ask for in ``region``, given the sizes the configs use."""
     p = USAGE_PREFIX[region]
+
+    def ut(rest: str, service: str = "") -> str:
+        prefix = p or (US_EAST_1_PREFIXED.get(service, "") if region == "us-east-1" else "")
+        return f"{prefix}-{rest}" if prefix else rest
+
     linux = {
         "operatingSystem": "Linux",
         "tenancy": "Shared",
@@ -66,70 +81,71 @@ def wanted(
     }
     postgres = {"databaseEngine": "PostgreSQL"}
     items = [
-        Wanted(f"ec2.BoxUsage:{t}", "AmazonEC2", f"{p}-BoxUsage:{t}", linux) for t in sorted(instance_types)
+        Wanted(f"ec2.BoxUsage:{t}", "AmazonEC2", ut(f"BoxUsage:{t}"), linux) for t in sorted(instance_types)
     ]
     for cls in sorted(db_classes):
         items.append(
-            Wanted(f"rds.postgres.{cls}.single-az", "AmazonRDS", f"{p}-InstanceUsage:{cls}", postgres)
+            Wanted(f"rds.postgres.{cls}.single-az", "AmazonRDS", ut(f"InstanceUsage:{cls}"), postgres)
         )
         items.append(
-            Wanted(f"rds.postgres.{cls}.multi-az", "AmazonRDS", f"{p}-Multi-AZUsage:{cls}", postgres)
+            Wanted(f"rds.postgres.{cls}.multi-az", "AmazonRDS", ut(f"Multi-AZUsage:{cls}"), postgres)
         )
     for node in sorted(cache_nodes):
         items.append(
             Wanted(
                 f"elasticache.redis.{node}",
                 "AmazonElastiCache",
-                f"{p}-NodeUsage:{node}",
+                ut(f"NodeUsage:{node}"),
                 {"cacheEngine": "Redis"},
             )
         )
     nlb = {"productFamily": "Load Balancer-Network"}
     alb = {"productFamily": "Load Balancer-Application"}
     items += [
-        Wanted("ebs.gp3.storage", "AmazonEC2", f"{p}-EBS:VolumeUsage.gp3"),
-        Wanted("ebs.gp3.iops", "AmazonEC2", f"{p}-EBS:VolumeP-IOPS.gp3"),
+        Wanted("ebs.gp3.storage", "AmazonEC2", ut("EBS:VolumeUsage.gp3")),
+        Wanted("ebs.gp3.iops", "AmazonEC2", ut("EBS:VolumeP-IOPS.gp3")),
         Wanted(
             "ebs.gp3.throughput",
             "AmazonEC2",
-            f"{p}-EBS:VolumeP-Throughput.gp3",
+            ut("EBS:VolumeP-Throughput.gp3"),
             unit="MiBps-Mo",
             per_aws_unit=1024,
         ),
-        Wanted("nat.hours", "AmazonEC2", f"{p}-NatGateway-Hours"),
-        Wanted("nat.bytes", "AmazonEC2", f"{p}-NatGateway-Bytes"),
-        Wanted("vpc.public_ipv4", "AmazonVPC", f"{p}-PublicIPv4:InUseAddress"),
-        Wanted("vpce.interface.hours", "AmazonVPC", f"{p}-VpcEndpoint-Hours"),
-        Wanted("vpce.interface.bytes", "AmazonVPC", f"{p}-VpcEndpoint-Bytes"),
-        Wanted("eks.cluster.standard", "AmazonEKS", f"{p}-AmazonEKS-Hours:perCluster"),
-        Wanted("eks.cluster.extended", "AmazonEKS", f"{p}-AmazonEKS-Hours:extendedSupport"),
-        Wanted("fargate.vcpu", "AmazonECS", f"{p}-Fargate-vCPU-Hours:perCPU"),
-        Wanted("fargate.memory", "AmazonECS", f"{p}-Fargate-GB-Hours"),
-        Wanted("rds.gp3.single-az", "AmazonRDS", f"{p}-RDS:GP3-Storage"),
-        Wanted("rds.gp3.multi-az", "AmazonRDS", f"{p}-RDS:Multi-AZ-GP3-Storage"),
-        Wanted("rds.backup", "AmazonRDS", f"{p}-RDS:ChargedBackupUsage"),
-        Wanted("elb.nlb.hours", "AWSELB", f"{p}-LoadBalancerUsage", nlb),
-        Wanted("elb.nlb.nlcu", "AWSELB", f"{p}-LCUUsage", nlb),
-        Wanted("elb.alb.hours", "AWSELB", f"{p}-LoadBalancerUsage", alb),
-        Wanted("elb.alb.lcu", "AWSELB", f"{p}-LCUUsage", alb),
-        Wanted("apigw.rest.requests", "AmazonApiGateway", f"{p}-ApiGatewayRequest"),
-        Wanted("waf.web_acl", "awswaf", f"{p}-WebACLV2"),
-        Wanted("waf.rule", "awswaf", f"{p}-RuleV2"),
-        Wanted("waf.requests", "awswaf", f"{p}-RequestV2-Tier1"),
+        Wanted("nat.hours", "AmazonEC2", ut("NatGateway-Hours")),
+        Wanted("nat.bytes", "AmazonEC2", ut("NatGateway-Bytes")),
+        Wanted("vpc.public_ipv4", "AmazonVPC", ut("PublicIPv4:InUseAddress")),
+        Wanted("vpce.interface.hours", "AmazonVPC", ut("VpcEndpoint-Hours")),
+        Wanted("vpce.interface.bytes", "AmazonVPC", ut("VpcEndpoint-Bytes")),
+        Wanted("eks.cluster.standard", "AmazonEKS", ut("AmazonEKS-Hours:perCluster", "AmazonEKS")),
+        Wanted("eks.cluster.extended", "AmazonEKS", ut("AmazonEKS-Hours:extendedSupport", "AmazonEKS")),
+        Wanted("fargate.vcpu", "AmazonECS", ut("Fargate-vCPU-Hours:perCPU", "AmazonECS")),
+        Wanted("fargate.memory", "AmazonECS", ut("Fargate-GB-Hours", "AmazonECS")),
+        Wanted("rds.gp3.single-az", "AmazonRDS", ut("RDS:GP3-Storage")),
+        Wanted("rds.gp3.multi-az", "AmazonRDS", ut("RDS:Multi-AZ-GP3-Storage")),
+        Wanted("rds.backup", "AmazonRDS", ut("RDS:ChargedBackupUsage")),
+        Wanted("elb.nlb.hours", "AWSELB", ut("LoadBalancerUsage"), nlb),
+        Wanted("elb.nlb.nlcu", "AWSELB", ut("LCUUsage"), nlb),
+        Wanted("elb.alb.hours", "AWSELB", ut("LoadBalancerUsage"), alb),
+        Wanted("elb.alb.lcu", "AWSELB", ut("LCUUsage"), alb),
+        Wanted("apigw.rest.requests", "AmazonApiGateway", ut("ApiGatewayRequest")),
+        Wanted("waf.web_acl", "awswaf", ut("WebACLV2")),
+        Wanted("waf.rule", "awswaf", ut("RuleV2")),
+        Wanted("waf.requests", "awswaf", ut("RequestV2-Tier1")),
         Wanted("kms.key", "awskms", f"{region}-KMS-Keys"),
         Wanted("kms.requests", "awskms", f"{region}-KMS-Requests"),
-        Wanted("logs.ingest", "AmazonCloudWatch", f"{p}-DataProcessing-Bytes"),
-        Wanted("logs.storage", "AmazonCloudWatch", f"{p}-TimedStorage-ByteHrs"),
-        Wanted("s3.standard.storage", "AmazonS3", f"{p}-TimedStorage-ByteHrs", {"volumeType": "Standard"}),
-        Wanted("s3.requests.tier1", "AmazonS3", f"{p}-Requests-Tier1"),
-        Wanted("s3.requests.tier2", "AmazonS3", f"{p}-Requests-Tier2"),
-        Wanted("secretsmanager.secret", "AWSSecretsManager", f"{p}-AWSSecretsManager-Secrets"),
-        Wanted("secretsmanager.api", "AWSSecretsManager", f"{p}-AWSSecretsManager-APIRequest"),
-        Wanted("dt.out.internet", "AWSDataTransfer", f"{p}-DataTransfer-Out-Bytes"),
-        Wanted("sns.requests", "AmazonSNS", f"{p}-Requests-Tier1"),
-        Wanted("dt.regional", "AWSDataTransfer", f"{p}-DataTransfer-Regional-Bytes"),
-        Wanted("cloudwatch.alarm", "AmazonCloudWatch", f"{p}-CW:AlarmMonitorUsage"),
-        Wanted("config.items", "AWSConfig", f"{p}-ConfigurationItemRecorded"),
+        Wanted("logs.ingest", "AmazonCloudWatch", ut("DataProcessing-Bytes")),
+        Wanted("logs.storage", "AmazonCloudWatch", ut("TimedStorage-ByteHrs")),
+        Wanted("s3.standard.storage", "AmazonS3", ut("TimedStorage-ByteHrs"), {"volumeType": "Standard"}),
+        Wanted("s3.requests.tier1", "AmazonS3", ut("Requests-Tier1")),
+        Wanted("s3.requests.tier2", "AmazonS3", ut("Requests-Tier2")),
+        Wanted("secretsmanager.secret", "AWSSecretsManager", ut("AWSSecretsManager-Secrets")),
+        Wanted("secretsmanager.api", "AWSSecretsManager", ut("AWSSecretsManager-APIRequest")),
+        Wanted("dt.out.internet", "AWSDataTransfer", ut("DataTransfer-Out-Bytes")),
+        Wanted("sns.requests", "AmazonSNS", ut("Requests-Tier1")),
+        Wanted("dt.regional", "AWSDataTransfer", ut("DataTransfer-Regional-Bytes")),
+        Wanted("cloudwatch.alarm", "AmazonCloudWatch", ut("CW:AlarmMonitorUsage")),
+        Wanted("config.items", "AWSConfig", ut("ConfigurationItemRecorded")),
+        Wanted("config.rule_evaluations", "AWSConfig", ut("ConfigRuleEvaluations")),
     ]
     return items
 
@@ -212,18 +228,28 @@ def query_products(client: Any, service_code: str, terms: list[dict[str, str]]) 
 
 
 def refresh(
-    client: Any, region: str, items: list[Wanted], read_on: str, answered: set[str] | None = None
+    client: Any,
+    region: str,
+    items: list[Wanted],
+    read_on: str,
+    answered: set[str] | None = None,
+    *,
+    cited: Cited | None = None,
 ) -> dict[str, Any]:
     """The catalog document for ``region`` from the API's answers to one query per item.
 
     ``answered``: when replaying, the keys that have a recorded answer (the others are unavailable).
+    ``cited``: rates read elsewhere, for the keys no answer prices (an answer wins over a citation).
     """
+    cited = cited or Cited()
     prices: dict[str, dict[str, Any]] = {}
     unavailable: dict[str, str] = {}
     for item in items:
         terms = filters(item, region)
         if answered is not None and item.key not in answered:
-            unavailable[item.key] = f"no recorded Price List answer for {item.service} {item.usage_type}"
+            unavailable[item.key] = cited.unavailable.get(
+                item.key, f"no recorded Price List answer for {item.service} {item.usage_type}"
+            )
             continue
         result = entry_from(
             item,
@@ -235,6 +261,24 @@ def refresh(
             unavailable[item.key] = result
         else:
             prices[item.key] = result
+    for key, entry in cited.prices.items():
+        if key not in prices:
+            prices[key] = entry
+            unavailable.pop(key, None)
+    for key, reason in cited.unavailable.items():
+        if key not in prices:
+            unavailable.setdefault(key, reason)
+    how_built = (
+        f"walletops cost refresh --region {region}: one AWS Price List Query API call "
+        "(pricing.get_products, all pages) per price; each price records its SKU, effective "
+        "date and query"
+    )
+    if cited.prices:
+        how_built += (
+            f"; {sum(1 for e in prices.values() if e['source'] != SOURCE)} prices no API answer gave "
+            "are cited rates (each names its source; verified false where no copy of the price list "
+            "confirms it)"
+        )
     return {
         "format": 1,
         "region": region,
@@ -242,17 +286,23 @@ def refresh(
         "currency": "USD",
         "term": "OnDemand",
         "snapshot_date": read_on,
-        "how_built": (
-            f"walletops cost refresh --region {region}: one AWS Price List Query API call "
-            "(pricing.get_products, all pages) per price; each price records its SKU, effective "
-            "date and query"
-        ),
+        "how_built": how_built,
         "sources": {
-            SOURCE: "AWS Price List Query API, pricing.get_products at us-east-1 (see each price's query)"
+            SOURCE: "AWS Price List Query API, pricing.get_products at us-east-1 (see each price's query)",
+            **cited.sources,
         },
         "prices": dict(sorted(prices.items())),
         "unavailable": dict(sorted(unavailable.items())),
     }
+
+
+@dataclass
+class Cited:
+    """Rates read outside the API (catalog entries citing ``sources``), and why others are missing."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -262,7 +312,29 @@ class RecordedAnswers:
     answers: list[dict[str, Any]]
     source: str = ""
     recorded_on: str = ""
-    keys: set[str] = field(default_factory=set)
+    cited: Cited = field(default_factory=Cited)
+
+
+def _cited(path: Path, document: Any) -> Cited:
+    """The ``cited`` part of a recorded file, refused when a price lacks a rate, a unit or a known source."""
+    if document is None:
+        return Cited()
+    if not isinstance(document, dict):
+        raise UsageProblem(f'--answers {path}: "cited" must be {{"sources", "prices", "unavailable"}}')
+    sources = dict(document.get("sources") or {})
+    prices = dict(document.get("prices") or {})
+    for key, entry in prices.items():
+        missing = [f for f in ("service", "usage_type", "unit", "source") if not entry.get(f)]
+        if missing or ("usd" not in entry and "tiers" not in entry):
+            raise UsageProblem(
+                f"--answers {path}: cited price {key!r} lacks {', '.join(missing) or 'usd or tiers'}"
+            )
+        if entry["source"] not in sources and "://" not in entry["source"]:
+            raise UsageProblem(
+                f"--answers {path}: cited price {key!r} cites {entry['source']!r}; "
+                f"allowed: a URL or one of {', '.join(sorted(sources))}"
+            )
+    return Cited(sources, prices, dict(document.get("unavailable") or {}))
 
 
 def load_answers(path: Path) -> RecordedAnswers:
@@ -280,6 +352,7 @@ def load_answers(path: Path) -> RecordedAnswers:
         answers=document["answers"],
         source=str(document.get("source", "")),
         recorded_on=str(document.get("recorded_on", "")),
+        cited=_cited(path, document.get("cited")),
     )
 
 

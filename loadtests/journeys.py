@@ -27,18 +27,11 @@ from locust import FastHttpUser, TaskSet, between, constant, task
 from locust.contrib.fasthttp import FastResponse, ResponseContextManager
 
 from contracts.config import load_environment
+from loadtests.mix import BASE_WEIGHTS, exchange_weight
 from loadtests.settings import RunSettings
 
 CURRENCY = "EUR"
 POOL_SIZE = 3
-BASE_WEIGHTS: dict[str, int] = {
-    "check_balance": 40,
-    "card_purchase": 18,
-    "p2p_transfer": 15,
-    "top_up": 10,
-    "sign_up": 5,
-}
-EXCHANGE_WEIGHT_TOTAL = 12
 SYMBOLS: dict[str, tuple[str, ...]] = {
     "crypto": ("BTC", "ETH", "SOL"),
     "stock": ("AAPL", "MSFT", "VWCE"),
@@ -327,7 +320,7 @@ def _order(exchange: str, kind: str) -> Callable[[WalletUser], None]:
 
 def build_arrival_class(exchanges: list[tuple[str, str]], settings: RunSettings) -> type[ArrivalUser]:
     """The open-model generator class: the same journeys and weights, at ``settings.arrival_rate``."""
-    share = max(1, round(EXCHANGE_WEIGHT_TOTAL / max(len(exchanges), 1)))
+    share = exchange_weight(len(exchanges))
     journeys = [(_journey(name), weight) for name, weight in BASE_WEIGHTS.items()]
     journeys += [(_order(name, kind), share) for name, kind in exchanges]
     namespace = {
@@ -351,7 +344,7 @@ def configured_exchanges(settings: RunSettings) -> list[tuple[str, str]]:
 def build_user_class(exchanges: list[tuple[str, str]], settings: RunSettings) -> type[WalletUser]:
     """The concrete user class for these ``(name, kind)`` exchanges and run settings."""
     tasks: dict[Any, int] = {_journey(name): weight for name, weight in BASE_WEIGHTS.items()}
-    share = max(1, round(EXCHANGE_WEIGHT_TOTAL / max(len(exchanges), 1)))
+    share = exchange_weight(len(exchanges))
     for name, kind in exchanges:
         tasks[exchange_task_set(name, kind)] = share
     namespace = {"tasks": tasks, "abstract": False, "settings": settings, "exchanges": list(exchanges)}

@@ -532,7 +532,9 @@ def refresh(
     if answers is not None:
         recorded = load_answers(answers)
         client, answered = replay_client(recorded, region, items)
-        document = build(client, region, items, recorded.recorded_on or today(), answered)
+        document = build(
+            client, region, items, recorded.recorded_on or today(), answered, cited=recorded.cited
+        )
         document["sources"]["aws-price-list-api"] += f"; replayed from {answers.name}: {recorded.source}"
     else:
         document = build(live_client(), region, items, today())

@@ -481,21 +481,33 @@ def gate(
     url: Annotated[
         str | None, typer.Option("--url", help="Gateway URL (default: the running local stack).")
     ] = None,
-    duration: Annotated[str, typer.Option("--duration", help="Load-test length, e.g. 20s, 2m.")] = "20s",
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration",
+            help="Load-test length, e.g. 10m (default: the shortest giving every p95/p99 gate its sample).",
+        ),
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=1, max=10_000, help="Requests per second offered (open model).")
+    ] = 60.0,
     releases: ReleasesOption = None,
     fmt: FormatOption = Format.table,
     output: Output = None,
     state_dir: StateDir = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """The environment's SLO load test (loadtests/slo/<env>.yaml), short; fails on any breached SLO."""
+    """The environment's SLO gate (loadtests/slo/<env>.yaml): a constant-rate load test long enough
+    for every percentile gate to be judged; fails on any breached SLO or missing sample."""
     from walletops.pipeline_wiring import gate_run
 
     _formats(fmt, (Format.table, Format.json))
     _env(env)
     workspace = _workspace(project_dir, state_dir)
     result = StepResult("gate")
-    check = gate_run(workspace.project_dir, env, url, workspace.state / "gate" / f"{env}.json", duration)
+    check = gate_run(
+        workspace.project_dir, env, url, workspace.state / "gate" / f"{env}.json", duration, rate_rps=rate
+    )
     result.checks.append(check)
     result.seconds = check.seconds
     result.artefacts["load-test summary"] = str(workspace.state / "gate" / f"{env}.json")
@@ -602,7 +614,13 @@ def run(
         bool, typer.Option("--tests/--skip-tests", help="Run the test suite as the test step.")
     ] = True,
     review_step: Annotated[bool, typer.Option("--review/--skip-review", help="Run the review step.")] = True,
-    duration: Annotated[str, typer.Option("--gate-duration", help="Length of the SLO load test.")] = "20s",
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--gate-duration",
+            help="Length of the SLO load test (default: long enough for every percentile gate).",
+        ),
+    ] = None,
     fmt: FormatOption = Format.table,
     output: Output = None,
     state_dir: StateDir = None,

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from contracts.config import load_all, load_environment
 from contracts.errors import UsageProblem
 from contracts.plan_graph import PlanGraph, read_plan
 from contracts.project import ENVIRONMENTS
+from loadtests.mix import GateRun, gate_run_length
+from loadtests.settings import parse_duration
+from loadtests.slo import load_slo
 from pipelines.deploy import Rollout
 from pipelines.images import ImageError
 from pipelines.manifest import BuildManifest
@@ -341,12 +345,50 @@ def image_smoke(
     return result
 
 
-def gate_run(root: Path, env: str, url: str | None, out: Path, duration: str = "20s") -> CheckResult:
-    """The environment's SLO load test (``walletops loadtest``, scenario ``load``), short; its verdict.
+GATE_RATE_RPS = 60.0
+"""Requests per second the SLO gate offers (open model): a steady rate the local stack can serve."""
 
-    Run as its own process: Locust patches the whole process with gevent. Locally it uses the running
-    stack on loopback; with ``url`` it targets that gateway (keys from the environment).
+
+def gate_length(root: Path, env: str, rate_rps: float, duration: str | None) -> GateRun:
+    """The gate's run: ``duration`` if given and long enough, else the shortest run in which every
+    percentile gate of ``loadtests/slo/<env>.yaml`` gets its minimum sample at ``rate_rps``.
+
+    A shorter ``duration`` is refused (the gate would only report "not enough data").
     """
+    spec = load_slo(root / "loadtests" / "slo" / f"{env}.yaml")
+    exchanges = [exchange.name for exchange in load_environment(env, root).exchanges]
+    needed = gate_run_length(spec, exchanges, rate_rps)
+    if duration is None:
+        return needed
+    seconds = int(parse_duration(duration))
+    if seconds < needed.duration_s:
+        raise UsageProblem(
+            f"--duration {duration}: too short for the {env} SLO gates; at {rate_rps:g} rps "
+            f"{needed.scarcest} ({needed.needed:,} requests needed for its percentile gates) needs "
+            f"at least {needed.duration_s} s; allowed: {needed.duration_s}s or more, or no --duration"
+        )
+    return replace(needed, duration_s=seconds)
+
+
+def gate_run(
+    root: Path,
+    env: str,
+    url: str | None,
+    out: Path,
+    duration: str | None = None,
+    *,
+    rate_rps: float = GATE_RATE_RPS,
+) -> CheckResult:
+    """The environment's SLO gate: an open-model load test (``walletops loadtest --scenario arrival``)
+    at a constant ``rate_rps``, long enough for every p95/p99 gate to be judged; its verdict.
+
+    The open model keeps offering the same load when the system slows down, so a saturated
+    environment fails on latency instead of passing a quieter test; the SLO thresholds and minimum
+    samples are the environment's own (:func:`gate_length`). Run as its own process: Locust patches
+    the whole process with gevent. Locally it uses the running stack on loopback; with ``url`` it
+    targets that gateway (keys from the environment).
+    """
+    length = gate_length(root, env, rate_rps, duration)
     started = time.monotonic()
     argv = [
         sys.executable,
@@ -354,9 +396,11 @@ def gate_run(root: Path, env: str, url: str | None, out: Path, duration: str = "
         "walletops",
         "loadtest",
         "--scenario",
-        "load",
+        "arrival",
+        "--rate",
+        f"{length.rate_rps:g}",
         "--duration",
-        duration,
+        f"{length.duration_s}s",
         "--env",
         env,
         "--target",
@@ -385,7 +429,10 @@ def gate_run(root: Path, env: str, url: str | None, out: Path, duration: str = "
     total = summary.get("total", {})
     requests = total.get("requests", "?") if isinstance(total, dict) else "?"
     verdict = "held" if proc.returncode == 0 else f"breached ({len(breached)} of {len(gates)} gates)"
-    text = f"{env} SLO {verdict}; {requests} requests; report {out}"
+    text = (
+        f"{env} SLO {verdict}; {requests} requests at {length.rate_rps:g} rps for {length.duration_s} s "
+        f"(open model); report {out}"
+    )
     findings = [
         Finding(
             "loadtest",

@@ -168,7 +168,21 @@ def test_cache_nodes_use_read_prices_without_a_derived_note():
         {f"rds.postgres.{c}.multi-az" for c in read_sizes}
         | {f"rds.postgres.db.r6g.{s}.{d}" for s in larger for d in ("single-az", "multi-az")}
         | {f"elasticache.redis.cache.r6g.{s}" for s in ("2xlarge", "4xlarge", "8xlarge")}
+        | {"eks.cluster.extended"}
     )
+
+
+def test_an_extended_support_cluster_pays_the_cluster_hour_and_the_surcharge() -> None:
+    plan = _single(
+        "prod", "aws:eks/cluster:Cluster", "cluster", {"upgradePolicy": {"supportType": "EXTENDED"}}
+    )
+    lines = _lines(price(plan), "cluster", "prod")
+    assert [(line.usage_type, line.monthly_usd) for line in lines] == [
+        ("EU-AmazonEKS-Hours:perCluster", 73.0),
+        ("EU-AmazonEKS-Hours:extendedSupport", 365.0),
+    ]
+    # AWS's total for a cluster in extended support: 0.60 USD an hour.
+    assert round(sum(line.monthly_usd for line in lines) / 730, 2) == 0.6
 
 
 def test_every_size_the_capacity_model_can_choose_has_a_price():
@@ -344,6 +358,62 @@ def test_s3_requests_and_alarms_and_config_items_are_priced():
     assert items.monthly_usd == 6.0
 
 
+def test_config_rule_evaluations_are_priced_in_the_volume_tiers() -> None:
+    env = "prod"
+    plan = _single(env, "aws:cfg/rule:Rule", "s3-encrypted", {"source": {"owner": "AWS"}})
+    (line,) = _lines(price(plan, {env: UsageConfig(config_items_thousands=5)}), "s3-encrypted", env)
+    # 5,000 evaluations in the first tier at 0.001 USD each.
+    assert (line.usage_type, line.quantity, line.monthly_usd) == (
+        "EU-ConfigRuleEvaluations (tier 1)",
+        5000,
+        5.0,
+    )
+    big = _lines(price(plan, {env: UsageConfig(config_items_thousands=600)}), "s3-encrypted", env)
+    # 100,000 x 0.001 + 400,000 x 0.0008 + 100,000 x 0.0005
+    assert round(sum(line.monthly_usd for line in big), 2) == 470.0
+
+
+def test_config_rules_share_the_accounts_volume_tiers() -> None:
+    env = "prod"
+    rules = [resource(env, "aws:cfg/rule:Rule", f"rule-{n}") for n in range(3)]
+    plan = {"environments": {env: {"region": "eu-west-1", "resources": rules}}}
+    report = price(plan, {env: UsageConfig(config_items_thousands=60)})
+    per_rule = [sum(line.monthly_usd for line in _lines(report, f"rule-{n}", env)) for n in range(3)]
+    # 180,000 evaluations in all: the first 100,000 at 0.001, the next 80,000 at 0.0008,
+    # not 3 x 60,000 at the first tier's 0.001 (180 USD).
+    assert round(sum(per_rule), 2) == 164.0
+    assert per_rule == [60.0, 40.0 + 16.0, 48.0]
+
+
+def test_a_plan_in_eu_central_1_is_priced_from_its_own_catalog() -> None:
+    env = "dev"
+    resources = [
+        resource(env, "aws:eks/cluster:Cluster", "cluster", {"upgradePolicy": {"supportType": "STANDARD"}}),
+        resource(env, "aws:ec2/natGateway:NatGateway", "nat"),
+        resource(env, "aws:cfg/rule:Rule", "rule"),
+    ]
+    plan = {"environments": {env: {"region": "eu-central-1", "resources": resources}}}
+    report = price(plan)
+    result = report.environments[env]
+    assert result.region == "eu-central-1"
+    (cluster,) = _lines(report, "cluster", env)
+    assert (cluster.usage_type, cluster.monthly_usd) == ("EUC1-AmazonEKS-Hours:perCluster", 73.0)
+    (rule,) = _lines(report, "rule", env)
+    assert rule.usage_type.startswith("EUC1-ConfigRuleEvaluations")
+    # No eu-central-1 NAT rate could be sourced: the NAT is unpriced with that reason, never eu-west-1's.
+    reasons = " | ".join(u.reason for u in result.unpriced if u.name == "nat")
+    assert "no eu-central-1 source for AmazonEC2 EUC1-NatGateway-Hours" in reasons
+    assert "no eu-central-1 source for AmazonEC2 EUC1-NatGateway-Bytes" in reasons
+    assert not _lines(report, "nat", env)
+    assert load_catalog("eu-central-1").region == "eu-central-1"
+
+
+def test_us_east_1_usage_types_have_no_region_code() -> None:
+    catalog = load_catalog("us-east-1")
+    m6i = catalog.get("ec2.BoxUsage:m6i.large")
+    assert m6i is not None and (m6i.usage_type, m6i.usd) == ("BoxUsage:m6i.large", 0.096)
+
+
 def test_unpriced_types_give_the_catalogs_reason_and_are_never_zero_lines():
     plan = _single("prod", "aws:guardduty/detector:Detector", "guardduty", {"enable": True})
     env = price(plan).environments["prod"]
@@ -362,7 +432,8 @@ def test_every_type_sits_in_exactly_one_classification_table():
     assert classify("aws:lb/loadBalancer:LoadBalancer") == "priced"
     assert classify("aws:iam/role:Role") == "free"
     assert classify("kubernetes:helm.sh/v3:Release") == "free"
-    assert classify("aws:cfg/rule:Rule") == "unpriced"
+    assert classify("aws:cfg/rule:Rule") == "priced"
+    assert classify("aws:codebuild/project:Project") == "unpriced"
     assert classify("aws:ec2/transitGateway:TransitGateway") is None
 
 

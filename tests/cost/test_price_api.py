@@ -12,8 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cost.catalog import parse_catalog
-from cost.price_api import Wanted, filters, load_answers, refresh, replay_client, wanted
+import pytest
+
+from contracts.errors import UsageProblem
+from cost.catalog import catalog_path, parse_catalog
+from cost.price_api import (
+    Cited,
+    RecordedAnswers,
+    Wanted,
+    filters,
+    load_answers,
+    refresh,
+    replay_client,
+    sizes_from_config,
+    wanted,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NAT = Wanted("nat.hours", "AmazonEC2", "EU-NatGateway-Hours")
@@ -152,3 +165,70 @@ def test_cost_refresh_replays_answers_into_a_catalog_file(tmp_path: Path) -> Non
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "--region 'mars-1': allowed: eu-central-1" in bad.stderr
+
+
+def _cli_refresh(region: str, answers: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from walletops.cli import main; main()", "cost", "refresh",
+         "--region", region, "--answers", str(answers), "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "eu-central-1", "us-east-1"])
+def test_each_checked_in_catalog_is_what_refresh_writes_from_its_recorded_file(
+    region: str, tmp_path: Path
+) -> None:
+    recorded = ROOT / "tests" / "cost" / "data" / f"price-list-{region}.json"
+    out = tmp_path / f"aws-prices-{region}.json"
+    result = _cli_refresh(region, recorded, out)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8") == catalog_path(region).read_text(encoding="utf-8"), (
+        f"cost/catalog/aws-prices-{region}.json differs from `walletops cost refresh --region {region} "
+        f"--answers {recorded.relative_to(ROOT)}`: regenerate it with that command"
+    )
+    catalog = parse_catalog(json.loads(out.read_text()))
+    for key, price in catalog.prices.items():
+        assert price.source in catalog.sources or "://" in price.source, key
+    # Every price the configured plans may ask for is priced or says why not.
+    keys = {w.key for w in wanted(region, *sizes_from_config(ROOT))}
+    assert keys <= set(catalog.prices) | set(catalog.unavailable)
+
+
+def test_an_api_answer_wins_over_a_cited_rate_and_citations_fill_the_rest() -> None:
+    cited = Cited(
+        sources={"page": "a pricing page"},
+        prices={
+            "nat.hours": {"service": "AmazonEC2", "usage_type": "EU-NatGateway-Hours", "unit": "Hrs",
+                          "usd": 0.05, "source": "page"},
+            "kms.key": {"service": "awskms", "usage_type": "eu-west-1-KMS-Keys", "unit": "Keys",
+                        "usd": 1.0, "source": "page", "verified": False},
+        },
+        unavailable={"egress.other": "no source"},
+    )  # fmt: skip
+    recorded = RecordedAnswers(answers=list(ANSWERS["answers"]))  # type: ignore[arg-type]
+    items = [NAT, Wanted("kms.key", "awskms", "eu-west-1-KMS-Keys")]
+    client, answered = replay_client(recorded, "eu-west-1", items)
+    document = refresh(client, "eu-west-1", items, "2026-12-02", answered, cited=cited)
+    assert document["prices"]["nat.hours"]["sku"] == "ZONAL"
+    assert document["prices"]["nat.hours"]["usd"] == 0.048
+    assert document["prices"]["kms.key"]["source"] == "page"
+    assert document["sources"]["page"] == "a pricing page"
+    assert document["unavailable"] == {"egress.other": "no source"}
+    kms = parse_catalog(document).get("kms.key")
+    assert kms is not None and kms.verified is False
+
+
+def test_a_cited_rate_without_a_known_source_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "answers.json"
+    bad = {"service": "awskms", "usage_type": "eu-west-1-KMS-Keys", "unit": "Keys", "usd": 1.0,
+           "source": "hearsay"}  # fmt: skip
+    path.write_text(json.dumps({"answers": [], "cited": {"sources": {}, "prices": {"kms.key": bad}}}))
+    with pytest.raises(UsageProblem, match=r"cited price 'kms\.key' cites 'hearsay'"):
+        load_answers(path)
+    del bad["usd"]
+    path.write_text(
+        json.dumps({"answers": [], "cited": {"sources": {"hearsay": "x"}, "prices": {"kms.key": bad}}})
+    )
+    with pytest.raises(UsageProblem, match=r"cited price 'kms\.key' lacks usd or tiers"):
+        load_answers(path)

@@ -8,13 +8,8 @@ from pathlib import Path
 import yaml
 from locust import TaskSet
 
-from loadtests.journeys import (
-    BASE_WEIGHTS,
-    EXCHANGE_WEIGHT_TOTAL,
-    build_arrival_class,
-    build_user_class,
-    configured_exchanges,
-)
+from loadtests.journeys import build_arrival_class, build_user_class, configured_exchanges
+from loadtests.mix import BASE_WEIGHTS, EXCHANGE_WEIGHT_TOTAL
 from loadtests.settings import RunSettings
 
 PROJECT = Path(__file__).resolve().parents[2]
