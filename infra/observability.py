@@ -3,17 +3,23 @@
 ``eck`` (EKS only): the EBS CSI driver add-on (IRSA role) and an encrypted gp3 StorageClass; the
 ECK operator (Helm chart, version from config); Elasticsearch (1 node, or 3+ spread over the AZs
 with shard allocation awareness on the node's zone), Kibana and APM Server as ECK resources with
-TLS on every HTTP endpoint (ECK's self-signed certificates: clients verify against ECK's CA); an
-S3 snapshot repository bucket that the Elasticsearch pods reach through IRSA. ``external``: no
-cluster; the shipper points at ``elastic_endpoint``. ``opensearch``: an Amazon OpenSearch Service
-domain in the private subnets (KMS at rest, node-to-node TLS, HTTPS only, fine-grained access with
-an IAM master role). The unused modes create nothing.
+TLS on every HTTP endpoint; an S3 snapshot repository bucket that the Elasticsearch pods reach
+through IRSA. ``external``: no cluster; the shipper points at ``elastic_endpoint``.
+``opensearch``: an Amazon OpenSearch Service domain in the private subnets (KMS at rest,
+node-to-node TLS, HTTPS only, fine-grained access with an IAM master role). The unused modes create nothing.
 
 On EKS the shipper is Fluent Bit (a DaemonSet with a filesystem buffer on each node, Kubernetes
 metadata, the services' ECS JSON merged into the record) routing on ``event.dataset`` to the data
 streams ``logs-walletops.{service,audit,access}-<env>``. The namespaces are default-deny; network
 policies open exactly: services → APM Server 8200, shipper/Kibana/APM → Elasticsearch 9200,
-Kibana from inside the VPC only. The snapshot repository and the SLM policy are Elasticsearch API
+Kibana from inside the VPC only.
+
+TLS of the ECK endpoints: Elasticsearch and Kibana keep ECK's self-signed certificates (their
+clients, the shipper and ECK's own associations, live in this namespace and verify against ECK's
+CA). APM Server's clients are the services in another namespace, where ECK's CA secret cannot be
+mounted: its HTTP certificate is a cert-manager ``Certificate`` issued by the platform's private CA
+(``infra/transit.py``'s cluster issuer), the CA the services already trust
+(``WALLETSTUB_TLS_CA_FILE``). The snapshot repository and the SLM policy are Elasticsearch API
 objects rendered by ``observability/``: this component exports the bucket and the repository name.
 """
 
@@ -31,6 +37,7 @@ import pulumi_random as random
 from contracts.config import ComputeEngine, ElasticMode, EnvironmentConfig
 from infra.common import WalletComponent, policy_json
 from infra.logging import bucket_name, private_bucket, tls_only
+from infra.transit import TransitTls
 
 NAMESPACE = "observability"
 OPERATOR_NAMESPACE = "elastic-system"
@@ -51,6 +58,10 @@ APM_TOKEN_SECRET = f"{STACK_NAME}-apm-token"
 """ECK's APM token secret (key ``secret-token``); the services read a copy in their namespace."""
 APM_TOKEN_KEY = "secret-token"  # noqa: S105 (a key name, not a secret)
 ELASTIC_USER_SECRET = f"{STACK_NAME}-es-elastic-user"
+APM_HTTP_SERVICE = f"{STACK_NAME}-apm-http"
+"""The Service ECK puts in front of APM Server (``<name>-apm-http``): the name the services call."""
+APM_TLS_SECRET = f"{STACK_NAME}-apm-http-pca"
+"""Secret (``tls.crt``, ``tls.key``, ``ca.crt``) cert-manager writes and ECK serves APM Server's HTTP with."""
 CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 ES_SERVICE_ACCOUNT = "elasticsearch"
 WEB_IDENTITY_DIR = "/usr/share/elasticsearch/config/repository-s3"
@@ -76,7 +87,7 @@ def data_stream(dataset: str, env: str) -> str:
 def apm_server_url(env: EnvironmentConfig) -> str | None:
     """Where the services send APM data: ECK's APM Server, the external one, or nowhere."""
     if env.logging.elastic is ElasticMode.eck:
-        return f"https://{STACK_NAME}-apm-http.{NAMESPACE}.svc:{APM_PORT}"
+        return f"https://{APM_HTTP_SERVICE}.{NAMESPACE}.svc:{APM_PORT}"
     if env.logging.elastic is ElasticMode.external:
         return env.logging.apm_endpoint
     return None
@@ -125,6 +136,8 @@ class ObservabilityArgs:
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     node_groups: list[aws.eks.NodeGroup] = field(default_factory=list)
+    tls: TransitTls | None = None
+    """The private CA and its cluster issuer (EKS): APM Server's HTTP certificate comes from it."""
 
 
 class Observability(WalletComponent):
@@ -509,7 +522,8 @@ class Observability(WalletComponent):
             snapshot_role, [self.operator, storage, es_account, *secrets]
         )
         self.kibana = self._kibana()
-        self.apm = self._apm(secrets[1])
+        self.apm_certificate = self._apm_certificate()
+        self.apm = self._apm(secrets[1], self.apm_certificate)
         self._stack_policies()
 
     def _secret(
@@ -682,7 +696,43 @@ class Observability(WalletComponent):
             opts=self._k8s([self.operator, self.elasticsearch]),
         )
 
-    def _apm(self, token: k8s.core.v1.Secret) -> pulumi.Resource:
+    def _apm_certificate(self) -> pulumi.Resource:
+        """APM Server's HTTP certificate from the private CA, for the names of ECK's APM Service.
+
+        The services (another namespace) verify it against the CA they already mount
+        (``WALLETSTUB_TLS_CA_FILE``); ECK's own CA could not reach them. cert-manager renews it like
+        the pods' certificates, and ECK reloads the secret it names.
+        """
+        tls = self.args.tls
+        assert tls is not None, "ECK runs on EKS, where the transit component installs the issuer"
+        hours = self.env.transit.pod_certificate_hours
+        deps: list[pulumi.Resource] = [self.namespace]
+        if tls.issuer is not None:
+            deps.append(tls.issuer)
+        return k8s.apiextensions.CustomResource(
+            self.name("apm-http-certificate"),
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=self._meta(APM_TLS_SECRET),
+            spec={
+                "secretName": APM_TLS_SECRET,
+                "commonName": f"{APM_HTTP_SERVICE}.{NAMESPACE}.svc",
+                "dnsNames": [
+                    APM_HTTP_SERVICE,
+                    f"{APM_HTTP_SERVICE}.{NAMESPACE}",
+                    f"{APM_HTTP_SERVICE}.{NAMESPACE}.svc",
+                    f"{APM_HTTP_SERVICE}.{NAMESPACE}.svc.cluster.local",
+                ],
+                "duration": f"{hours}h",
+                "renewBefore": f"{hours // 3}h",
+                "privateKey": {"algorithm": "RSA", "size": 2048, "rotationPolicy": "Always"},
+                "usages": ["server auth", "digital signature", "key encipherment"],
+                "issuerRef": tls.issuer_ref(),
+            },
+            opts=self._k8s(deps),
+        )
+
+    def _apm(self, token: k8s.core.v1.Secret, certificate: pulumi.Resource) -> pulumi.Resource:
         eck = self.env.logging.eck
         assert eck is not None
         return k8s.apiextensions.CustomResource(
@@ -695,7 +745,7 @@ class Observability(WalletComponent):
                 "count": eck.apm_replicas,
                 "elasticsearchRef": {"name": STACK_NAME},
                 "kibanaRef": {"name": STACK_NAME},
-                "http": {"tls": {"selfSignedCertificate": {"disabled": False}}},
+                "http": {"tls": {"certificate": {"secretName": APM_TLS_SECRET}}},
                 "podTemplate": {
                     "metadata": {"labels": self._labels()},
                     "spec": {
@@ -714,7 +764,7 @@ class Observability(WalletComponent):
                     },
                 },
             },
-            opts=self._k8s([self.operator, self.elasticsearch, self.kibana, token]),
+            opts=self._k8s([self.operator, self.elasticsearch, self.kibana, token, certificate]),
         )
 
     def _stack_policies(self) -> None:

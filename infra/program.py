@@ -169,6 +169,7 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             oidc_provider=compute.oidc_provider,
             k8s_provider=compute.k8s_provider,
             node_groups=compute.node_groups,
+            tls=tls,
         ),
         env,
         opts,

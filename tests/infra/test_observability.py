@@ -12,6 +12,9 @@ import yaml
 from plan_helpers import key_arn_of, of_type, one, policy_of
 
 from contracts.config import ConfigError, load_environment
+from contracts.plan_graph import PlanGraph
+from cost.estimator import estimate
+from infra.observability import apm_server_url
 from infra.planner import plan_environments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +26,8 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 ECK_TYPES = (ES, KIBANA, APM, "kubernetes:storage.k8s.io/v1:StorageClass")
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+PCA_ISSUER = "kubernetes:awspca.cert-manager.io/v1beta1:AWSPCAClusterIssuer"
 
 
 def _named(plan: dict[str, Any], type_token: str, suffix: str) -> dict[str, Any]:
@@ -66,8 +71,9 @@ def test_prod_runs_the_operator_then_three_zone_aware_nodes(plans: dict[str, Any
     for kind in (ES, KIBANA, APM):
         resource = one(plan, kind)
         assert release["urn"] in resource["dependencies"], kind
-        assert resource["inputs"]["spec"]["http"]["tls"]["selfSignedCertificate"]["disabled"] is False
         assert resource["inputs"]["spec"]["version"] == "9.1.2"
+    for kind in (ES, KIBANA):
+        assert one(plan, kind)["inputs"]["spec"]["http"]["tls"]["selfSignedCertificate"]["disabled"] is False
     assert es["protect"] is True
     assert one(plan, KIBANA)["inputs"]["spec"]["elasticsearchRef"] == {"name": "walletops"}
 
@@ -255,6 +261,80 @@ def test_services_get_the_apm_url_and_the_token_from_its_secret(plans: dict[str,
         if s["inputs"]["metadata"]["name"] == "walletops-apm-token"
     ]
     assert sorted(s["inputs"]["metadata"]["namespace"] for s in copies) == ["observability", "wallet"]
+
+
+def _apm_certificate(plan: dict[str, Any]) -> dict[str, Any]:
+    [found] = [
+        c for c in of_type(plan, CERTIFICATE) if c["inputs"]["metadata"]["namespace"] == "observability"
+    ]
+    return found
+
+
+@pytest.mark.parametrize("env", ["dev", "qa", "stage", "prod"])
+def test_apm_server_serves_a_certificate_of_the_private_ca(plans: dict[str, Any], env: str) -> None:
+    plan = plans[env]
+    certificate = _apm_certificate(plan)
+    spec = certificate["inputs"]["spec"]
+    assert spec["dnsNames"] == [
+        "walletops-apm-http",
+        "walletops-apm-http.observability",
+        "walletops-apm-http.observability.svc",
+        "walletops-apm-http.observability.svc.cluster.local",
+    ]
+    issuer = one(plan, PCA_ISSUER)
+    assert spec["issuerRef"] == {
+        "group": "awspca.cert-manager.io",
+        "kind": "AWSPCAClusterIssuer",
+        "name": issuer["inputs"]["metadata"]["name"],
+    }
+    assert issuer["urn"] in certificate["dependencies"]
+    assert "server auth" in spec["usages"]
+    apm = one(plan, APM)
+    assert apm["inputs"]["spec"]["http"]["tls"] == {"certificate": {"secretName": spec["secretName"]}}
+    assert certificate["urn"] in apm["dependencies"]
+    url = apm_server_url(load_environment(env, ROOT))
+    assert url is not None and url.removeprefix("https://").split(":")[0] in spec["dnsNames"]
+
+
+def test_the_apm_certificate_is_counted_like_the_pods_certificates(plans: dict[str, Any]) -> None:
+    """Priced per issued certificate when the catalog has the price, else listed unpriced with why."""
+    report = estimate(PlanGraph.from_document({"format": 1, "environments": {"prod": plans["prod"]}}))
+    env = report.environments["prod"]
+    certificate = _apm_certificate(plans["prod"])
+    pod_certificate = next(c for c in of_type(plans["prod"], CERTIFICATE) if c["urn"] != certificate["urn"])
+    counted = {item.urn: f"priced as {item.usage_type}" for item in env.items} | {
+        entry.urn: f"unpriced: {entry.reason}" for entry in env.unpriced
+    }
+    assert certificate["urn"] in counted
+    assert counted[certificate["urn"]] == counted[pod_certificate["urn"]]
+
+
+def test_services_verify_apm_server_with_the_ca_of_its_certificate(plans: dict[str, Any]) -> None:
+    """Every pod that sends APM data mounts its own certificate's secret, whose ``ca.crt`` is the CA
+    of the same issuer as APM Server's certificate, and names that file in WALLETSTUB_TLS_CA_FILE."""
+    plan = plans["prod"]
+    issuer_ref = _apm_certificate(plan)["inputs"]["spec"]["issuerRef"]
+    certificates = {
+        c["inputs"]["spec"]["secretName"]: c["inputs"]["spec"]["issuerRef"]
+        for c in of_type(plan, CERTIFICATE)
+    }
+    deployments = [
+        d
+        for d in of_type(plan, "kubernetes:apps/v1:Deployment")
+        if d["inputs"]["metadata"]["namespace"] == "wallet"
+    ]
+    assert len(deployments) >= 3
+    for deployment in deployments:
+        pod = deployment["inputs"]["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env.get("WALLETSTUB_APM_SERVER_URL"), deployment["name"]
+        ca_file = env["WALLETSTUB_TLS_CA_FILE"]
+        directory, _, key = ca_file.rpartition("/")
+        assert key == "ca.crt"
+        [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+        [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        assert certificates[volume["secret"]["secretName"]] == issuer_ref, deployment["name"]
 
 
 def test_each_alarm_watches_its_metric_and_notifies_the_alert_topic(plans: dict[str, Any]) -> None:

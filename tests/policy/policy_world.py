@@ -17,6 +17,7 @@ ENV = "prod"
 REPO = "walletco/walletops"
 ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k1"
+PCA_ARN = f"arn:aws:acm-pca:eu-west-1:{ACCOUNT}:certificate-authority/ca1"
 OIDC_EKS = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
 OIDC_GITHUB = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/wallet-prod-deploy-boundary"
@@ -730,9 +731,35 @@ def observability_world() -> World:
             },
         ),
         res(
+            "kubernetes:awspca.cert-manager.io/v1beta1:AWSPCAClusterIssuer",
+            "pca-cluster-issuer",
+            {"metadata": {"name": "wallet-prod-private-ca"}, "spec": {"arn": PCA_ARN, "region": "eu-west-1"}},
+        ),
+        res(
+            "kubernetes:cert-manager.io/v1:Certificate",
+            "apm-http-certificate",
+            {
+                "metadata": {"name": "walletops-apm-http-pca", "namespace": "observability"},
+                "spec": {
+                    "secretName": "walletops-apm-http-pca",
+                    "dnsNames": ["walletops-apm-http.observability.svc"],
+                    "issuerRef": {
+                        "group": "awspca.cert-manager.io",
+                        "kind": "AWSPCAClusterIssuer",
+                        "name": "wallet-prod-private-ca",
+                    },
+                },
+            },
+            deps=("kubernetes:awspca.cert-manager.io/v1beta1:AWSPCAClusterIssuer|pca-cluster-issuer",),
+        ),
+        res(
             "kubernetes:apm.k8s.elastic.co/v1:ApmServer",
             "apm-server",
-            {"metadata": {"name": "walletops", "namespace": "observability"}, "spec": {"http": tls}},
+            {
+                "metadata": {"name": "walletops", "namespace": "observability"},
+                "spec": {"http": {"tls": {"certificate": {"secretName": "walletops-apm-http-pca"}}}},
+            },
+            deps=("kubernetes:cert-manager.io/v1:Certificate|apm-http-certificate",),
         ),
         res(
             "kubernetes:core/v1:ConfigMap",
@@ -1070,6 +1097,9 @@ BREAKAGES: dict[str, Callable[[World], None]] = {
     ),
     "WO-OBS-003": lambda w: setp(w, "kibana", "spec.http.tls.selfSignedCertificate.disabled", True),
     "WO-OBS-004": lambda w: setp(w, "kibana", "spec.http.service.metadata.annotations", {}),
+    "WO-OBS-006": lambda w: setp(
+        w, "apm-server", "spec.http.tls", {"selfSignedCertificate": {"disabled": False}}
+    ),
     "WO-OBS-005": lambda w: find(w, "log-retention")["inputs"]["data"].__setitem__(
         "logs-walletops.audit-prod", "90"
     ),

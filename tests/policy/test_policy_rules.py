@@ -46,7 +46,7 @@ def test_every_breakage_belongs_to_a_registered_rule() -> None:
     assert set(BREAKAGES) == {rule.id for rule in RULES}
 
 
-@pytest.mark.parametrize("rule_id", ["WO-RDS-004", "WO-RDS-005", "WO-EKS-001"])
+@pytest.mark.parametrize("rule_id", ["WO-RDS-004", "WO-RDS-005", "WO-EKS-001", "WO-OBS-006"])
 def test_prod_and_stage_only_rules_are_not_applicable_in_dev(rule_id: str) -> None:
     rule = next(r for r in RULES if r.id == rule_id)
     world = compliant_world()
@@ -127,3 +127,19 @@ def test_eks_versions_leave_support_with_time() -> None:
 def test_severity_split_keeps_most_rules_mandatory() -> None:
     mandatory = [r for r in RULES if r.severity is Severity.mandatory]
     assert len(mandatory) >= 40
+
+
+def test_apm_certificate_from_another_issuer_or_namespace_is_not_the_platform_ca() -> None:
+    rule = _rule("WO-OBS-006")
+    self_signed = compliant_world()
+    setp(
+        self_signed, "apm-http-certificate", "spec.issuerRef", {"kind": "ClusterIssuer", "name": "selfsigned"}
+    )
+    [result] = evaluate_environment(ENV, self_signed, rules=[rule], today=TODAY)
+    assert result.verdict == "failed"
+    assert "not the platform's AWSPCAClusterIssuer" in result.findings[0].message
+    elsewhere = compliant_world()
+    setp(elsewhere, "apm-http-certificate", "metadata.namespace", "default")
+    [result] = evaluate_environment(ENV, elsewhere, rules=[rule], today=TODAY)
+    assert result.verdict == "failed"
+    assert "no cert-manager Certificate" in result.findings[0].message

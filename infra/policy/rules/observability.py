@@ -1,5 +1,6 @@
-"""Observability: encrypted Elasticsearch storage, TLS on every ECK endpoint, no public Kibana, and
-financial and audit log data kept at least 365 days.
+"""Observability: encrypted Elasticsearch storage, TLS on every ECK endpoint (APM Server's from the
+platform CA in stage and prod), no public Kibana, and financial and audit log data kept at least
+365 days.
 
 The snapshot bucket is an ordinary bucket of the plan: the generic S3 rules (public access block,
 KMS encryption, versioning, TLS-only policy) already judge it.
@@ -18,6 +19,9 @@ APM = "kubernetes:apm.k8s.elastic.co/v1:ApmServer"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 SERVICE = "kubernetes:core/v1:Service"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+PLATFORM_ISSUER = "kubernetes:awspca.cert-manager.io/v1beta1:AWSPCAClusterIssuer"
+PLATFORM_CA_ENVS = ("stage", "prod")
 EBS_PROVISIONERS = ("ebs.csi.aws.com", "kubernetes.io/aws-ebs")
 RETENTION_CONFIG = "log-retention"
 LONG_LIVED_DATASETS = ("walletops.audit", "walletops.access")
@@ -89,6 +93,52 @@ def eck_tls(resource: Resource, ctx: Context) -> str | None:
     ).get("secretName"):
         return "spec.http.tls.selfSignedCertificate.disabled is true and no certificate is given"
     return None
+
+
+def _platform_issuers(ctx: Context) -> set[str]:
+    return {str(prop(issuer, "metadata.name")) for issuer in ctx.of_type(PLATFORM_ISSUER)}
+
+
+@resource_rule(
+    "WO-OBS-006",
+    "APM Server serves a certificate from the platform CA in stage and prod",
+    severity=Severity.mandatory,
+    controls=("PCI 4.2.1",),
+    remediation="Issue a cert-manager Certificate from the AWS Private CA cluster issuer "
+    "(AWSPCAClusterIssuer) in APM Server's namespace and set spec.http.tls.certificate.secretName "
+    "to its secretName, so the services verify APM Server with WALLETSTUB_TLS_CA_FILE.",
+    types=(APM,),
+    graph=True,
+)
+def apm_platform_certificate(resource: Resource, ctx: Context) -> str | None:
+    if ctx.env not in PLATFORM_CA_ENVS:
+        raise NotApplicable(f"ECK's self-signed certificate is allowed in {ctx.env}")
+    secret = prop(resource, "spec.http.tls.certificate.secretName")
+    if not secret:
+        return (
+            "spec.http.tls.certificate.secretName is not set: ECK's self-signed CA, "
+            "which the services cannot mount"
+        )
+    namespace = prop(resource, "metadata.namespace")
+    certificates = [
+        c
+        for c in ctx.of_type(CERTIFICATE)
+        if prop(c, "spec.secretName") == secret and prop(c, "metadata.namespace") == namespace
+    ]
+    if not certificates:
+        return (
+            f"no cert-manager Certificate of the plan writes the secret {secret!r} in namespace {namespace!r}"
+        )
+    issuers = _platform_issuers(ctx)
+    problems = []
+    for certificate in certificates:
+        ref = prop(certificate, "spec.issuerRef", {}) or {}
+        if ref.get("kind") != "AWSPCAClusterIssuer" or ref.get("name") not in issuers:
+            problems.append(
+                f"Certificate {certificate['name']} is issued by {ref.get('kind')} {ref.get('name')!r}, "
+                "not the platform's AWSPCAClusterIssuer"
+            )
+    return "; ".join(problems) or None
 
 
 def _internet_facing(service: Mapping[str, Any]) -> str | None:
