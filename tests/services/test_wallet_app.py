@@ -367,3 +367,38 @@ def test_logs_are_ecs_json_with_request_ids(wallet: httpx.Client, stack: Any) ->
 def test_openapi_fuzzing_finds_no_server_error(wallet: httpx.Client, fuzz: Callable[..., str]) -> None:
     output = fuzz(str(wallet.base_url).rstrip("/"))
     assert "10 selected" in output
+
+
+async def _shift_balance(database_url: str, account: str, minor: int) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE accounts SET balance_minor = balance_minor + :minor WHERE id = :account"),
+                {"minor": minor, "account": account},
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_an_imbalance_found_by_verify_is_an_audit_event(wallet: httpx.Client, stack: Any) -> None:
+    """The alert rule on ``ledger.imbalance`` needs the wallet to say so when its books disagree."""
+    account = _open(wallet)
+    assert _topup(wallet, account, "5.00").status_code == 201
+    database_url = stack.specs["wallet"].env["WALLETSTUB_DATABASE_URL"]
+    asyncio.run(_shift_balance(database_url, account, 1))
+    try:
+        verdict = _books(wallet)
+    finally:
+        asyncio.run(_shift_balance(database_url, account, -1))
+    assert verdict["balanced"] is False
+    assert _books(wallet)["balanced"] is True
+    events = [
+        line
+        for line in map(json.loads, stack.running["wallet"].log_path.read_text().splitlines())
+        if line.get("event", {}).get("action") == "ledger.imbalance"
+    ]
+    assert len(events) == 1, events
+    assert events[0]["event"]["outcome"] == "failure"
+    assert events[0]["event"]["dataset"] == "walletops.audit"
+    assert "differs from the sum of their entries" in events[0]["message"]

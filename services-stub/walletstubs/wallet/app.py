@@ -515,6 +515,16 @@ class Ledger:
             if count
         ]
         issues += [f"{currency} balances sum to {total}, not 0" for currency, total in totals if total]
+        if issues:
+            audit(
+                "ledger.imbalance",
+                "ledger verification found %d issue(s): %s",
+                len(issues),
+                "; ".join(issues),
+                outcome="failure",
+                transfers=transfer_count,
+                accounts=account_count,
+            )
         return Verification(
             balanced=not issues, transfers=transfer_count, accounts=account_count, issues=issues
         )
