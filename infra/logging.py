@@ -184,6 +184,12 @@ class Replication:
             tags=owner.tags(data_classification="restricted"),
             opts=owner.child_opts(stateful=True, provider=self.provider),
         )
+        aws.kms.Alias(
+            owner.name("kms-replica-alias"),
+            name=f"alias/{owner.prefix}-replica",
+            target_key_id=self.key.key_id,
+            opts=owner.child_opts(provider=self.provider),
+        )
         self.log_target: aws.s3.Bucket | None = None
         self._logged: list[tuple[str, pulumi.Output[str]]] = []
 

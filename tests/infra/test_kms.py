@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_key_rotates_and_has_an_alias(plans: dict[str, Any]) -> None:
     for env, plan in plans.items():
-        firewalled = load_environment(env, ROOT).transit.egress_firewall
-        classes = [c for c in DATA_CLASSES if c != "firewall" or firewalled]
+        config = load_environment(env, ROOT)
+        classes = [c for c in DATA_CLASSES if c != "firewall" or config.transit.egress_firewall]
+        classes += ["replica"] if config.logging.replica_region else []
         keys = of_type(plan, "aws:kms/key:Key")
-        assert len(keys) == len(classes)
+        assert sorted(key["name"] for key in keys) == sorted(f"wallet-{env}-kms-{c}" for c in classes)
         assert all(key["inputs"]["enableKeyRotation"] is True for key in keys)
         aliases = {alias["inputs"]["name"] for alias in of_type(plan, "aws:kms/alias:Alias")}
         assert len(aliases) == len(classes)

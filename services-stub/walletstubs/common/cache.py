@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.credentials import CredentialProvider
 
 from walletstubs.common import metrics
-from walletstubs.common.settings import PREFIX, SettingsError, env
+from walletstubs.common.settings import PREFIX, SettingsError, env, env_optional
 
 log = logging.getLogger("walletstubs.cache")
 SOCKET_TIMEOUT_SECONDS = 0.25
@@ -259,8 +259,12 @@ def iam_credentials(url: str) -> tuple[str, IamToken | None]:
         raise SettingsError(f"{PREFIX}CACHE_IAM_AUTH=1 needs AWS_REGION (the region of the cache)")
     host = parts.netloc.rpartition("@")[2]
     bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    # Required with IAM authentication only: "" as the default still fails when it is unset.
-    return bare, IamToken(parts.username, env("CACHE_NAME", ""), region)
+    cache_name = env_optional("CACHE_NAME")
+    if cache_name is None:
+        raise SettingsError(
+            f"{PREFIX}CACHE_NAME is required with {PREFIX}CACHE_IAM_AUTH=1 (the replication group)"
+        )
+    return bare, IamToken(parts.username, cache_name, region)
 
 
 def make_cache(url: str, namespace: str) -> Cache:
