@@ -78,7 +78,9 @@ def test_redis_authenticates_each_service_as_its_own_user_and_no_shared_token(pl
     names = {s["inputs"]["name"] for s in of_type(plan, "aws:secretsmanager/secret:Secret")}
     assert not any(name.endswith("/cache") for name in names)
     passwords = of_type(plan, "random:index/randomPassword:RandomPassword")
-    assert not [p["name"] for p in passwords if "walletops:data:Data" in p["urn"]], "the cache has no password"
+    assert not [p["name"] for p in passwords if "walletops:data:Data" in p["urn"]], (
+        "the cache has no password"
+    )
 
 
 def test_database_minor_version_floats_with_auto_upgrade(plans: dict[str, Any]) -> None:
