@@ -103,6 +103,11 @@ def demo(
     for path in sorted(reports.rglob("*")):
         if path.is_file() and path.suffix in {".json", ".html", ".sarif", ".csv"}:
             console.print(f"  {path}", markup=False, highlight=False)
+    console.print("local stack logs (ECS NDJSON; send with `walletops observability ship --from DIR`):")
+    for logs in (root / ".state" / "stack-demo" / "logs", root / ".state" / "stack" / "logs"):
+        if logs.is_dir():
+            count = len(list(logs.glob("*.ndjson")))
+            console.print(f"  {logs}  ({count} files)", markup=False, highlight=False)
     failed = [title for title, code, _ in results if code != 0]
     if failed:
         raise typer.Exit(1)
