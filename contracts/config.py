@@ -472,8 +472,9 @@ class LoggingConfig(Strict):
     opensearch: OpenSearchConfig | None = None
     shipper: ShipperConfig = ShipperConfig()
     replica_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
-    """Where the audit archive, the CloudTrail bucket and the access logs are copied (S3 Cross-Region
-    Replication), a region other than the stack's; none keeps them in one region (dev and qa only)."""
+    """Where the audit archive, the CloudTrail bucket, the access logs and the Elasticsearch snapshots are
+    copied (S3 Cross-Region Replication), a region other than the stack's; none keeps them in one region
+    (dev and qa only)."""
 
     @model_validator(mode="after")
     def _endpoint(self) -> LoggingConfig:

@@ -20,6 +20,7 @@ objects rendered by ``observability/``: this component exports the bucket and th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ import pulumi_random as random
 
 from contracts.config import ComputeEngine, ElasticMode, EnvironmentConfig
 from infra.common import WalletComponent, policy_json
-from infra.logging import bucket_name, private_bucket, tls_only
+from infra.logging import SNAPSHOT_BUCKET_PURPOSE, bucket_name, private_bucket, tls_only
 
 NAMESPACE = "observability"
 OPERATOR_NAMESPACE = "elastic-system"
@@ -120,6 +121,12 @@ class ObservabilityArgs:
     s3_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
+    access_logs_bucket: pulumi.Input[str]
+    """The audit logging's access-log bucket: the snapshot bucket's server access logs go there."""
+    access_logs_policy: pulumi.Resource
+    """That bucket's policy, which lets S3 log delivery write the snapshot bucket's logs."""
+    replicate: Callable[[aws.s3.Bucket, aws.s3.BucketVersioning], object] | None = None
+    """Copies the snapshot bucket to the replica region (``AuditLogging.replicated``), if there is one."""
     services_namespace: str = "wallet"
     cluster_name: pulumi.Input[str] | None = None
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
@@ -349,7 +356,9 @@ class Observability(WalletComponent):
         )
 
     def _snapshots(self) -> aws.iam.Role:
-        """The snapshot bucket (private, KMS, versioned, TLS-only) and the role the ES pods assume.
+        """The snapshot bucket (private, KMS, versioned, TLS-only, its requests logged to the access-log
+        bucket, replicated to ``logging.replica_region`` where there is one) and the role the ES pods
+        assume.
 
         S3 keeps no lifecycle on current objects: Elasticsearch owns which snapshot files live
         (SLM retention); an expiry there would corrupt the repository. Replaced or deleted objects
@@ -362,15 +371,23 @@ class Observability(WalletComponent):
         self.snapshot_bucket = private_bucket(
             self,
             "es-snapshots",
-            account.apply(lambda acct: bucket_name(self.prefix, "es-snapshots", acct, env.region)),
+            account.apply(lambda acct: bucket_name(self.prefix, SNAPSHOT_BUCKET_PURPOSE, acct, env.region)),
             self.args.s3_key_arn,
             expire_noncurrent_days=eck.snapshot_noncurrent_days,
+            on_versioned=self.args.replicate,
         )
         aws.s3.BucketPolicy(
             self.name("es-snapshots-tls-only"),
             bucket=self.snapshot_bucket.id,
             policy=self.snapshot_bucket.arn.apply(tls_only),
             opts=self.child_opts(),
+        )
+        aws.s3.BucketLogging(
+            self.name("es-snapshots-access-logs"),
+            bucket=self.snapshot_bucket.id,
+            target_bucket=self.args.access_logs_bucket,
+            target_prefix=f"{SNAPSHOT_BUCKET_PURPOSE}/",
+            opts=self.child_opts(depends_on=[self.args.access_logs_policy]),
         )
         role = self._irsa_role("es-snapshots", NAMESPACE, ES_SERVICE_ACCOUNT)
         aws.iam.RolePolicy(

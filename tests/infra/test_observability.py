@@ -12,7 +12,7 @@ import yaml
 from plan_helpers import key_arn_of, of_type, one, policy_of
 
 from contracts.config import ConfigError, load_environment
-from infra.planner import plan_environments
+from infra.planner import ACCOUNT_ID, plan_environments
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("Pulumi.yaml", "gateway.yaml", *(f"Pulumi.{e}.yaml" for e in ("dev", "qa", "stage", "prod")))
@@ -163,6 +163,43 @@ def test_snapshots_go_to_a_private_encrypted_tls_only_bucket_through_irsa(plans:
     access = policy_of(_named(plan, "aws:iam/rolePolicy:RolePolicy", "es-snapshots-access"))
     resources = {str(s["Resource"]) for s in access["Statement"]}
     assert f"arn:aws:s3:::{name}" in resources and f"arn:aws:s3:::{name}/*" in resources
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_snapshot_bucket_logs_its_requests_and_leaves_the_region_where_configured(
+    plans: dict[str, Any], env: str
+) -> None:
+    """checkov CKV_AWS_18/144: server access logs to the audit access-log bucket (whose policy admits
+    this bucket as a source) and, with ``logging.replica_region``, a twin in that region."""
+    plan = plans[env]
+    bucket = _named(plan, "aws:s3/bucket:Bucket", f"wallet-{env}-es-snapshots")
+    logging = _named(plan, "aws:s3/bucketLogging:BucketLogging", "es-snapshots-access-logs")
+    access_logs = next(
+        b for b in of_type(plan, "aws:s3/bucket:Bucket") if "-s3-access-logs-" in b["inputs"]["bucket"]
+    )
+    assert logging["inputs"]["bucket"] == bucket["id"]
+    assert logging["inputs"]["targetBucket"] == access_logs["id"]
+    assert logging["inputs"]["targetPrefix"] == "es-snapshots/"
+    policy = next(
+        p for p in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy") if p["name"].endswith("-access-logs-policy")
+    )
+    assert policy["urn"] in logging["dependencies"], "log delivery must be allowed before logging starts"
+    rules = [
+        r
+        for r in of_type(plan, "aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+        if r["inputs"]["bucket"] == bucket["id"]
+    ]
+    if env == "dev":
+        assert not rules, "dev sets no logging.replica_region"
+        return
+    [rule] = rules
+    twin = _named(plan, "aws:s3/bucket:Bucket", "es-snapshots-replica")
+    assert twin["inputs"]["bucket"] == f"wallet-{env}-es-snapshots-replica-{ACCOUNT_ID}-eu-central-1"
+    assert rule["inputs"]["rules"][0]["destination"]["bucket"] == twin["outputs"]["arn"]
+    twin_lifecycle = _named(
+        plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "es-snapshots-replica-lifecycle"
+    )
+    assert "expiration" not in twin_lifecycle["inputs"]["rules"][0], "the copy keeps live snapshot files too"
 
 
 def test_the_shipper_buffers_on_disk_and_routes_each_dataset_to_its_stream(plans: dict[str, Any]) -> None:
