@@ -121,7 +121,9 @@ def test_every_firewall_is_delete_protected_and_logs_for_a_year(plans: dict[str,
     """checkov CKV_AWS_344 and CKV_AWS_338: qa and stage too, not only prod."""
     assert one(plans[env], FIREWALL)["inputs"]["deleteProtection"] is True
     groups = [
-        g for g in of_type(plans[env], "aws:cloudwatch/logGroup:LogGroup") if "/network-firewall/" in g["inputs"]["name"]
+        g
+        for g in of_type(plans[env], "aws:cloudwatch/logGroup:LogGroup")
+        if "/network-firewall/" in g["inputs"]["name"]
     ]
     assert len(groups) == 2 and all(g["inputs"]["retentionInDays"] >= 365 for g in groups)
 

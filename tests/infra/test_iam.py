@@ -263,6 +263,10 @@ def test_deploy_role_grants_nothing_restrictable_on_every_resource_without_a_con
     zone = "arn:aws:route53:::hostedzone/Z0123456789ABC"
     assert is_allowed([policy], boundary, "route53:ChangeResourceRecordSets", zone, {})
     assert is_allowed(
-        [policy], boundary, "route53:AssociateVPCWithHostedZone", f"arn:aws:ec2:eu-west-1:{ACCOUNT_ID}:vpc/vpc-1", {}
+        [policy],
+        boundary,
+        "route53:AssociateVPCWithHostedZone",
+        f"arn:aws:ec2:eu-west-1:{ACCOUNT_ID}:vpc/vpc-1",
+        {},
     )
     assert not is_allowed([policy], boundary, "route53:ChangeResourceRecordSets", "*", {})

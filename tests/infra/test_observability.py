@@ -181,7 +181,9 @@ def test_the_snapshot_bucket_logs_its_requests_and_leaves_the_region_where_confi
     assert logging["inputs"]["targetBucket"] == access_logs["id"]
     assert logging["inputs"]["targetPrefix"] == "es-snapshots/"
     policy = next(
-        p for p in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy") if p["name"].endswith("-access-logs-policy")
+        p
+        for p in of_type(plan, "aws:s3/bucketPolicy:BucketPolicy")
+        if p["name"].endswith("-access-logs-policy")
     )
     assert policy["urn"] in logging["dependencies"], "log delivery must be allowed before logging starts"
     rules = [
@@ -197,7 +199,9 @@ def test_the_snapshot_bucket_logs_its_requests_and_leaves_the_region_where_confi
     assert twin["inputs"]["bucket"] == f"wallet-{env}-es-snapshots-replica-{ACCOUNT_ID}-eu-central-1"
     assert rule["inputs"]["rules"][0]["destination"]["bucket"] == twin["outputs"]["arn"]
     twin_lifecycle = _named(
-        plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "es-snapshots-replica-lifecycle"
+        plan,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "es-snapshots-replica-lifecycle",
     )
     assert "expiration" not in twin_lifecycle["inputs"]["rules"][0], "the copy keeps live snapshot files too"
 
@@ -284,8 +288,12 @@ def test_services_get_the_apm_url_and_the_token_from_its_secret(plans: dict[str,
     ]
     env = {e["name"]: e for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["WALLETSTUB_APM_SERVER_URL"]["value"] == "https://walletops-apm-http.observability.svc:8200"
-    ref = env["WALLETSTUB_APM_SECRET_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert (ref["name"], ref["key"]) == ("walletops-apm-token", "secret-token")
+    [volume] = [
+        v for v in deployment["inputs"]["spec"]["template"]["spec"]["volumes"] if v["name"] == "apm-token"
+    ]
+    assert volume["secret"]["secretName"] == "walletops-apm-token"
+    assert volume["secret"]["items"][0]["key"] == "secret-token"
+    assert env["WALLETSTUB_APM_SECRET_TOKEN_FILE"]["value"].endswith("/secret-token")
     copies = [
         s
         for s in of_type(plan, "kubernetes:core/v1:Secret")
@@ -382,8 +390,11 @@ def test_external_mode_ships_to_the_configured_endpoint(mode_plans: dict[str, di
     ]
     env = {e["name"]: e for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["WALLETSTUB_APM_SERVER_URL"]["value"] == "https://apm.walletco.example"
-    ref = env["WALLETSTUB_APM_SECRET_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "walletops-apm-token", "key": "secret-token", "optional": True}, "operators own it"
+    [volume] = [
+        v for v in deployment["inputs"]["spec"]["template"]["spec"]["volumes"] if v["name"] == "apm-token"
+    ]
+    assert volume["secret"]["secretName"] == "walletops-apm-token"
+    assert volume["secret"]["optional"] is True, "operators own it"
     assert not [
         s
         for s in of_type(plan, "kubernetes:core/v1:Secret")
@@ -422,7 +433,7 @@ def test_opensearch_mode_builds_a_private_encrypted_domain(mode_plans: dict[str,
         if d["inputs"]["metadata"]["name"] == "wallet"
     ]
     names = {e["name"] for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert not names & {"WALLETSTUB_APM_SERVER_URL", "WALLETSTUB_APM_SECRET_TOKEN"}
+    assert not names & {"WALLETSTUB_APM_SERVER_URL", "WALLETSTUB_APM_SECRET_TOKEN_FILE"}
 
 
 def test_config_rejects_eck_on_ecs_and_a_thin_prod_cluster(project_copy: Callable[[], Path]) -> None:
