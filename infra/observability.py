@@ -48,6 +48,13 @@ SHIPPER_USER = "walletops-shipper"
 SHIPPER_ROLE = "walletops_shipper"
 SHIPPER_HTTP_PORT = 2020
 BUFFER_PATH = "/var/fluent-bit/state"
+SHIPPER_CREDENTIALS = "fluent-bit-credentials"  # noqa: S105 (a secret's name)
+"""The shipper's Elasticsearch login as a Fluent Bit file (``@SET ES_USER=…`` and ``@SET ES_PASSWORD=…``,
+key ``credentials.conf``), which its configuration includes: Fluent Bit reads an output's password
+from a configuration variable only, so the variables come from a mounted secret, not the environment.
+ECK: the program writes it; ``external``: operators create ``elastic-shipper`` with that key."""
+CREDENTIALS_KEY = "credentials.conf"
+CREDENTIALS_DIR = "/fluent-bit/secrets"
 APM_TOKEN_SECRET = f"{STACK_NAME}-apm-token"
 """ECK's APM token secret (key ``secret-token``); the services read a copy in their namespace."""
 APM_TOKEN_KEY = "secret-token"  # noqa: S105 (a key name, not a secret)
@@ -155,6 +162,7 @@ class Observability(WalletComponent):
         self.opensearch: aws.opensearch.Domain | None = None
         self.shipper_role: aws.iam.Role | None = None
         self.shipper: k8s.apps.v1.DaemonSet | None = None
+        self.shipper_credentials: k8s.core.v1.Secret | None = None
         outputs: dict[str, pulumi.Input[str]] = {"mode": self.mode.value}
         eks = env.compute_engine is ComputeEngine.eks
         if eks:
@@ -514,6 +522,11 @@ class Observability(WalletComponent):
             ),
             self._secret("roles", f"{STACK_NAME}-roles", {"roles.yml": shipper_role()}),
         ]
+        self.shipper_credentials = self._secret(
+            "shipper-credentials",
+            SHIPPER_CREDENTIALS,
+            {CREDENTIALS_KEY: shipper_password.apply(shipper_credentials)},
+        )
         es_account = k8s.core.v1.ServiceAccount(
             self.name("es-service-account"),
             metadata=self._meta(
@@ -950,7 +963,13 @@ class Observability(WalletComponent):
     def shipper_config(self) -> str:
         """``fluent-bit.conf``: tail the node's container logs, add Kubernetes metadata, merge the
         ECS JSON, route on ``event.dataset`` and send each route to its data stream."""
+        credentials = (
+            [f"@INCLUDE {CREDENTIALS_DIR}/{CREDENTIALS_KEY}", ""]
+            if self.mode is not ElasticMode.opensearch
+            else []
+        )
         sections = [
+            *credentials,
             "[SERVICE]",
             "    Flush             1",
             "    Log_Level         info",
@@ -1129,16 +1148,21 @@ class Observability(WalletComponent):
             assert self.opensearch is not None
             env_vars.append(k8s.core.v1.EnvVarArgs(name="OPENSEARCH_HOST", value=self.opensearch.endpoint))
         else:
-            credentials = SHIPPER_USER if self.mode is ElasticMode.eck else "elastic-shipper"
-            env_vars += [
-                k8s.core.v1.EnvVarArgs(
-                    name=name,
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=credentials, key=key)
+            mounts.append(
+                k8s.core.v1.VolumeMountArgs(name="credentials", mount_path=CREDENTIALS_DIR, read_only=True)
+            )
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="credentials",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name=SHIPPER_CREDENTIALS
+                        if self.mode is ElasticMode.eck
+                        else "elastic-shipper",
+                        items=[k8s.core.v1.KeyToPathArgs(key=CREDENTIALS_KEY, path=CREDENTIALS_KEY)],
+                        default_mode=0o400,
                     ),
                 )
-                for name, key in (("ES_USER", "username"), ("ES_PASSWORD", "password"))
-            ]
+            )
         if self.mode is ElasticMode.eck:
             mounts.append(
                 k8s.core.v1.VolumeMountArgs(name="es-ca", mount_path="/fluent-bit/tls", read_only=True)
@@ -1152,7 +1176,8 @@ class Observability(WalletComponent):
                     ),
                 )
             )
-            deps.append(self.elasticsearch)
+            assert self.shipper_credentials is not None
+            deps += [self.elasticsearch, self.shipper_credentials]
         probe = k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(path="/api/v1/health", port=SHIPPER_HTTP_PORT),
             period_seconds=10,
@@ -1181,7 +1206,7 @@ class Observability(WalletComponent):
                             k8s.core.v1.ContainerArgs(
                                 name=SHIPPER,
                                 image=shipper_cfg.image,
-                                env=env_vars,
+                                env=env_vars or None,
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
                                         name="http", container_port=SHIPPER_HTTP_PORT
@@ -1210,6 +1235,11 @@ class Observability(WalletComponent):
             ),
             opts=self._k8s([*deps, account, binding, config]),
         )
+
+
+def shipper_credentials(password: str) -> str:
+    """The shipper's login as Fluent Bit ``@SET`` commands (the password is alphanumeric: no quoting)."""
+    return f"@SET ES_USER={SHIPPER_USER}\n@SET ES_PASSWORD={password}\n"
 
 
 def _spec(rule: dict[str, object]) -> Any:

@@ -216,7 +216,21 @@ def test_the_shipper_buffers_on_disk_and_routes_each_dataset_to_its_stream(plans
     [container] = pod["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert {e["name"] for e in container["env"]} == {"ES_USER", "ES_PASSWORD"}
+    assert "env" not in container, "no secret reaches the shipper through its environment (CKV_K8S_35)"
+    [volume] = [v for v in pod["volumes"] if v["name"] == "credentials"]
+    assert volume["secret"]["secretName"] == "fluent-bit-credentials"
+    assert volume["secret"]["items"] == [{"key": "credentials.conf", "path": "credentials.conf"}]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "credentials"]
+    assert mount["readOnly"] is True
+    [secret] = [
+        s
+        for s in of_type(plan, "kubernetes:core/v1:Secret")
+        if s["inputs"]["metadata"]["name"] == "fluent-bit-credentials"
+    ]
+    assert secret["urn"] in daemonset["dependencies"]
+    data = secret["inputs"]["stringData"]
+    login = data.get("value", data)["credentials.conf"]  # a Pulumi secret in the plan: its value
+    assert login.startswith("@SET ES_USER=walletops-shipper\n@SET ES_PASSWORD=") and login.count("\n") == 2
     assert pod["tolerations"] == [{"operator": "Exists"}]
     config = next(
         c
@@ -224,6 +238,8 @@ def test_the_shipper_buffers_on_disk_and_routes_each_dataset_to_its_stream(plans
         if c["inputs"]["metadata"]["name"] == "fluent-bit-config"
     )["inputs"]["data"]["fluent-bit.conf"]
     assert "storage.path      /var/fluent-bit/state/buffer" in config
+    assert config.startswith(f"@INCLUDE {mount['mountPath']}/credentials.conf\n"), "variables set before use"
+    assert config.count("HTTP_Passwd       ${ES_PASSWORD}") == 4
     assert config.count("storage.type      filesystem") == 2, "the service and the tail input buffer on disk"
     assert "Emitter_Storage.type filesystem" in config, "re-tagged lines are buffered on disk too"
     assert "Merge_Log         On" in config and "Name              kubernetes" in config
@@ -383,6 +399,10 @@ def test_external_mode_ships_to_the_configured_endpoint(mode_plans: dict[str, di
     )["inputs"]["data"]["fluent-bit.conf"]
     assert "Host              logs.walletco.example" in config and "Port              9243" in config
     assert "tls.ca_file" not in config
+    assert config.startswith("@INCLUDE /fluent-bit/secrets/credentials.conf\n")
+    pod = one(plan, "kubernetes:apps/v1:DaemonSet")["inputs"]["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "credentials"]
+    assert volume["secret"]["secretName"] == "elastic-shipper", "operators create it, with credentials.conf"
     [deployment] = [
         d
         for d in of_type(plan, "kubernetes:apps/v1:Deployment")
