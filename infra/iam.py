@@ -386,8 +386,6 @@ ZONE_ACTIONS: tuple[str, ...] = (
     "route53:ChangeResourceRecordSets",
     "route53:ListResourceRecordSets",
     "route53:GetChange",
-    "route53:ChangeTagsForResource",
-    "route53:ListTagsForResource",
 )
 """Route 53 actions on existing zones (and their changes, and the VPCs associated with them): IAM
 accepts resource ARNs for each, so they are not granted on ``*``. Zone ids are assigned at creation,
@@ -645,6 +643,14 @@ class Iam(WalletComponent):
                     "arn:aws:route53:::change/*",
                     f"arn:aws:ec2:{region}:{account}:vpc/*",
                 ],
+            },
+            {
+                # Route 53 tags a zone or a health check through one API; its IAM definition lists
+                # both resource types (the program has no health checks).
+                "Sid": "TagPrivateZones",
+                "Effect": "Allow",
+                "Action": ["route53:ChangeTagsForResource", "route53:ListTagsForResource"],
+                "Resource": ["arn:aws:route53:::hostedzone/*", "arn:aws:route53:::healthcheck/*"],
             },
             {
                 "Sid": "ManageBudgetsOfThisEnvironment",

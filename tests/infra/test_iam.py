@@ -270,3 +270,4 @@ def test_deploy_role_grants_nothing_restrictable_on_every_resource_without_a_con
         {},
     )
     assert not is_allowed([policy], boundary, "route53:ChangeResourceRecordSets", "*", {})
+    assert is_allowed([policy], boundary, "route53:ChangeTagsForResource", zone, {})
