@@ -48,7 +48,7 @@ SHIPPER_USER = "walletops-shipper"
 SHIPPER_ROLE = "walletops_shipper"
 SHIPPER_HTTP_PORT = 2020
 BUFFER_PATH = "/var/fluent-bit/state"
-SHIPPER_CREDENTIALS = "fluent-bit-credentials"  # noqa: S105 (a secret's name)
+SHIPPER_CREDENTIALS = "fluent-bit-credentials"
 """The shipper's Elasticsearch login as a Fluent Bit file (``@SET ES_USER=…`` and ``@SET ES_PASSWORD=…``,
 key ``credentials.conf``), which its configuration includes: Fluent Bit reads an output's password
 from a configuration variable only, so the variables come from a mounted secret, not the environment.

@@ -218,7 +218,7 @@ def test_the_shipper_buffers_on_disk_and_routes_each_dataset_to_its_stream(plans
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert "env" not in container, "no secret reaches the shipper through its environment (CKV_K8S_35)"
     [volume] = [v for v in pod["volumes"] if v["name"] == "credentials"]
-    assert volume["secret"]["secretName"] == "fluent-bit-credentials"
+    assert volume["secret"]["secretName"] == "fluent-bit-credentials"  # pragma: allowlist secret
     assert volume["secret"]["items"] == [{"key": "credentials.conf", "path": "credentials.conf"}]
     [mount] = [m for m in container["volumeMounts"] if m["name"] == "credentials"]
     assert mount["readOnly"] is True
@@ -307,7 +307,7 @@ def test_services_get_the_apm_url_and_the_token_from_its_secret(plans: dict[str,
     [volume] = [
         v for v in deployment["inputs"]["spec"]["template"]["spec"]["volumes"] if v["name"] == "apm-token"
     ]
-    assert volume["secret"]["secretName"] == "walletops-apm-token"
+    assert volume["secret"]["secretName"] == "walletops-apm-token"  # pragma: allowlist secret
     assert volume["secret"]["items"][0]["key"] == "secret-token"
     assert env["WALLETSTUB_APM_SECRET_TOKEN_FILE"]["value"].endswith("/secret-token")
     copies = [
@@ -402,7 +402,8 @@ def test_external_mode_ships_to_the_configured_endpoint(mode_plans: dict[str, di
     assert config.startswith("@INCLUDE /fluent-bit/secrets/credentials.conf\n")
     pod = one(plan, "kubernetes:apps/v1:DaemonSet")["inputs"]["spec"]["template"]["spec"]
     [volume] = [v for v in pod["volumes"] if v["name"] == "credentials"]
-    assert volume["secret"]["secretName"] == "elastic-shipper", "operators create it, with credentials.conf"
+    # Operators create it, with the key credentials.conf.
+    assert volume["secret"]["secretName"] == "elastic-shipper"  # pragma: allowlist secret
     [deployment] = [
         d
         for d in of_type(plan, "kubernetes:apps/v1:Deployment")
@@ -413,7 +414,7 @@ def test_external_mode_ships_to_the_configured_endpoint(mode_plans: dict[str, di
     [volume] = [
         v for v in deployment["inputs"]["spec"]["template"]["spec"]["volumes"] if v["name"] == "apm-token"
     ]
-    assert volume["secret"]["secretName"] == "walletops-apm-token"
+    assert volume["secret"]["secretName"] == "walletops-apm-token"  # pragma: allowlist secret
     assert volume["secret"]["optional"] is True, "operators own it"
     assert not [
         s
