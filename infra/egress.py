@@ -111,7 +111,7 @@ class EgressFirewall(WalletComponent):
             subnet_mappings=[
                 aws.networkfirewall.FirewallSubnetMappingArgs(subnet_id=subnet.id) for subnet in args.subnets
             ],
-            delete_protection=env.is_production,
+            delete_protection=env.transit.firewall_delete_protection,
             subnet_change_protection=env.is_production,
             firewall_policy_change_protection=False,
             encryption_configuration=aws.networkfirewall.FirewallEncryptionConfigurationArgs(

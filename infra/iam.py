@@ -377,6 +377,19 @@ BUCKET_ACTIONS: tuple[str, ...] = (
     "s3:GetMetricsConfiguration",
     "s3:GetIntelligentTieringConfiguration",
 )
+ZONE_ACTIONS: tuple[str, ...] = (
+    "route53:DeleteHostedZone",
+    "route53:GetHostedZone",
+    "route53:UpdateHostedZoneComment",
+    "route53:AssociateVPCWithHostedZone",
+    "route53:DisassociateVPCFromHostedZone",
+    "route53:ChangeResourceRecordSets",
+    "route53:ListResourceRecordSets",
+    "route53:GetChange",
+)
+"""Route 53 actions on existing zones (and their changes, and the VPCs associated with them): IAM
+accepts resource ARNs for each, so they are not granted on ``*``. Zone ids are assigned at creation,
+hence ``hostedzone/*``; only ``CreateHostedZone`` and ``ListHostedZones`` take no resource."""
 ROLE_WRITE_ACTIONS: tuple[str, ...] = (
     "iam:CreateRole",
     "iam:PutRolePolicy",
@@ -616,23 +629,28 @@ class Iam(WalletComponent):
                 "Resource": f"arn:aws:s3:::{self.prefix}-*",
             },
             {
-                "Sid": "ManagePrivateZoneAndCertificateRecords",
+                "Sid": "CreatePrivateZones",
                 "Effect": "Allow",
-                "Action": [
-                    "route53:CreateHostedZone",
-                    "route53:DeleteHostedZone",
-                    "route53:GetHostedZone",
-                    "route53:ListHostedZones",
-                    "route53:UpdateHostedZoneComment",
-                    "route53:AssociateVPCWithHostedZone",
-                    "route53:DisassociateVPCFromHostedZone",
-                    "route53:ChangeResourceRecordSets",
-                    "route53:ListResourceRecordSets",
-                    "route53:GetChange",
-                    "route53:ChangeTagsForResource",
-                    "route53:ListTagsForResource",
-                ],
+                "Action": ["route53:CreateHostedZone", "route53:ListHostedZones"],
                 "Resource": "*",
+            },
+            {
+                "Sid": "ManagePrivateZonesAndCertificateRecords",
+                "Effect": "Allow",
+                "Action": list(ZONE_ACTIONS),
+                "Resource": [
+                    "arn:aws:route53:::hostedzone/*",
+                    "arn:aws:route53:::change/*",
+                    f"arn:aws:ec2:{region}:{account}:vpc/*",
+                ],
+            },
+            {
+                # Route 53 tags a zone or a health check through one API; its IAM definition lists
+                # both resource types (the program has no health checks).
+                "Sid": "TagPrivateZones",
+                "Effect": "Allow",
+                "Action": ["route53:ChangeTagsForResource", "route53:ListTagsForResource"],
+                "Resource": ["arn:aws:route53:::hostedzone/*", "arn:aws:route53:::healthcheck/*"],
             },
             {
                 "Sid": "ManageBudgetsOfThisEnvironment",

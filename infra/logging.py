@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from contracts.config import EnvironmentConfig
+from contracts.config import ElasticMode, EnvironmentConfig
 from infra.common import WalletComponent, policy_json
 from infra.iam import service_trust
 
 ARCHIVE_TO_GLACIER_DAYS = 90
 LOAD_BALANCER_LOG_PREFIX = "load-balancers"
+SNAPSHOT_BUCKET_PURPOSE = "es-snapshots"
+"""The Elasticsearch snapshot bucket's purpose in its name (``logging.elastic: eck``), also the prefix of
+its server access logs here: the access-log bucket's policy names that bucket as a log source."""
 
 
 @dataclass
@@ -498,15 +501,19 @@ class AuditLogging(WalletComponent):
 
     def _log_delivery(self, logs_arn: str, archive_arn: str, account: str) -> list[dict[str, object]]:
         """Who writes into the access-log bucket, each under its own prefix: S3 server access logs of
-        the archive (and of the CloudTrail bucket where this stack owns the account baseline), and
-        the load balancers' access logs (``LOAD_BALANCER_LOG_PREFIX``)."""
+        the archive (and of the CloudTrail bucket where this stack owns the account baseline, and of
+        the Elasticsearch snapshot bucket where ECK runs), and the load balancers' access logs
+        (``LOAD_BALANCER_LOG_PREFIX``)."""
         region = self.env.region
         sources = {"archive": archive_arn}
         if self.env.account.baseline:
             sources["cloudtrail"] = f"arn:aws:s3:::{bucket_name(self.prefix, 'cloudtrail', account, region)}"
+        if self.env.logging.elastic is ElasticMode.eck:
+            snapshots = bucket_name(self.prefix, SNAPSHOT_BUCKET_PURPOSE, account, region)
+            sources[SNAPSHOT_BUCKET_PURPOSE] = f"arn:aws:s3:::{snapshots}"
         statements: list[dict[str, object]] = [
             {
-                "Sid": f"ServerAccessLogsOf{prefix.title()}",
+                "Sid": "ServerAccessLogsOf" + "".join(word.title() for word in prefix.split("-")),
                 "Effect": "Allow",
                 "Principal": {"Service": "logging.s3.amazonaws.com"},
                 "Action": "s3:PutObject",

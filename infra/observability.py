@@ -26,6 +26,7 @@ objects rendered by ``observability/``: this component exports the bucket and th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ import pulumi_random as random
 
 from contracts.config import ComputeEngine, ElasticMode, EnvironmentConfig
 from infra.common import WalletComponent, policy_json
-from infra.logging import bucket_name, private_bucket, tls_only
+from infra.logging import SNAPSHOT_BUCKET_PURPOSE, bucket_name, private_bucket, tls_only
 from infra.transit import TransitTls
 
 NAMESPACE = "observability"
@@ -54,6 +55,13 @@ SHIPPER_USER = "walletops-shipper"
 SHIPPER_ROLE = "walletops_shipper"
 SHIPPER_HTTP_PORT = 2020
 BUFFER_PATH = "/var/fluent-bit/state"
+SHIPPER_CREDENTIALS = "fluent-bit-credentials"
+"""The shipper's Elasticsearch login as a Fluent Bit file (``@SET ES_USER=…`` and ``@SET ES_PASSWORD=…``,
+key ``credentials.conf``), which its configuration includes: Fluent Bit reads an output's password
+from a configuration variable only, so the variables come from a mounted secret, not the environment.
+ECK: the program writes it; ``external``: operators create ``elastic-shipper`` with that key."""
+CREDENTIALS_KEY = "credentials.conf"
+CREDENTIALS_DIR = "/fluent-bit/secrets"
 APM_TOKEN_SECRET = f"{STACK_NAME}-apm-token"
 """ECK's APM token secret (key ``secret-token``); the services read a copy in their namespace."""
 APM_TOKEN_KEY = "secret-token"  # noqa: S105 (a key name, not a secret)
@@ -131,6 +139,12 @@ class ObservabilityArgs:
     s3_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     permissions_boundary_arn: pulumi.Input[str]
+    access_logs_bucket: pulumi.Input[str]
+    """The audit logging's access-log bucket: the snapshot bucket's server access logs go there."""
+    access_logs_policy: pulumi.Resource
+    """That bucket's policy, which lets S3 log delivery write the snapshot bucket's logs."""
+    replicate: Callable[[aws.s3.Bucket, aws.s3.BucketVersioning], object] | None = None
+    """Copies the snapshot bucket to the replica region (``AuditLogging.replicated``), if there is one."""
     services_namespace: str = "wallet"
     cluster_name: pulumi.Input[str] | None = None
     oidc_provider: aws.iam.OpenIdConnectProvider | None = None
@@ -161,6 +175,7 @@ class Observability(WalletComponent):
         self.opensearch: aws.opensearch.Domain | None = None
         self.shipper_role: aws.iam.Role | None = None
         self.shipper: k8s.apps.v1.DaemonSet | None = None
+        self.shipper_credentials: k8s.core.v1.Secret | None = None
         outputs: dict[str, pulumi.Input[str]] = {"mode": self.mode.value}
         eks = env.compute_engine is ComputeEngine.eks
         if eks:
@@ -362,7 +377,9 @@ class Observability(WalletComponent):
         )
 
     def _snapshots(self) -> aws.iam.Role:
-        """The snapshot bucket (private, KMS, versioned, TLS-only) and the role the ES pods assume.
+        """The snapshot bucket (private, KMS, versioned, TLS-only, its requests logged to the access-log
+        bucket, replicated to ``logging.replica_region`` where there is one) and the role the ES pods
+        assume.
 
         S3 keeps no lifecycle on current objects: Elasticsearch owns which snapshot files live
         (SLM retention); an expiry there would corrupt the repository. Replaced or deleted objects
@@ -375,15 +392,23 @@ class Observability(WalletComponent):
         self.snapshot_bucket = private_bucket(
             self,
             "es-snapshots",
-            account.apply(lambda acct: bucket_name(self.prefix, "es-snapshots", acct, env.region)),
+            account.apply(lambda acct: bucket_name(self.prefix, SNAPSHOT_BUCKET_PURPOSE, acct, env.region)),
             self.args.s3_key_arn,
             expire_noncurrent_days=eck.snapshot_noncurrent_days,
+            on_versioned=self.args.replicate,
         )
         aws.s3.BucketPolicy(
             self.name("es-snapshots-tls-only"),
             bucket=self.snapshot_bucket.id,
             policy=self.snapshot_bucket.arn.apply(tls_only),
             opts=self.child_opts(),
+        )
+        aws.s3.BucketLogging(
+            self.name("es-snapshots-access-logs"),
+            bucket=self.snapshot_bucket.id,
+            target_bucket=self.args.access_logs_bucket,
+            target_prefix=f"{SNAPSHOT_BUCKET_PURPOSE}/",
+            opts=self.child_opts(depends_on=[self.args.access_logs_policy]),
         )
         role = self._irsa_role("es-snapshots", NAMESPACE, ES_SERVICE_ACCOUNT)
         aws.iam.RolePolicy(
@@ -510,6 +535,11 @@ class Observability(WalletComponent):
             ),
             self._secret("roles", f"{STACK_NAME}-roles", {"roles.yml": shipper_role()}),
         ]
+        self.shipper_credentials = self._secret(
+            "shipper-credentials",
+            SHIPPER_CREDENTIALS,
+            {CREDENTIALS_KEY: shipper_password.apply(shipper_credentials)},
+        )
         es_account = k8s.core.v1.ServiceAccount(
             self.name("es-service-account"),
             metadata=self._meta(
@@ -983,7 +1013,13 @@ class Observability(WalletComponent):
     def shipper_config(self) -> str:
         """``fluent-bit.conf``: tail the node's container logs, add Kubernetes metadata, merge the
         ECS JSON, route on ``event.dataset`` and send each route to its data stream."""
+        credentials = (
+            [f"@INCLUDE {CREDENTIALS_DIR}/{CREDENTIALS_KEY}", ""]
+            if self.mode is not ElasticMode.opensearch
+            else []
+        )
         sections = [
+            *credentials,
             "[SERVICE]",
             "    Flush             1",
             "    Log_Level         info",
@@ -1162,16 +1198,21 @@ class Observability(WalletComponent):
             assert self.opensearch is not None
             env_vars.append(k8s.core.v1.EnvVarArgs(name="OPENSEARCH_HOST", value=self.opensearch.endpoint))
         else:
-            credentials = SHIPPER_USER if self.mode is ElasticMode.eck else "elastic-shipper"
-            env_vars += [
-                k8s.core.v1.EnvVarArgs(
-                    name=name,
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=credentials, key=key)
+            mounts.append(
+                k8s.core.v1.VolumeMountArgs(name="credentials", mount_path=CREDENTIALS_DIR, read_only=True)
+            )
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="credentials",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name=SHIPPER_CREDENTIALS
+                        if self.mode is ElasticMode.eck
+                        else "elastic-shipper",
+                        items=[k8s.core.v1.KeyToPathArgs(key=CREDENTIALS_KEY, path=CREDENTIALS_KEY)],
+                        default_mode=0o400,
                     ),
                 )
-                for name, key in (("ES_USER", "username"), ("ES_PASSWORD", "password"))
-            ]
+            )
         if self.mode is ElasticMode.eck:
             mounts.append(
                 k8s.core.v1.VolumeMountArgs(name="es-ca", mount_path="/fluent-bit/tls", read_only=True)
@@ -1185,7 +1226,8 @@ class Observability(WalletComponent):
                     ),
                 )
             )
-            deps.append(self.elasticsearch)
+            assert self.shipper_credentials is not None
+            deps += [self.elasticsearch, self.shipper_credentials]
         probe = k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(path="/api/v1/health", port=SHIPPER_HTTP_PORT),
             period_seconds=10,
@@ -1214,7 +1256,7 @@ class Observability(WalletComponent):
                             k8s.core.v1.ContainerArgs(
                                 name=SHIPPER,
                                 image=shipper_cfg.image,
-                                env=env_vars,
+                                env=env_vars or None,
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(
                                         name="http", container_port=SHIPPER_HTTP_PORT
@@ -1243,6 +1285,11 @@ class Observability(WalletComponent):
             ),
             opts=self._k8s([*deps, account, binding, config]),
         )
+
+
+def shipper_credentials(password: str) -> str:
+    """The shipper's login as Fluent Bit ``@SET`` commands (the password is alphanumeric: no quoting)."""
+    return f"@SET ES_USER={SHIPPER_USER}\n@SET ES_PASSWORD={password}\n"
 
 
 def _spec(rule: dict[str, object]) -> Any:

@@ -30,7 +30,7 @@ from infra.gateway import Gateway, GatewayArgs
 from infra.iam import Iam, IamArgs
 from infra.kms import Kms, KmsArgs
 from infra.loadtest_cluster import build_loadtest_cluster
-from infra.logging import AuditLogging, AuditLoggingArgs
+from infra.logging import SNAPSHOT_BUCKET_PURPOSE, AuditLogging, AuditLoggingArgs
 from infra.network import Network, NetworkArgs, carve_subnets
 from infra.observability import (
     APM_TOKEN_KEY,
@@ -164,6 +164,16 @@ def build_environment(env: EnvironmentConfig, project_dir: Path = PROJECT_DIR) -
             s3_key_arn=kms.arn("s3"),
             logs_key_arn=kms.arn("logs"),
             permissions_boundary_arn=iam.boundary_arn,
+            access_logs_bucket=audit_logging.access_logs.id,
+            access_logs_policy=audit_logging.access_logs_policy,
+            replicate=audit_logging.replicated(
+                "es-snapshots",
+                SNAPSHOT_BUCKET_PURPOSE,
+                kms.arn("s3"),
+                expire_noncurrent_days=env.logging.eck.snapshot_noncurrent_days,
+            )
+            if env.logging.eck is not None
+            else None,
             services_namespace=env.kubernetes.namespace if env.kubernetes is not None else "wallet",
             cluster_name=compute.eks_cluster.name if compute.eks_cluster is not None else None,
             oidc_provider=compute.oidc_provider,

@@ -37,6 +37,8 @@ LEDGER_DATABASE = "ledger"
 POSTGRES_PORT = 5432
 SECRETS_MOUNT = "/run/walletops"
 TLS_MOUNT = "/run/walletops-tls"
+APM_TOKEN_MOUNT = "/run/walletops-apm"  # noqa: S105 (a mount path)
+APM_TOKEN_FILE = f"{APM_TOKEN_MOUNT}/secret-token"
 CREDENTIALS_FILE = f"{SECRETS_MOUNT}/credentials.json"
 MASTER_SECRET_FILE = f"{SECRETS_MOUNT}/master.json"
 BOOTSTRAP_MOUNT = "/etc/walletops"
@@ -613,19 +615,6 @@ class Workloads(WalletComponent):
             k8s.core.v1.EnvVarArgs(name=key, value=value)
             for key, value in self._service_env(workload).items()
         ]
-        if self.args.apm_server_url is not None:
-            env_vars.append(
-                k8s.core.v1.EnvVarArgs(
-                    name=f"{ENV_PREFIX}APM_SECRET_TOKEN",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                            name=self.args.apm_token_secret,
-                            key=self.args.apm_token_key,
-                            optional=self.args.apm_secret_token is None or None,
-                        )
-                    ),
-                )
-            )
         pod_deps: list[pulumi.Resource] = [account, *([self.bootstrap] if self.bootstrap else [])]
         mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]  # noqa: S108 (an emptyDir in the pod)
         volumes = [
@@ -633,6 +622,30 @@ class Workloads(WalletComponent):
                 name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")
             )
         ]
+        if self.args.apm_server_url is not None:
+            # The token is a file from the secret, not an environment variable (environments leak
+            # into crash reports and `kubectl describe`); optional where operators own the secret.
+            env_vars.append(
+                k8s.core.v1.EnvVarArgs(name=f"{ENV_PREFIX}APM_SECRET_TOKEN_FILE", value=APM_TOKEN_FILE)
+            )
+            mounts.append(
+                k8s.core.v1.VolumeMountArgs(name="apm-token", mount_path=APM_TOKEN_MOUNT, read_only=True)
+            )
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="apm-token",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name=self.args.apm_token_secret,
+                        items=[
+                            k8s.core.v1.KeyToPathArgs(
+                                key=self.args.apm_token_key, path=APM_TOKEN_FILE.rsplit("/", 1)[-1]
+                            )
+                        ],
+                        default_mode=0o440,
+                        optional=self.args.apm_secret_token is None or None,
+                    ),
+                )
+            )
         certificate = self._certificate(workload)
         pod_deps.append(certificate)
         mounts.append(k8s.core.v1.VolumeMountArgs(name="tls", mount_path=TLS_MOUNT, read_only=True))
@@ -888,6 +901,8 @@ class Workloads(WalletComponent):
             f"{ENV_PREFIX}CONTAINER": "1",
             f"{ENV_PREFIX}LOG_LEVEL": "INFO",
             f"{ENV_PREFIX}WORKERS": str(workload.config.workers),
+            f"{ENV_PREFIX}ENVIRONMENT": self.env.name,
+            f"{ENV_PREFIX}SERVICE_VERSION": image_version(workload.config.image),
             "AWS_REGION": self.env.region,
         }
         if self.args.apm_server_url is not None:
@@ -1201,6 +1216,18 @@ class Workloads(WalletComponent):
         if depends:
             service["dependsOn"] = depends
         return [*containers, service]
+
+
+def image_version(image: str) -> str:
+    """What logs and APM call the running version: the image's tag, or for an image given by digest
+    alone (as ``walletops pipeline deploy`` pins them) the digest's first 12 hex digits; an image with
+    neither is Docker's ``latest``."""
+    reference, _, digest = image.partition("@")
+    name = reference.rsplit("/", 1)[-1]
+    if ":" in name:
+        return name.split(":", 1)[1]
+    algorithm, _, value = digest.partition(":")
+    return f"{algorithm}:{value[:12]}" if value else "latest"
 
 
 def restricted_container_context() -> k8s.core.v1.SecurityContextArgs:

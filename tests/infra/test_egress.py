@@ -116,6 +116,18 @@ def test_firewall_logs_alerts_and_flows_encrypted_with_configured_retention(plan
     assert one(plan, FIREWALL)["urn"] in logging["dependencies"]
 
 
+@pytest.mark.parametrize("env", ["qa", "stage", "prod"])
+def test_every_firewall_is_delete_protected_and_logs_for_a_year(plans: dict[str, Any], env: str) -> None:
+    """checkov CKV_AWS_344 and CKV_AWS_338: qa and stage too, not only prod."""
+    assert one(plans[env], FIREWALL)["inputs"]["deleteProtection"] is True
+    groups = [
+        g
+        for g in of_type(plans[env], "aws:cloudwatch/logGroup:LogGroup")
+        if "/network-firewall/" in g["inputs"]["name"]
+    ]
+    assert len(groups) == 2 and all(g["inputs"]["retentionInDays"] >= 365 for g in groups)
+
+
 def test_dev_turns_the_firewall_off_by_config(plans: dict[str, Any]) -> None:
     plan = plans["dev"]
     assert not load_environment("dev", ROOT).transit.egress_firewall

@@ -244,3 +244,30 @@ def test_deploy_role_manages_keys_in_the_replica_region_too(plans: dict[str, Any
     assert is_allowed(
         [policy], boundary, "s3:PutReplicationConfiguration", "arn:aws:s3:::wallet-prod-audit-archive-x"
     )
+
+
+def test_deploy_role_grants_nothing_restrictable_on_every_resource_without_a_condition(
+    plans: dict[str, Any],
+) -> None:
+    """checkov CKV_AWS_290/355: an action IAM can scope to a resource is never granted on ``*``
+    unconditioned; only Route 53's zone creation and listing (which take no resource) are."""
+    _, policy, boundary = _deploy(plans["prod"])
+    open_statements = [
+        statement
+        for statement in json.loads(policy)["Statement"]
+        if statement["Resource"] == "*" and "Condition" not in statement
+    ]
+    assert [sorted(s["Action"]) for s in open_statements] == [
+        ["route53:CreateHostedZone", "route53:ListHostedZones"]
+    ]
+    zone = "arn:aws:route53:::hostedzone/Z0123456789ABC"
+    assert is_allowed([policy], boundary, "route53:ChangeResourceRecordSets", zone, {})
+    assert is_allowed(
+        [policy],
+        boundary,
+        "route53:AssociateVPCWithHostedZone",
+        f"arn:aws:ec2:eu-west-1:{ACCOUNT_ID}:vpc/vpc-1",
+        {},
+    )
+    assert not is_allowed([policy], boundary, "route53:ChangeResourceRecordSets", "*", {})
+    assert is_allowed([policy], boundary, "route53:ChangeTagsForResource", zone, {})

@@ -77,6 +77,11 @@ def test_the_access_log_bucket_takes_each_writer_under_its_own_prefix(plans: dic
         f"arn:aws:s3:::wallet-prod-cloudtrail-{ACCOUNT_ID}-eu-west-1"
     )
     assert statements["ServerAccessLogsOfArchive"]["Resource"] == f"{logs}/archive/*"
+    snapshots = statements["ServerAccessLogsOfEsSnapshots"]
+    assert snapshots["Resource"] == f"{logs}/es-snapshots/*"
+    assert snapshots["Condition"]["ArnLike"]["aws:SourceArn"] == (
+        f"arn:aws:s3:::wallet-prod-es-snapshots-{ACCOUNT_ID}-eu-west-1"
+    )
     write = statements["LoadBalancerLogDeliveryWrite"]
     assert write["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
     assert write["Resource"] == f"{logs}/load-balancers/AWSLogs/{ACCOUNT_ID}/*"

@@ -10,7 +10,7 @@ from plan_helpers import mock_arn, of_type, one, workload_objects
 
 from contracts.config import SPOT_TAINT_KEY
 from infra.planner import ACCOUNT_ID
-from infra.workloads import fargate_size
+from infra.workloads import fargate_size, image_version
 
 K8S = "kubernetes:"
 
@@ -250,3 +250,58 @@ def test_each_service_may_log_in_as_its_own_cache_user_only(plans: dict[str, Any
             f"{arn}:replicationgroup:{group}",
             f"{arn}:user:wallet-prod-cache-{name}",
         ]
+
+
+def test_the_apm_token_is_a_mounted_secret_file_never_an_environment_variable(plans: dict[str, Any]) -> None:
+    """checkov CKV_K8S_35: the token reaches the services as a file of the secret's volume."""
+    for name, deployment in _deployments(plans["prod"]).items():
+        pod = deployment["inputs"]["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        env = {item["name"]: item for item in container["env"]}
+        assert "WALLETSTUB_APM_SECRET_TOKEN" not in env, name
+        path = env["WALLETSTUB_APM_SECRET_TOKEN_FILE"]["value"]
+        [mount] = [m for m in container["volumeMounts"] if m["name"] == "apm-token"]
+        assert mount["readOnly"] is True
+        [volume] = [v for v in pod["volumes"] if v["name"] == "apm-token"]
+        secret = volume["secret"]
+        assert secret["secretName"] == "walletops-apm-token"  # pragma: allowlist secret
+        assert "optional" not in secret, "ECK owns it"
+        [item] = secret["items"]
+        assert item["key"] == "secret-token" and path == f"{mount['mountPath']}/{item['path']}"
+
+
+def test_services_are_told_their_environment_and_image_version(
+    plans: dict[str, Any], ecs_plan: dict[str, Any]
+) -> None:
+    for name, deployment in _deployments(plans["prod"]).items():
+        env = {
+            e["name"]: e["value"]
+            for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        assert env["WALLETSTUB_ENVIRONMENT"] == "prod", name
+        assert env["WALLETSTUB_SERVICE_VERSION"] == "1.4.0", name
+    task = next(
+        t
+        for t in of_type(ecs_plan, "aws:ecs/taskDefinition:TaskDefinition")
+        if t["name"] == "wallet-qa-wallet-task"
+    )
+    [container] = json.loads(task["inputs"]["containerDefinitions"])
+    env = {item["name"]: item["value"] for item in container["environment"]}
+    assert env["WALLETSTUB_ENVIRONMENT"] == "qa"
+    assert env["WALLETSTUB_SERVICE_VERSION"] == image_version(container["image"])
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("ghcr.io/walletco/wallet:1.4.0", "1.4.0"),
+        ("localhost:5000/walletco/wallet:1.4.0-rc1@sha256:" + "a" * 64, "1.4.0-rc1"),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/prod/wallet@sha256:" + "0123456789ab" + "c" * 52,
+            "sha256:0123456789ab",
+        ),
+        ("localhost:5000/walletco/wallet", "latest"),
+    ],
+)
+def test_the_version_is_the_image_tag_or_its_digest(image: str, version: str) -> None:
+    assert image_version(image) == version

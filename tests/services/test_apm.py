@@ -21,8 +21,9 @@ import httpx
 import pytest
 from conftest import Backend, Stack
 from ecs_fields import log_lines
-from walletstubs.common.apm import make_client
+from walletstubs.common.apm import make_client, secret_token
 from walletstubs.common.service import create_app
+from walletstubs.common.settings import SettingsError
 from walletstubs.common.telemetry import Identity
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("walletstubs")]
@@ -121,16 +122,46 @@ def test_without_a_url_apm_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [m.cls.__name__ for m in app.user_middleware] == ["TelemetryMiddleware"]  # type: ignore[attr-defined]
 
 
+def test_the_token_comes_from_its_file_or_for_local_runs_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("WALLETSTUB_APM_SECRET_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("WALLETSTUB_APM_SECRET_TOKEN", TOKEN)
+    assert secret_token() == TOKEN
+    path = tmp_path / "secret-token"
+    path.write_text(f"  {TOKEN}\n", encoding="utf-8")
+    monkeypatch.setenv("WALLETSTUB_APM_SECRET_TOKEN_FILE", str(path))
+    with pytest.raises(SettingsError, match="not both"):
+        secret_token()
+    monkeypatch.delenv("WALLETSTUB_APM_SECRET_TOKEN")
+    assert secret_token() == TOKEN
+    path.unlink()
+    assert secret_token() is None, "an optional secret volume without the key: no token"
+    monkeypatch.setenv("WALLETSTUB_APM_SECRET_TOKEN_FILE", str(tmp_path))
+    with pytest.raises(SettingsError, match="APM_SECRET_TOKEN_FILE"):
+        secret_token()
+
+
 @pytest.fixture(scope="module")
 def traced(
     intake: Intake, backend: Backend, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     """Wallet, simulated exchange and adapter of their own, sending APM data to the intake; one order
     placed through them."""
+    # One intake serves both backends' runs: the previous run's events must not count for this one.
+    intake.events.clear()
+    intake.authorizations.clear()
     stack = Stack(backend, tmp_path_factory.mktemp(f"apm-{backend.name}"))
     apm = {"WALLETSTUB_APM_SERVER_URL": intake.url, "WALLETSTUB_APM_SECRET_TOKEN": TOKEN, **FAST}
+    token_file = tmp_path_factory.mktemp(f"apm-token-{backend.name}") / "secret-token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    from_file = {
+        **apm,
+        "WALLETSTUB_APM_SECRET_TOKEN": "",
+        "WALLETSTUB_APM_SECRET_TOKEN_FILE": str(token_file),
+    }
     try:
-        wallet = stack.start("wallet", **apm)
+        wallet = stack.start("wallet", **from_file)  # as in the cluster: the token from a mounted secret
         stack.start("simexchange-testex", **apm)
         adapter = stack.start("exchange-testex", **apm)
         with httpx.Client(timeout=30) as client:

@@ -1,8 +1,10 @@
 """APM with the Elastic APM Python agent: a transaction per request, spans for the database, Redis and
 outbound HTTP calls, W3C ``traceparent`` on every outbound call, and the service's metrics.
 
-``WALLETSTUB_APM_SERVER_URL`` turns it on (unset or empty: off, nothing is loaded or sent);
-``WALLETSTUB_APM_SECRET_TOKEN`` authenticates to APM Server. The agent's own ``ELASTIC_APM_*``
+``WALLETSTUB_APM_SERVER_URL`` turns it on (unset or empty: off, nothing is loaded or sent); the
+token that authenticates to APM Server is read from the file ``WALLETSTUB_APM_SECRET_TOKEN_FILE``
+names (in the cluster: a mounted Kubernetes secret, never an environment variable) or, for local
+runs, taken from ``WALLETSTUB_APM_SECRET_TOKEN`` (see :func:`secret_token`). The agent's own ``ELASTIC_APM_*``
 variables still tune it (e.g. ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``, default
 :data:`DEFAULT_SAMPLE_RATE`). The agent instruments asyncpg, redis and httpx itself; SQLAlchemy
 statements (both backends; aiosqlite runs them in a thread the agent cannot follow) get their spans
@@ -14,6 +16,7 @@ same.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import elasticapm
@@ -22,7 +25,7 @@ from elasticapm.utils.disttracing import TraceParent
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from walletstubs.common.settings import env
+from walletstubs.common.settings import PREFIX, SettingsError, env, env_optional
 from walletstubs.common.telemetry import ASGIApp, Identity, Message, Receive, Scope, Send
 
 _SPAN = "_walletstub_apm_span"
@@ -37,6 +40,32 @@ def server_url() -> str:
     return env("APM_SERVER_URL", "")
 
 
+def secret_token() -> str | None:
+    """The APM Server token: the content of ``WALLETSTUB_APM_SECRET_TOKEN_FILE`` (surrounding
+    whitespace dropped), else ``WALLETSTUB_APM_SECRET_TOKEN``, else none. Setting both is refused.
+
+    A named file that does not exist means no token: in the cluster the file is a Kubernetes secret
+    volume, optional where operators own the token (an external APM Server, which may have none);
+    where the program owns it, the kubelet starts no pod without it.
+    """
+    path = env_optional("APM_SECRET_TOKEN_FILE")
+    value = env_optional("APM_SECRET_TOKEN")
+    if path and value:
+        raise SettingsError(
+            f"set {PREFIX}APM_SECRET_TOKEN_FILE (a mounted secret) or {PREFIX}APM_SECRET_TOKEN "
+            "(local runs), not both"
+        )
+    if not path:
+        return value
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{PREFIX}APM_SECRET_TOKEN_FILE={path!r} cannot be read: {exc}") from exc
+    return token or None
+
+
 def make_client(identity: Identity) -> elasticapm.Client | None:
     """The agent's client for this process when APM is on (``WALLETSTUB_APM_SERVER_URL`` set), else None."""
     url = server_url()
@@ -45,7 +74,7 @@ def make_client(identity: Identity) -> elasticapm.Client | None:
     existing = elasticapm.get_client()
     if existing is not None:
         return existing
-    token = env("APM_SECRET_TOKEN", "")
+    token = secret_token()
     client = make_apm_client(
         {
             "SERVICE_NAME": identity.name,
