@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from contracts.config import SPOT_TAINT_KEY, ComputeEngine, EnvironmentConfig, ExchangeConfig
+from contracts.config import SPOT_TAINT_KEY, ComputeEngine, ElasticMode, EnvironmentConfig, ExchangeConfig
 from infra import db_bootstrap
 from infra.common import WalletComponent, policy_json
 from infra.services import CONTAINER_PORT, Workload, workloads_of
@@ -915,6 +915,10 @@ class Workloads(WalletComponent):
                     f"{ENV_PREFIX}TLS_CA_FILE": f"{TLS_MOUNT}/ca.crt",
                 }
             )
+            if self.env.logging.elastic is ElasticMode.eck and self.args.apm_server_url is not None:
+                # ECK's APM Server holds a certificate of the platform CA (infra/observability.py);
+                # an external APM Server keeps the agent's default (public) trust.
+                env[f"{ENV_PREFIX}APM_CA_FILE"] = f"{TLS_MOUNT}/ca.crt"
         if workload.uses_cache:
             env[f"{ENV_PREFIX}CACHE_URL"] = self.args.cache_urls[workload.name]
             env[f"{ENV_PREFIX}CACHE_IAM_AUTH"] = "1"

@@ -391,6 +391,7 @@ def test_services_verify_apm_server_with_the_ca_of_its_certificate(plans: dict[s
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env.get("WALLETSTUB_APM_SERVER_URL"), deployment["name"]
         ca_file = env["WALLETSTUB_TLS_CA_FILE"]
+        assert env["WALLETSTUB_APM_CA_FILE"] == ca_file, "the agent verifies APM Server with the platform CA"
         directory, _, key = ca_file.rpartition("/")
         assert key == "ca.crt"
         [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
@@ -491,6 +492,7 @@ def test_external_mode_ships_to_the_configured_endpoint(mode_plans: dict[str, di
     ]
     env = {e["name"]: e for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["WALLETSTUB_APM_SERVER_URL"]["value"] == "https://apm.walletco.example"
+    assert "WALLETSTUB_APM_CA_FILE" not in env, "an external APM Server has a public certificate"
     [volume] = [
         v for v in deployment["inputs"]["spec"]["template"]["spec"]["volumes"] if v["name"] == "apm-token"
     ]

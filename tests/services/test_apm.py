@@ -21,7 +21,7 @@ import httpx
 import pytest
 from conftest import Backend, Stack
 from ecs_fields import log_lines
-from walletstubs.common.apm import make_client, secret_token
+from walletstubs.common.apm import agent_config, make_client, secret_token
 from walletstubs.common.service import create_app
 from walletstubs.common.settings import SettingsError
 from walletstubs.common.telemetry import Identity
@@ -120,6 +120,27 @@ def test_without_a_url_apm_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
     app = create_app(title="t", description="d", service="unit", lifespan=lifespan, ready=nothing)
     assert [m.cls.__name__ for m in app.user_middleware] == ["TelemetryMiddleware"]  # type: ignore[attr-defined]
+
+
+def test_the_agent_verifies_apm_server_against_the_platform_ca_when_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """In the cluster APM Server's certificate comes from the platform's Private CA (its bundle in
+    ``WALLETSTUB_APM_CA_FILE``); elsewhere the agent still verifies, against the public roots."""
+    from elasticapm.conf import Config
+
+    for name in ("WALLETSTUB_APM_SECRET_TOKEN", "WALLETSTUB_APM_SECRET_TOKEN_FILE", "WALLETSTUB_APM_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    identity = Identity("unit", "1", "qa")
+    public = Config(config_dict=agent_config(identity, "https://apm.example.com:8200"))
+    assert not public.errors, public.errors
+    assert public.verify_server_cert is True and public.server_ca_cert_file is None
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
+    monkeypatch.setenv("WALLETSTUB_APM_CA_FILE", str(ca))
+    private = Config(config_dict=agent_config(identity, "https://walletops-apm-http.observability.svc:8200"))
+    assert not private.errors, private.errors
+    assert private.verify_server_cert is True and private.server_ca_cert_file == str(ca)
 
 
 def test_the_token_comes_from_its_file_or_for_local_runs_the_variable(

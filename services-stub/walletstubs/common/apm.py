@@ -4,7 +4,9 @@ outbound HTTP calls, W3C ``traceparent`` on every outbound call, and the service
 ``WALLETSTUB_APM_SERVER_URL`` turns it on (unset or empty: off, nothing is loaded or sent); the
 token that authenticates to APM Server is read from the file ``WALLETSTUB_APM_SECRET_TOKEN_FILE``
 names (in the cluster: a mounted Kubernetes secret, never an environment variable) or, for local
-runs, taken from ``WALLETSTUB_APM_SECRET_TOKEN`` (see :func:`secret_token`). The agent's own ``ELASTIC_APM_*``
+runs, taken from ``WALLETSTUB_APM_SECRET_TOKEN`` (see :func:`secret_token`). The agent always
+verifies APM Server's certificate: against ``WALLETSTUB_APM_CA_FILE`` when set (the platform's
+Private CA in the cluster), else against the system's public roots. The agent's own ``ELASTIC_APM_*``
 variables still tune it (e.g. ``ELASTIC_APM_TRANSACTION_SAMPLE_RATE``, default
 :data:`DEFAULT_SAMPLE_RATE`). The agent instruments asyncpg, redis and httpx itself; SQLAlchemy
 statements (both backends; aiosqlite runs them in a thread the agent cannot follow) get their spans
@@ -66,6 +68,33 @@ def secret_token() -> str | None:
     return token or None
 
 
+def agent_config(identity: Identity, url: str) -> dict[str, Any]:
+    """The agent's settings for ``identity`` sending to ``url``: token, CA, sampling, privacy."""
+    token = secret_token()
+    ca_file = env_optional("APM_CA_FILE")
+    return {
+        "SERVICE_NAME": identity.name,
+        "SERVICE_VERSION": identity.version,
+        "ENVIRONMENT": identity.environment,
+        "SERVER_URL": url,
+        **({"SECRET_TOKEN": token} if token else {}),
+        "VERIFY_SERVER_CERT": True,
+        **({"SERVER_CA_CERT_FILE": ca_file} if ca_file else {}),
+        "TRANSACTION_SAMPLE_RATE": DEFAULT_SAMPLE_RATE,
+        "BREAKDOWN_METRICS": False,
+        "CAPTURE_BODY": "off",
+        "CAPTURE_HEADERS": False,
+        "COLLECT_LOCAL_VARIABLES": "off",
+        "SPAN_STACK_TRACE_MIN_DURATION": "-1ms",
+        "USE_ELASTIC_TRACEPARENT_HEADER": False,
+        "DISABLE_LOG_RECORD_FACTORY": True,
+        "CENTRAL_CONFIG": False,
+        "CLOUD_PROVIDER": "none",
+        "PROMETHEUS_METRICS": True,
+        "PROMETHEUS_METRICS_PREFIX": "walletstub.",
+    }
+
+
 def make_client(identity: Identity) -> elasticapm.Client | None:
     """The agent's client for this process when APM is on (``WALLETSTUB_APM_SERVER_URL`` set), else None."""
     url = server_url()
@@ -74,28 +103,7 @@ def make_client(identity: Identity) -> elasticapm.Client | None:
     existing = elasticapm.get_client()
     if existing is not None:
         return existing
-    token = secret_token()
-    client = make_apm_client(
-        {
-            "SERVICE_NAME": identity.name,
-            "SERVICE_VERSION": identity.version,
-            "ENVIRONMENT": identity.environment,
-            "SERVER_URL": url,
-            **({"SECRET_TOKEN": token} if token else {}),
-            "TRANSACTION_SAMPLE_RATE": DEFAULT_SAMPLE_RATE,
-            "BREAKDOWN_METRICS": False,
-            "CAPTURE_BODY": "off",
-            "CAPTURE_HEADERS": False,
-            "COLLECT_LOCAL_VARIABLES": "off",
-            "SPAN_STACK_TRACE_MIN_DURATION": "-1ms",
-            "USE_ELASTIC_TRACEPARENT_HEADER": False,
-            "DISABLE_LOG_RECORD_FACTORY": True,
-            "CENTRAL_CONFIG": False,
-            "CLOUD_PROVIDER": "none",
-            "PROMETHEUS_METRICS": True,
-            "PROMETHEUS_METRICS_PREFIX": "walletstub.",
-        }
-    )
+    client = make_apm_client(agent_config(identity, url))
     elasticapm.instrument()
     return client
 
