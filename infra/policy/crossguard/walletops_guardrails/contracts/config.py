@@ -473,8 +473,9 @@ class LoggingConfig(Strict):
     opensearch: OpenSearchConfig | None = None
     shipper: ShipperConfig = ShipperConfig()
     replica_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
-    """Where the audit archive, the CloudTrail bucket and the access logs are copied (S3 Cross-Region
-    Replication), a region other than the stack's; none keeps them in one region (dev and qa only)."""
+    """Where the audit archive, the CloudTrail bucket, the access logs and the Elasticsearch snapshots are
+    copied (S3 Cross-Region Replication), a region other than the stack's; none keeps them in one region
+    (dev and qa only)."""
 
     @model_validator(mode="after")
     def _endpoint(self) -> LoggingConfig:
@@ -626,6 +627,9 @@ class TransitConfig(Strict):
     pod_certificate_hours: Annotated[int, Field(ge=24, le=2160)] = 720
     egress_firewall: bool
     firewall_log_retention_days: Annotated[int, Field(ge=90, le=3653)] = 365
+    firewall_delete_protection: bool = True
+    """AWS refuses to delete the firewall while this is on (every environment: removing it would open
+    egress to the internet). Tearing a stack down is two steps: set it false and deploy, then destroy."""
     platform_egress_hosts: list[Annotated[str, Field(pattern=DOMAIN_ENTRY)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
