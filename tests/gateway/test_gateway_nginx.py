@@ -142,8 +142,13 @@ def test_nginx_access_log_is_ecs_json_without_api_keys(nginx_server, nginx, keys
         f"{nginx}/v1/accounts/log-probe", headers={"X-Api-Key": keys["mobile-app"], "Authorization": token}
     )
     log = nginx_server.paths.access_log
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
-    probe = [line for line in lines if line["url"]["path"] == "/v1/accounts/log-probe"]
+    deadline = time.monotonic() + 5  # nginx writes the line when it finalises the request, after the answer
+    while True:
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        probe = [line for line in lines if line["url"]["path"] == "/v1/accounts/log-probe"]
+        if probe or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert probe and probe[-1]["labels"]["consumer"] == "mobile-app"
     assert probe[-1]["ecs"]["version"] and probe[-1]["@timestamp"]
     assert not any(key in log.read_text() for key in keys.values())
