@@ -12,7 +12,7 @@ from loadtests.cpu import format_pids, parse_pids, sample_services, tree_sample
 
 BURN = (
     "import time\n"
-    "end = time.process_time() + 0.4\n"
+    "end = time.process_time() + 0.5\n"
     "while time.process_time() < end:\n    pass\n"
     "time.sleep(30)\n"
 )
@@ -28,13 +28,13 @@ def test_a_tree_sample_sums_every_workers_cpu_and_counts_the_workers() -> None:
     try:
         deadline = time.monotonic() + 10
         sample = tree_sample(supervisor.pid)
-        while (sample is None or sample.cpu_s < 0.8 or sample.workers < 2) and time.monotonic() < deadline:
+        while (sample is None or sample.cpu_s < 0.9 or sample.workers < 2) and time.monotonic() < deadline:
             time.sleep(0.1)
             sample = tree_sample(supervisor.pid)
         assert sample is not None
         assert sample.workers == 2
-        # two workers burnt 0.4 s each, plus the interpreters' start-up
-        assert 0.8 <= sample.cpu_s < 5.0
+        # two workers burnt 0.5 s each (the kernel counts in 10 ms ticks, so a little less may show)
+        assert 0.9 <= sample.cpu_s < 5.0
     finally:
         import psutil
 
