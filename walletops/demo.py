@@ -100,9 +100,14 @@ def demo(
         summary.add_row(title, "ok" if code == 0 else f"FAILED (exit {code})", f"{seconds:.1f}")
     console.print(summary)
     console.print("reports:")
+    assets = reports / "observability"
     for path in sorted(reports.rglob("*")):
-        if path.is_file() and path.suffix in {".json", ".html", ".sarif", ".csv"}:
+        listed = path.suffix in {".json", ".html", ".sarif", ".csv"} and assets not in path.parents
+        if path.is_file() and listed:
             console.print(f"  {path}", markup=False, highlight=False)
+    for folder in sorted(p for p in assets.glob("*") if p.is_dir()):
+        count = len(list(folder.glob("*.json")))
+        console.print(f"  {folder}/  ({count} Elasticsearch/Kibana requests)", markup=False, highlight=False)
     console.print("local stack logs (ECS NDJSON; send with `walletops observability ship --from DIR`):")
     for logs in (root / ".state" / "stack-demo" / "logs", root / ".state" / "stack" / "logs"):
         if logs.is_dir():
