@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
+from infra.iam import irsa_trust
 
 NAMESPACE = "kube-system"
 NAME = "cluster-autoscaler"
@@ -137,24 +138,7 @@ class ClusterAddons(WalletComponent):
 
     def _role(self) -> aws.iam.Role:
         provider = self.args.oidc_provider
-        subject = f"system:serviceaccount:{NAMESPACE}:{NAME}"
-        trust = pulumi.Output.all(provider.arn, provider.url).apply(
-            lambda parts: policy_json(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": parts[0]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{parts[1].removeprefix('https://')}:sub": subject,
-                                f"{parts[1].removeprefix('https://')}:aud": "sts.amazonaws.com",
-                            }
-                        },
-                    }
-                ]
-            )
-        )
+        trust = irsa_trust(provider, NAMESPACE, NAME)
         role = aws.iam.Role(
             self.name(NAME, "irsa"),
             name=self.name(NAME, "irsa"),

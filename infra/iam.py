@@ -451,6 +451,31 @@ def service_trust(*services: str) -> str:
     )
 
 
+def irsa_trust(
+    provider: aws.iam.OpenIdConnectProvider, namespace: str, service_account: str
+) -> pulumi.Output[str]:
+    """Trust policy letting only the Kubernetes service account ``namespace/service_account`` of the
+    cluster behind ``provider`` assume a role (IAM roles for service accounts, web identity)."""
+    subject = f"system:serviceaccount:{namespace}:{service_account}"
+    return pulumi.Output.all(provider.arn, provider.url).apply(
+        lambda parts: policy_json(
+            [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": parts[0]},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{parts[1].removeprefix('https://')}:sub": subject,
+                            f"{parts[1].removeprefix('https://')}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ]
+        )
+    )
+
+
 def github_deploy_trust(provider_arn: str, repository: str, environment: str) -> str:
     """Trust only GitHub Actions jobs of ``repository`` running in the GitHub ``environment``."""
     return policy_json(

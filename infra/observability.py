@@ -37,6 +37,7 @@ import pulumi_random as random
 
 from contracts.config import ComputeEngine, ElasticMode, EnvironmentConfig
 from infra.common import WalletComponent, policy_json
+from infra.iam import irsa_trust
 from infra.logging import SNAPSHOT_BUCKET_PURPOSE, bucket_name, private_bucket, tls_only
 from infra.transit import TransitTls
 
@@ -215,24 +216,7 @@ class Observability(WalletComponent):
         """A role only ``namespace/service_account`` of this cluster may assume (web identity)."""
         provider = self.args.oidc_provider
         assert provider is not None
-        subject = f"system:serviceaccount:{namespace}:{service_account}"
-        trust = pulumi.Output.all(provider.arn, provider.url).apply(
-            lambda parts: policy_json(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": parts[0]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{parts[1].removeprefix('https://')}:sub": subject,
-                                f"{parts[1].removeprefix('https://')}:aud": "sts.amazonaws.com",
-                            }
-                        },
-                    }
-                ]
-            )
-        )
+        trust = irsa_trust(provider, namespace, service_account)
         return aws.iam.Role(
             self.name(label, "irsa"),
             name=self.name(label, "irsa"),

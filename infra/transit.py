@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 
 from contracts.config import EnvironmentConfig
 from infra.common import WalletComponent, policy_json
+from infra.iam import irsa_trust
 
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -297,24 +298,7 @@ class TransitTls(WalletComponent):
         return {"group": ISSUER_GROUP, "kind": ISSUER_KIND, "name": self.issuer_name}
 
     def _issuer_role(self, oidc_provider: aws.iam.OpenIdConnectProvider) -> aws.iam.Role:
-        subject = f"system:serviceaccount:{CERT_MANAGER_NAMESPACE}:{ISSUER_SERVICE_ACCOUNT}"
-        trust = pulumi.Output.all(oidc_provider.arn, oidc_provider.url).apply(
-            lambda parts: policy_json(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": parts[0]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{parts[1].removeprefix('https://')}:sub": subject,
-                                f"{parts[1].removeprefix('https://')}:aud": "sts.amazonaws.com",
-                            }
-                        },
-                    }
-                ]
-            )
-        )
+        trust = irsa_trust(oidc_provider, CERT_MANAGER_NAMESPACE, ISSUER_SERVICE_ACCOUNT)
         role = aws.iam.Role(
             self.name("pca-issuer-irsa"),
             name=self.name("pca-issuer-irsa"),

@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 from contracts.config import SPOT_TAINT_KEY, ComputeEngine, ElasticMode, EnvironmentConfig, ExchangeConfig
 from infra import db_bootstrap
 from infra.common import WalletComponent, policy_json
+from infra.iam import irsa_trust
 from infra.services import CONTAINER_PORT, Workload, workloads_of
 from infra.transit import TransitTls
 
@@ -158,24 +159,7 @@ class Workloads(WalletComponent):
     def _irsa_role(self, label: str, service_account: str) -> aws.iam.Role:
         provider = self.args.oidc_provider
         assert provider is not None
-        subject = f"system:serviceaccount:{self._namespace_name}:{service_account}"
-        trust = pulumi.Output.all(provider.arn, provider.url).apply(
-            lambda parts: policy_json(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": parts[0]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{parts[1].removeprefix('https://')}:sub": subject,
-                                f"{parts[1].removeprefix('https://')}:aud": "sts.amazonaws.com",
-                            }
-                        },
-                    }
-                ]
-            )
-        )
+        trust = irsa_trust(provider, self._namespace_name, service_account)
         return aws.iam.Role(
             self.name(label, "irsa"),
             name=self.name(label, "irsa"),
