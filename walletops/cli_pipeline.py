@@ -710,8 +710,20 @@ def run(
             text=True,
             check=False,
         )
-        last = (proc.stdout.strip().splitlines() or ["no output"])[-1]
-        from pipelines.results import CheckResult
+        lines = proc.stdout.strip().splitlines()
+        last = (lines or ["no output"])[-1]
+        from pipelines.results import CheckResult, Finding
+
+        failures = [
+            Finding(
+                "pytest",
+                "failed",
+                line.removeprefix("FAILED ").removeprefix("ERROR "),
+                line.split()[1].split("::")[0],
+            )
+            for line in lines
+            if line.startswith(("FAILED ", "ERROR "))
+        ]
 
         test = StepResult(
             "test",
@@ -720,7 +732,7 @@ def run(
                     "pytest",
                     Status.passed if proc.returncode == 0 else Status.failed,
                     last,
-                    [],
+                    failures,
                     time.monotonic() - started,
                 )
             ],
