@@ -20,11 +20,13 @@ from pipelines.results import CheckResult, Status, StepResult
 
 @dataclass(frozen=True)
 class SmokeTarget:
-    """Where the smoke test goes: base URL and the keys (empty for a bare service without gateway)."""
+    """Where the smoke test goes: base URL, the keys and an end user's access token (all empty for a
+    bare service without gateway; the gateway wants the token on public routes besides the key)."""
 
     url: str
     api_key: str = ""
     operator_key: str = ""
+    token: str = ""
     label: str = "gateway"
 
 
@@ -46,6 +48,8 @@ def _call(
     key = target.operator_key if operator else target.api_key
     if key:
         headers["X-Api-Key"] = key
+    if target.token and not operator:
+        headers["Authorization"] = f"Bearer {target.token}"
     if method == "POST":
         headers["Idempotency-Key"] = str(uuid.uuid4())
     response = http.request(method, path, json=body, headers=headers)

@@ -254,6 +254,7 @@ def local_smoke_target(root: Path, env: str) -> SmokeTarget:
         url=str(status["gateway_url"]),
         api_key=str(status["api_key"]),
         operator_key=str(status.get("operator_api_key") or status["api_key"]),
+        token=str(status.get("token") or ""),
         label="local gateway",
     )
 

@@ -73,3 +73,22 @@ def test_smoke_names_the_request_the_service_refused(wallet: str) -> None:
     result = smoke(SmokeTarget(wallet + "/nowhere", label="wrong path"))
     assert result.status is Status.failed
     assert "GET /healthz: 404" in result.checks[0].summary
+
+
+def test_a_gateway_target_sends_the_end_users_token_beside_the_key() -> None:
+    """The gateway wants both on public routes (the key names the app, the token the end user);
+    operator routes take the operator's key alone."""
+    from pipelines.smoke import _call
+
+    seen: list[httpx.Headers] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(201, json={})
+
+    target = SmokeTarget("http://gateway", api_key="app-key", operator_key="ops-key", token="jwt")
+    with httpx.Client(base_url=target.url, transport=httpx.MockTransport(answer)) as http:
+        _call(http, target, "POST", "/v1/accounts", {"owner": "u"}, expect=201)
+        _call(http, target, "POST", "/v1/topups", {}, expect=201, operator=True)
+    assert seen[0]["X-Api-Key"] == "app-key" and seen[0]["Authorization"] == "Bearer jwt"
+    assert seen[1]["X-Api-Key"] == "ops-key" and "Authorization" not in seen[1]
