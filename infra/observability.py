@@ -209,6 +209,27 @@ class Observability(WalletComponent):
             labels["app.kubernetes.io/name"] = app
         return labels
 
+    def _pod_template(self, container: str, *, cpu: str, memory: str) -> dict[str, object]:
+        """The restricted pod ECK runs for Kibana or APM Server: no API token, one container with
+        ``cpu`` requested (at most one core) and ``memory`` both requested and its limit."""
+        return {
+            "metadata": {"labels": self._labels()},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [
+                    {
+                        "name": container,
+                        "resources": {
+                            "requests": {"cpu": cpu, "memory": memory},
+                            "limits": {"cpu": "1", "memory": memory},
+                        },
+                        "securityContext": _restricted(1000),
+                    }
+                ],
+            },
+        }
+
     def _meta(self, name: str, namespace: str = NAMESPACE, **extra: object) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=self._labels(), **extra)  # type: ignore[arg-type]
 
@@ -689,23 +710,7 @@ class Observability(WalletComponent):
                 "count": eck.kibana_replicas,
                 "elasticsearchRef": {"name": STACK_NAME},
                 "http": {"tls": {"selfSignedCertificate": {"disabled": False}}, "service": service},
-                "podTemplate": {
-                    "metadata": {"labels": self._labels()},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [
-                            {
-                                "name": "kibana",
-                                "resources": {
-                                    "requests": {"cpu": "500m", "memory": "1Gi"},
-                                    "limits": {"cpu": "1", "memory": "1Gi"},
-                                },
-                                "securityContext": _restricted(1000),
-                            }
-                        ],
-                    },
-                },
+                "podTemplate": self._pod_template("kibana", cpu="500m", memory="1Gi"),
             },
             opts=self._k8s([self.operator, self.elasticsearch]),
         )
@@ -760,23 +765,7 @@ class Observability(WalletComponent):
                 "elasticsearchRef": {"name": STACK_NAME},
                 "kibanaRef": {"name": STACK_NAME},
                 "http": {"tls": {"certificate": {"secretName": APM_TLS_SECRET}}},
-                "podTemplate": {
-                    "metadata": {"labels": self._labels()},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [
-                            {
-                                "name": "apm-server",
-                                "resources": {
-                                    "requests": {"cpu": "250m", "memory": "512Mi"},
-                                    "limits": {"cpu": "1", "memory": "512Mi"},
-                                },
-                                "securityContext": _restricted(1000),
-                            }
-                        ],
-                    },
-                },
+                "podTemplate": self._pod_template("apm-server", cpu="250m", memory="512Mi"),
             },
             opts=self._k8s([self.operator, self.elasticsearch, self.kibana, token, certificate]),
         )
